@@ -1,0 +1,219 @@
+"""Envelope encryption of secret values: AES-256-GCM from ``cryptography``, and the master keys."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import secrets as _secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_ENV = "JUPYTERLAB_SECRETS_KEY"
+"""The environment variable that overrides the key file: base64 keys separated by ``;``."""
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_AAD_PREFIX = b"jupyterlab-secrets:v1:"
+_KEY_ID_PREFIX = b"jupyterlab-secrets:key-id:"
+
+
+class DecryptionError(Exception):
+    """A ciphertext could not be decrypted: wrong key, tampered data, or data moved between rows."""
+
+
+class KeyFormatError(ValueError):
+    """Key material is not base64 of exactly 32 bytes."""
+
+
+class KeyUnavailableError(Exception):
+    """No usable master key; the message tells the operator what to fix."""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A ciphertext with what is needed to open it again (the nonce, and which key)."""
+
+    ciphertext: bytes
+    nonce: bytes
+    key_id: str
+
+
+def key_id(key: bytes) -> str:
+    """A short public identifier of a key, stored next to each ciphertext."""
+    return hashlib.sha256(_KEY_ID_PREFIX + key).hexdigest()[:16]
+
+
+def associated_data(project: str, secret_id: str) -> bytes:
+    """Bind a ciphertext to one secret of one project."""
+    return _AAD_PREFIX + project.encode("utf-8") + b"\0" + secret_id.encode("utf-8")
+
+
+def generate_key() -> bytes:
+    """A fresh random 256-bit key."""
+    return os.urandom(KEY_BYTES)
+
+
+def encode_key(key: bytes) -> str:
+    """The base64 text form of a key, as in the key file and ``JUPYTERLAB_SECRETS_KEY``."""
+    return base64.b64encode(key).decode("ascii")
+
+
+def parse_keys(text: str) -> list[bytes]:
+    """Parse ``;``-separated base64 keys; raise `KeyFormatError` (never echoing key text)."""
+    parts = [part.strip() for part in text.split(";")]
+    parts = [part for part in parts if part]
+    if not parts:
+        raise KeyFormatError("no key is given")
+    keys = []
+    for position, part in enumerate(parts, start=1):
+        try:
+            key = base64.b64decode(part, validate=True)
+        except (binascii.Error, ValueError):
+            raise KeyFormatError(f"key {position} is not valid base64") from None
+        if len(key) != KEY_BYTES:
+            raise KeyFormatError(f"key {position} is {len(key)} bytes long, not {KEY_BYTES}")
+        keys.append(key)
+    return keys
+
+
+class Keyring:
+    """The master keys: the first encrypts, every one can decrypt (so keys can be rotated)."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise KeyFormatError("no key is given")
+        self._ciphers: dict[str, AESGCM] = {}
+        for key in keys:
+            if len(key) != KEY_BYTES:
+                raise KeyFormatError(f"a key must be {KEY_BYTES} bytes long")
+            self._ciphers.setdefault(key_id(key), AESGCM(key))
+        self._primary = key_id(keys[0])
+
+    @property
+    def primary_key_id(self) -> str:
+        """The id of the key that encrypts new values."""
+        return self._primary
+
+    @property
+    def key_ids(self) -> list[str]:
+        """The ids of every key that can decrypt."""
+        return list(self._ciphers)
+
+    def encrypt(self, plaintext: bytes, *, project: str, secret_id: str) -> Sealed:
+        """Encrypt under the primary key with a fresh random nonce."""
+        nonce = os.urandom(NONCE_BYTES)
+        cipher = self._ciphers[self._primary]
+        ciphertext = cipher.encrypt(nonce, plaintext, associated_data(project, secret_id))
+        return Sealed(ciphertext=ciphertext, nonce=nonce, key_id=self._primary)
+
+    def decrypt(self, sealed: Sealed, *, project: str, secret_id: str) -> bytes:
+        """Decrypt with the key that encrypted it; raise `DecryptionError` on any failure."""
+        cipher = self._ciphers.get(sealed.key_id)
+        if cipher is None:
+            raise DecryptionError(f"no configured key has id {sealed.key_id}")
+        try:
+            return cipher.decrypt(
+                sealed.nonce, sealed.ciphertext, associated_data(project, secret_id)
+            )
+        except (InvalidTag, ValueError):
+            raise DecryptionError("the ciphertext does not authenticate") from None
+
+
+def create_key_file(path: Path) -> bool:
+    """Create a key file holding a fresh key, mode 0600, atomically; never overwrite one.
+
+    Returns False when the file already exists (perhaps created by a concurrent server).
+    """
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(parent, 0o700)
+    tmp = parent / f".{path.name}.{_secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, (encode_key(generate_key()) + "\n").encode("ascii"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            # link() fails if the name exists, unlike rename(): an existing key is never replaced.
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return True
+
+
+def load_keyring(
+    *,
+    env_value: str | None,
+    key_file: Path,
+    has_encrypted_rows: Callable[[], bool],
+    create: bool = True,
+) -> tuple[Keyring, str]:
+    """Find the master keys; with ``create``, make a key file, but only for an empty store.
+
+    Returns the keyring and a description of where its keys came from. Raises
+    `KeyUnavailableError` with a message for the operator when there is no usable key.
+    """
+    if env_value is not None:
+        try:
+            return Keyring(parse_keys(env_value)), f"the environment variable {KEY_ENV}"
+        except KeyFormatError as error:
+            raise KeyUnavailableError(
+                f"The environment variable {KEY_ENV} is malformed: {error}. It must hold "
+                f"base64-encoded {KEY_BYTES}-byte keys separated by ';' "
+                "(generate one with 'jupyter secrets generate-key'), or be unset to use "
+                "SecretsExtension.key_file."
+            ) from None
+    if not key_file.exists():
+        if not create:
+            raise KeyUnavailableError(
+                f"The key file {key_file} (SecretsExtension.key_file) does not exist, and the "
+                f"environment variable {KEY_ENV} is not set."
+            )
+        if has_encrypted_rows():
+            raise KeyUnavailableError(
+                f"The key file {key_file} (SecretsExtension.key_file) is missing, but the "
+                "database holds encrypted secrets. Restore the key file, or set the "
+                f"environment variable {KEY_ENV} to the key that encrypted them. A new key "
+                "is not created because it could not decrypt the stored secrets."
+            )
+        try:
+            create_key_file(key_file)
+        except OSError as error:
+            raise KeyUnavailableError(
+                f"The key file {key_file} (SecretsExtension.key_file) could not be "
+                f"created: {error.strerror}. Make its directory writable, point "
+                f"SecretsExtension.key_file elsewhere, or set {KEY_ENV}."
+            ) from None
+    try:
+        text = key_file.read_text("ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "it is not ASCII text"
+        raise KeyUnavailableError(
+            f"The key file {key_file} (SecretsExtension.key_file) cannot be read: {reason}. "
+            f"Fix the file, or set the environment variable {KEY_ENV}."
+        ) from None
+    try:
+        return Keyring(parse_keys(text)), f"the key file {key_file}"
+    except KeyFormatError as error:
+        raise KeyUnavailableError(
+            f"The key file {key_file} (SecretsExtension.key_file) is malformed: {error}. It "
+            f"must hold base64-encoded {KEY_BYTES}-byte keys separated by ';'. Restore the "
+            f"right key file, or set the environment variable {KEY_ENV}."
+        ) from None

@@ -1,0 +1,401 @@
+"""The rules of secrets: names, values, projects, communities, and who may do what.
+
+`SecretsService` is a plain object over a store and a keyring, so the rules are tested without
+HTTP. Every refusal is a `SecretsError`; its message never holds a secret value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .crypto import DecryptionError, Keyring
+from .store import (
+    UTC,
+    NameTakenError,
+    NotFoundError,
+    SecretRecord,
+    SecretsStore,
+    StaleVersionError,
+)
+
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,61}[A-Za-z0-9]")
+"""A valid name, matched with ``fullmatch`` (``$`` would accept a trailing newline)."""
+
+RESERVED_NAMES = frozenset(
+    {"PATH", "HOME", "SHELL", "USER", "PWD", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"}
+)
+RESERVED_PREFIXES = ("LD_", "JPY_", "JUPYTER")
+MAX_VALUE_BYTES = 65_536
+
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_LETTERS_DIGITS = _LETTERS | frozenset("0123456789")
+_NAME_CHARS = _LETTERS_DIGITS | frozenset("-_")
+
+
+class SecretsError(Exception):
+    """A refused request: an HTTP status, a message for the user, and maybe the field at fault."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+    def to_json(self) -> dict[str, str]:
+        """The error body of the REST API."""
+        body = {"message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+@dataclass(frozen=True)
+class Community:
+    """A named group of projects with named admins."""
+
+    name: str
+    admins: frozenset[str]
+    projects: tuple[str, ...]
+
+
+def name_error(name: str) -> str | None:
+    """Why ``name`` is not a valid secret name, or None when it is."""
+    if not 3 <= len(name) <= 63:
+        return "Name must be 3 to 63 characters long."
+    if name[0] not in _LETTERS:
+        return "Name must start with a Latin letter."
+    if name[-1] not in _LETTERS_DIGITS:
+        return "Name must end with a Latin letter or a digit."
+    if not all(char in _NAME_CHARS for char in name):
+        return "Name may contain only Latin letters, digits, hyphens and underscores."
+    if name in RESERVED_NAMES:
+        return f"Name {name} is reserved: it would break the kernel's environment."
+    for prefix in RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            return (
+                f"Names starting with {prefix} are reserved: they would break the kernel's "
+                "environment."
+            )
+    assert NAME_PATTERN.fullmatch(name)
+    return None
+
+
+def value_bytes(value: str) -> bytes:
+    """Check a secret value and return its UTF-8 bytes; raise `SecretsError` if it is refused."""
+    if value == "":
+        raise SecretsError(400, "Content must not be empty.", "value")
+    if "\0" in value:
+        raise SecretsError(400, "Content must not contain a NUL character.", "value")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SecretsError(
+            400, "Content must be valid Unicode text (it holds a lone surrogate).", "value"
+        ) from None
+    if len(data) > MAX_VALUE_BYTES:
+        raise SecretsError(413, f"Content must be at most {MAX_VALUE_BYTES:,} bytes.", "value")
+    return data
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list of strings"}
+
+
+def parse_body(raw: bytes, required: Mapping[str, type], optional: Mapping[str, type]) -> dict:
+    """Decode a JSON object body, checking its fields' presence and types."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SecretsError(400, "The request body is not valid UTF-8.") from None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        raise SecretsError(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise SecretsError(400, "The request body must be a JSON object.")
+    for field in body:
+        if field not in required and field not in optional:
+            shown = field if len(field) <= 40 else field[:40] + "…"
+            raise SecretsError(400, f"Unknown field {json.dumps(shown)}.", field[:64])
+    for field in required:
+        if field not in body:
+            raise SecretsError(400, f"Field {field!r} is required.", field)
+    for field, kind in {**required, **optional}.items():
+        if field not in body:
+            continue
+        value = body[field]
+        # bool is a subclass of int, but true is not a version number.
+        valid = isinstance(value, kind) and not isinstance(value, bool)
+        if valid and kind is list:
+            valid = all(isinstance(item, str) for item in value)
+        if not valid:
+            raise SecretsError(400, f"Field {field!r} must be {_TYPE_NAMES[kind]}.", field)
+    return body
+
+
+def isoformat(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC, as JavaScript's ``toISOString`` writes it."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class SecretsService:
+    """The secrets API of one project, on top of a store and a keyring."""
+
+    def __init__(
+        self,
+        store: SecretsStore,
+        keyring: Keyring,
+        project: str,
+        communities: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.project = project
+        self.communities = {
+            name: Community(
+                name=name,
+                admins=frozenset(spec.get("admins", ())),
+                projects=tuple(spec.get("projects", ())),
+            )
+            for name, spec in (communities or {}).items()
+        }
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @property
+    def project_communities(self) -> list[Community]:
+        """The communities this project belongs to, by name."""
+        return sorted(
+            (c for c in self.communities.values() if self.project in c.projects),
+            key=lambda c: c.name,
+        )
+
+    def _visible(self, record: SecretRecord) -> bool:
+        if record.project == self.project:
+            return True
+        mine = {c.name for c in self.project_communities}
+        return bool(mine.intersection(record.shared_with))
+
+    def _find(self, secret_id: str) -> SecretRecord:
+        """The secret, if this project may see it; 404 otherwise (unknown or not visible)."""
+        record = self.store.get(secret_id)
+        if record is None or not self._visible(record):
+            raise SecretsError(404, "No such secret.")
+        return record
+
+    def _find_own(self, secret_id: str, action: str) -> SecretRecord:
+        record = self._find(secret_id)
+        if record.project != self.project:
+            raise SecretsError(
+                403,
+                f"This secret belongs to project {record.project!r}: you cannot {action} it "
+                "here, but you can copy it.",
+            )
+        return record
+
+    def _check_name(self, name: str) -> None:
+        message = name_error(name)
+        if message is not None:
+            raise SecretsError(400, message, "name")
+
+    def _name_taken(self) -> SecretsError:
+        return SecretsError(409, "A secret with this name already exists in this project.", "name")
+
+    def _decrypt(self, record: SecretRecord) -> str:
+        try:
+            data = self.keyring.decrypt(record.sealed, project=record.project, secret_id=record.id)
+        except DecryptionError:
+            raise SecretsError(
+                500, "This secret cannot be decrypted with the configured key."
+            ) from None
+        return data.decode("utf-8")
+
+    def meta(self, record: SecretRecord) -> dict[str, Any]:
+        """The public metadata of a secret, as seen from this project. Never the value."""
+        own = record.project == self.project
+        return {
+            "id": record.id,
+            "name": record.name,
+            "project": record.project,
+            "created_by": record.created_by,
+            "created_at": isoformat(record.created_at),
+            "updated_at": isoformat(record.updated_at),
+            "version": record.version,
+            "shared_with": list(record.shared_with),
+            "origin": "project" if own else "shared",
+            "attached": not own and self.project in record.attached_to,
+            "editable": own,
+        }
+
+    def _new_secret(self, user: str, name: str, plaintext: bytes) -> dict[str, Any]:
+        secret_id = uuid.uuid4().hex
+        now = _now()
+        record = SecretRecord(
+            id=secret_id,
+            project=self.project,
+            name=name,
+            sealed=self.keyring.encrypt(plaintext, project=self.project, secret_id=secret_id),
+            created_by=user,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        try:
+            return self.meta(self.store.insert(record))
+        except NameTakenError:
+            raise self._name_taken() from None
+
+    # -- operations ------------------------------------------------------------------------
+
+    def check_keys(self) -> None:
+        """Decrypt one stored secret per key id in use; raise `DecryptionError` if one fails."""
+        for record in self.store.key_samples():
+            self.keyring.decrypt(record.sealed, project=record.project, secret_id=record.id)
+
+    def list(self, user: str) -> dict[str, Any]:
+        """The project's own secrets and those shared with it, sorted by name."""
+        communities = [c.name for c in self.project_communities]
+        records = self.store.list_visible(self.project, communities)
+        records.sort(key=lambda r: (r.name, r.project != self.project, r.project, r.id))
+        return {"project": self.project, "secrets": [self.meta(r) for r in records]}
+
+    def create(self, user: str, raw_body: bytes) -> dict[str, Any]:
+        """Create a secret in this project from ``{"name", "value"}``."""
+        body = parse_body(raw_body, {"name": str, "value": str}, {})
+        self._check_name(body["name"])
+        plaintext = value_bytes(body["value"])
+        return self._new_secret(user, body["name"], plaintext)
+
+    def get(self, user: str, secret_id: str) -> dict[str, Any]:
+        """The metadata of one visible secret."""
+        return self.meta(self._find(secret_id))
+
+    def patch(self, user: str, secret_id: str, raw_body: bytes) -> dict[str, Any]:
+        """Rename and/or change the value of this project's secret, if ``version`` is current."""
+        body = parse_body(raw_body, {"version": int}, {"name": str, "value": str})
+        if "name" not in body and "value" not in body:
+            raise SecretsError(400, "Give a new name, a new value, or both.")
+        name: str | None = body.get("name")
+        if name is not None:
+            self._check_name(name)
+        plaintext = value_bytes(body["value"]) if "value" in body else None
+        record = self._find_own(secret_id, "edit")
+        sealed = None
+        if plaintext is not None:
+            sealed = self.keyring.encrypt(plaintext, project=record.project, secret_id=record.id)
+        try:
+            updated = self.store.update(
+                record.id, body["version"], updated_at=_now(), name=name, sealed=sealed
+            )
+        except StaleVersionError:
+            raise SecretsError(
+                409,
+                "This secret was changed by someone else. Reload it and try again.",
+                "version",
+            ) from None
+        except NameTakenError:
+            raise self._name_taken() from None
+        except NotFoundError:
+            raise SecretsError(404, "No such secret.") from None
+        return self.meta(updated)
+
+    def delete(self, user: str, secret_id: str) -> None:
+        """Delete this project's secret."""
+        record = self._find_own(secret_id, "delete")
+        if not self.store.delete(record.id):
+            raise SecretsError(404, "No such secret.")
+
+    def reveal(self, user: str, secret_id: str) -> dict[str, str]:
+        """The value of a visible secret."""
+        return {"value": self._decrypt(self._find(secret_id))}
+
+    def copy(self, user: str, secret_id: str, raw_body: bytes) -> dict[str, Any]:
+        """A new, independent secret in this project, with the source's value or a new one."""
+        body = parse_body(raw_body, {"name": str}, {"value": str})
+        self._check_name(body["name"])
+        plaintext = value_bytes(body["value"]) if "value" in body else None
+        source = self._find(secret_id)
+        if plaintext is None:
+            plaintext = self._decrypt(source).encode("utf-8")
+        return self._new_secret(user, body["name"], plaintext)
+
+    def set_access(self, user: str, secret_id: str, raw_body: bytes) -> dict[str, Any]:
+        """Share the secret with exactly the listed communities (among the configured ones)."""
+        body = parse_body(raw_body, {"communities": list}, {})
+        wanted = set(body["communities"])
+        for name in sorted(wanted):
+            if name not in self.communities:
+                raise SecretsError(400, f"There is no community {name!r}.", "communities")
+        record = self._find(secret_id)
+        for name in sorted(wanted):
+            if record.project not in self.communities[name].projects:
+                raise SecretsError(
+                    400,
+                    f"Project {record.project!r} is not in community {name!r}, so its "
+                    "secrets cannot be shared with it.",
+                    "communities",
+                )
+        # Shares with communities no longer configured are left alone: they grant nothing.
+        current = {c for c in record.shared_with if c in self.communities}
+        added, removed = wanted - current, current - wanted
+        for name in sorted(added | removed):
+            if user not in self.communities[name].admins:
+                raise SecretsError(
+                    403, f"Only an admin of community {name!r} can change sharing with it."
+                )
+        if not added and not removed:
+            return self.meta(record)
+        try:
+            return self.meta(self.store.change_shares(record.id, add=added, remove=removed))
+        except NotFoundError:
+            raise SecretsError(404, "No such secret.") from None
+
+    def set_attached(self, user: str, secret_id: str, attached: bool) -> dict[str, Any]:
+        """Add a secret shared with this project to its environment, or remove it."""
+        record = self._find(secret_id)
+        if record.project == self.project:
+            raise SecretsError(
+                400, "This secret belongs to this project; only shared secrets are added."
+            )
+        try:
+            return self.meta(self.store.set_attached(record.id, self.project, attached))
+        except NotFoundError:
+            raise SecretsError(404, "No such secret.") from None
+
+    def list_communities(self, user: str) -> dict[str, Any]:
+        """The communities of this project, and whether ``user`` administers each."""
+        return {
+            "communities": [
+                {"name": c.name, "is_admin": user in c.admins, "projects": sorted(c.projects)}
+                for c in self.project_communities
+            ]
+        }
+
+    def environment(self, user: str) -> dict[str, dict[str, str]]:
+        """What is injected into this project's kernels: own secrets, then added shared ones.
+
+        A project's own secret wins a name clash.
+        """
+        communities = [c.name for c in self.project_communities]
+        records = self.store.list_visible(self.project, communities)
+        own = [r for r in records if r.project == self.project]
+        added = sorted(
+            (r for r in records if r.project != self.project and self.project in r.attached_to),
+            key=lambda r: (r.project, r.created_at, r.id),
+        )
+        environment: dict[str, str] = {}
+        for record in own:
+            environment[record.name] = self._decrypt(record)
+        for record in added:
+            if record.name not in environment:
+                environment[record.name] = self._decrypt(record)
+        return {"environment": environment}

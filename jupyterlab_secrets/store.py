@@ -1,0 +1,383 @@
+"""Storage of encrypted secrets with SQLAlchemy: one code path for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+from traitlets import Unicode
+from traitlets.config import LoggingConfigurable
+
+from .crypto import Sealed
+
+UTC = dt.timezone.utc
+NAME_LENGTH = 63
+PROJECT_LENGTH = 255
+COMMUNITY_LENGTH = 255
+
+
+class StoreError(Exception):
+    """Base class of the store's own errors."""
+
+
+class NotFoundError(StoreError):
+    """No secret has that ID."""
+
+
+class NameTakenError(StoreError):
+    """The project already has a secret of that name."""
+
+
+class StaleVersionError(StoreError):
+    """The secret changed since the version the caller read."""
+
+
+class _UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """The declarative base of the secrets schema."""
+
+
+class SecretRow(Base):
+    """One encrypted secret of one project."""
+
+    __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("project", "name", name="uq_secrets_project_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
+    key_id: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer)
+
+    shares: Mapped[list[ShareRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+    attachments: Mapped[list[AttachmentRow]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+
+class ShareRow(Base):
+    """A secret shared with a community."""
+
+    __tablename__ = "secret_shares"
+
+    secret_id: Mapped[str] = mapped_column(
+        ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+    )
+    community: Mapped[str] = mapped_column(String(COMMUNITY_LENGTH), primary_key=True, index=True)
+
+
+class AttachmentRow(Base):
+    """A shared secret added to another project."""
+
+    __tablename__ = "attachments"
+
+    secret_id: Mapped[str] = mapped_column(
+        ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
+    )
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), primary_key=True, index=True)
+
+
+@dataclass(frozen=True)
+class SecretRecord:
+    """A stored secret, detached from the database session."""
+
+    id: str
+    project: str
+    name: str
+    sealed: Sealed
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    version: int
+    shared_with: tuple[str, ...] = ()
+    attached_to: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_row(cls, row: SecretRow) -> SecretRecord:
+        """Copy a row's columns and its shares and attachments."""
+        return cls(
+            id=row.id,
+            project=row.project,
+            name=row.name,
+            sealed=Sealed(ciphertext=row.ciphertext, nonce=row.nonce, key_id=row.key_id),
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+            shared_with=tuple(sorted(share.community for share in row.shares)),
+            attached_to=frozenset(attachment.project for attachment in row.attachments),
+        )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Durable, concurrent-safe SQLite: WAL, full sync, a busy timeout, FKs, and
+    ``BEGIN IMMEDIATE`` so a transaction never has to upgrade a read lock to a write lock."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Take over transaction control from the driver, so BEGIN is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets its parent directory and pragmas."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"hide_parameters": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password hidden, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable database URL>"
+
+
+class SecretsStore(LoggingConfigurable):
+    """Encrypted rows of secrets, their shares and their attachments.
+
+    It never sees a plaintext value: callers pass and receive `Sealed` ciphertexts.
+    """
+
+    db_url = Unicode(help="The SQLAlchemy URL of the database.").tag(config=False)
+
+    def __init__(self, db_url: str, **kwargs: Any) -> None:
+        super().__init__(db_url=db_url, **kwargs)
+        self.engine = create_store_engine(db_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def count(self) -> int:
+        """How many secrets (encrypted rows) the database holds, in every project."""
+        with self._transaction() as session:
+            return session.scalar(select(func.count()).select_from(SecretRow)) or 0
+
+    def key_samples(self) -> list[SecretRecord]:
+        """One secret encrypted under each key id in use, to check the keys can open them."""
+        with self._transaction() as session:
+            key_ids = session.scalars(select(SecretRow.key_id).distinct()).all()
+            samples = []
+            for key_id in sorted(key_ids):
+                row = session.scalars(
+                    select(SecretRow).where(SecretRow.key_id == key_id).limit(1)
+                ).one()
+                samples.append(SecretRecord.from_row(row))
+            return samples
+
+    def get(self, secret_id: str) -> SecretRecord | None:
+        """The secret with that ID, if any."""
+        with self._transaction() as session:
+            row = session.get(SecretRow, secret_id)
+            return SecretRecord.from_row(row) if row is not None else None
+
+    def list_visible(self, project: str, communities: Iterable[str]) -> list[SecretRecord]:
+        """The project's secrets and those shared with any of ``communities``."""
+        community_list = list(communities)
+        condition = SecretRow.project == project
+        if community_list:
+            shared = select(ShareRow.secret_id).where(ShareRow.community.in_(community_list))
+            condition = or_(condition, SecretRow.id.in_(shared))
+        with self._transaction() as session:
+            rows = session.scalars(select(SecretRow).where(condition).order_by(SecretRow.name))
+            return [SecretRecord.from_row(row) for row in rows]
+
+    def insert(self, record: SecretRecord) -> SecretRecord:
+        """Add a new secret; raise `NameTakenError` if its project has that name already."""
+        row = SecretRow(
+            id=record.id,
+            project=record.project,
+            name=record.name,
+            ciphertext=record.sealed.ciphertext,
+            nonce=record.sealed.nonce,
+            key_id=record.sealed.key_id,
+            created_by=record.created_by,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            version=record.version,
+        )
+        try:
+            with self._transaction() as session:
+                session.add(row)
+        except IntegrityError:
+            raise NameTakenError(record.name) from None
+        return replace(record, shared_with=(), attached_to=frozenset())
+
+    def update(
+        self,
+        secret_id: str,
+        expected_version: int,
+        *,
+        updated_at: dt.datetime,
+        name: str | None = None,
+        sealed: Sealed | None = None,
+    ) -> SecretRecord:
+        """Compare-and-swap: change the secret only if its version is still ``expected_version``.
+
+        Raises `StaleVersionError` (nothing written), `NameTakenError` or `NotFoundError`.
+        """
+        values: dict[str, Any] = {"version": expected_version + 1, "updated_at": updated_at}
+        if name is not None:
+            values["name"] = name
+        if sealed is not None:
+            values.update(ciphertext=sealed.ciphertext, nonce=sealed.nonce, key_id=sealed.key_id)
+        statement = (
+            update(SecretRow)
+            .where(SecretRow.id == secret_id, SecretRow.version == expected_version)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        try:
+            with self._transaction() as session:
+                result = session.execute(statement)
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    if session.get(SecretRow, secret_id) is None:
+                        raise NotFoundError(secret_id)
+                    raise StaleVersionError(secret_id)
+                row = session.get(SecretRow, secret_id, populate_existing=True)
+                assert row is not None
+                return SecretRecord.from_row(row)
+        except IntegrityError:
+            raise NameTakenError(name or "") from None
+
+    def delete(self, secret_id: str) -> bool:
+        """Remove the secret with its shares and attachments; False if there was none."""
+        with self._transaction() as session:
+            result = session.execute(delete(SecretRow).where(SecretRow.id == secret_id))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def change_shares(
+        self, secret_id: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> SecretRecord:
+        """Share the secret with ``add`` and stop sharing it with ``remove``."""
+        with self._transaction() as session:
+            row = session.get(SecretRow, secret_id)
+            if row is None:
+                raise NotFoundError(secret_id)
+            removed = set(remove)
+            current = {share.community for share in row.shares}
+            row.shares = [share for share in row.shares if share.community not in removed]
+            for community in sorted(set(add) - current - removed):
+                row.shares.append(ShareRow(secret_id=secret_id, community=community))
+            session.flush()
+            return SecretRecord.from_row(row)
+
+    def set_attached(self, secret_id: str, project: str, attached: bool) -> SecretRecord:
+        """Add the secret to ``project`` or remove it from there; both are idempotent."""
+        with self._transaction() as session:
+            row = session.get(SecretRow, secret_id)
+            if row is None:
+                raise NotFoundError(secret_id)
+            present = [a for a in row.attachments if a.project == project]
+            if attached and not present:
+                row.attachments.append(AttachmentRow(secret_id=secret_id, project=project))
+            elif not attached and present:
+                row.attachments = [a for a in row.attachments if a.project != project]
+            session.flush()
+            return SecretRecord.from_row(row)
+
+    def reseal_all(self, reseal: Callable[[SecretRecord], Sealed | None]) -> tuple[int, int]:
+        """Re-encrypt every row in one transaction; ``reseal`` returns None to keep a row.
+
+        If ``reseal`` raises, nothing is written. Returns (rows changed, rows kept).
+        """
+        changed = kept = 0
+        with self._transaction() as session:
+            for row in session.scalars(select(SecretRow).order_by(SecretRow.id)):
+                sealed = reseal(SecretRecord.from_row(row))
+                if sealed is None:
+                    kept += 1
+                    continue
+                row.ciphertext = sealed.ciphertext
+                row.nonce = sealed.nonce
+                row.key_id = sealed.key_id
+                changed += 1
+        return changed, kept
