@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up a development environment from nothing: a Python virtualenv in .venv
+# with the extension installed in editable mode, its frontend built and linked
+# into JupyterLab. Running it again only refreshes what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> Creating the virtualenv $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+export PATH="$PWD/$VENV/bin:$PATH"
+
+echo "==> Installing jupyterlab-secrets (editable) with its test dependencies"
+# The build hook installs the npm packages with jlpm and builds the frontend.
+pip install --quiet --upgrade pip
+pip install --quiet -e ".[test]"
+
+echo "==> Building and linking the frontend"
+jlpm install
+jlpm build
+jupyter labextension develop --overwrite . >/dev/null
+jupyter server extension enable --sys-prefix jupyterlab_secrets >/dev/null

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets everything up, then runs every test: linters, pytest (SQLite and
+# PostgreSQL), jest, and the browser tests in Debian's Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+./scripts/test-services.sh
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "==> Lint"
+ruff check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
+jlpm prettier:check
+
+echo "==> pytest"
+python -m pytest -q -p no:cacheprovider
+
+echo "==> jest"
+jlpm test
+
+echo "==> Browser tests (Galata, Debian's Chromium)"
+(
+  cd ui-tests
+  # Playwright must not try to download a browser: it cannot, here.
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+  jlpm install
+  CI=true jlpm playwright test
+)

@@ -1,0 +1,147 @@
+import { ServerConnection } from '@jupyterlab/services';
+
+import { SecretsAPIError, SecretsClient } from '../api';
+
+/**
+ * A client whose REST layer answers from a queue, recording each request.
+ */
+function mockClient(answers: Array<{ status: number; body?: unknown }>) {
+  const requests: Array<{ url: string; method: string; body: string | null }> =
+    [];
+  const fetchMock = jest.fn(
+    async (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = input instanceof Request ? input : null;
+      requests.push({
+        // ServerConnection appends a cache-busting query; keep the path.
+        url: (request ? request.url : String(input)).split('?')[0],
+        method: (request?.method ?? init?.method ?? 'GET').toUpperCase(),
+        body: request ? await request.text() : ((init?.body as string) ?? null)
+      });
+      const answer = answers.shift() ?? { status: 500 };
+      return new Response(
+        answer.body === undefined ? null : JSON.stringify(answer.body),
+        { status: answer.status }
+      );
+    }
+  );
+  const settings = ServerConnection.makeSettings({
+    baseUrl: 'http://localhost:8888/base/',
+    fetch: fetchMock as any
+  });
+  return { client: new SecretsClient(settings), requests };
+}
+
+const meta = {
+  id: 'abc123',
+  name: 'my-api-key',
+  project: 'default',
+  created_by: 'alice',
+  created_at: '2026-01-01T00:00:00+00:00',
+  updated_at: '2026-01-01T00:00:00+00:00',
+  version: 1,
+  shared_with: [],
+  origin: 'project',
+  attached: false,
+  editable: true
+};
+
+describe('SecretsClient', () => {
+  it('creates a secret with a JSON body under the base URL', async () => {
+    const { client, requests } = mockClient([{ status: 201, body: meta }]);
+
+    const created = await client.create('my-api-key', 'line1\nline2');
+
+    expect(created).toEqual(meta);
+    expect(requests[0].url).toBe(
+      'http://localhost:8888/base/jupyterlab-secrets/api/secrets'
+    );
+    expect(requests[0].method).toBe('POST');
+    expect(JSON.parse(requests[0].body!)).toEqual({
+      name: 'my-api-key',
+      value: 'line1\nline2'
+    });
+  });
+
+  it('sends the version with a patch and escapes the ID in the URL', async () => {
+    const { client, requests } = mockClient([{ status: 200, body: meta }]);
+
+    await client.update('a/b', { version: 3, name: 'other-name' });
+
+    expect(requests[0].url).toMatch(/\/secrets\/a%2Fb$/);
+    expect(requests[0].method).toBe('PATCH');
+    expect(JSON.parse(requests[0].body!)).toEqual({
+      version: 3,
+      name: 'other-name'
+    });
+  });
+
+  it('reveals a value through POST, never in the URL', async () => {
+    const { client, requests } = mockClient([
+      { status: 200, body: { value: 's3cr3t' } }
+    ]);
+
+    expect(await client.reveal('abc123')).toBe('s3cr3t');
+    expect(requests[0].method).toBe('POST');
+    expect(requests[0].url).toMatch(/\/secrets\/abc123\/reveal$/);
+    expect(requests[0].url).not.toContain('s3cr3t');
+  });
+
+  it('copies with or without a new value', async () => {
+    const { client, requests } = mockClient([
+      { status: 201, body: meta },
+      { status: 201, body: meta }
+    ]);
+
+    await client.copy('abc123', 'copy-one');
+    await client.copy('abc123', 'copy-two', 'new');
+
+    expect(JSON.parse(requests[0].body!)).toEqual({ name: 'copy-one' });
+    expect(JSON.parse(requests[1].body!)).toEqual({
+      name: 'copy-two',
+      value: 'new'
+    });
+  });
+
+  it('turns an error answer into a SecretsAPIError with the server message', async () => {
+    const { client } = mockClient([
+      {
+        status: 409,
+        body: { message: 'The secret was changed elsewhere.', field: 'version' }
+      }
+    ]);
+
+    const error = await client
+      .update('abc123', { version: 1, value: 'x' })
+      .catch(e => e);
+
+    expect(error).toBeInstanceOf(SecretsAPIError);
+    expect(error.status).toBe(409);
+    expect(error.message).toBe('The secret was changed elsewhere.');
+    expect(error.field).toBe('version');
+  });
+
+  it('explains an error answer that has no JSON body', async () => {
+    const { client } = mockClient([{ status: 502 }]);
+
+    const error = await client.list().catch(e => e);
+
+    expect(error).toBeInstanceOf(SecretsAPIError);
+    expect(error.status).toBe(502);
+    expect(error.message).toMatch(/502/);
+  });
+
+  it('accepts a 204 without a body on delete', async () => {
+    const { client, requests } = mockClient([{ status: 204 }]);
+
+    await expect(client.remove('abc123')).resolves.toBeUndefined();
+    expect(requests[0].method).toBe('DELETE');
+  });
+
+  it('reads the environment map', async () => {
+    const { client } = mockClient([
+      { status: 200, body: { environment: { one: '1', two: '2' } } }
+    ]);
+
+    expect(await client.environment()).toEqual({ one: '1', two: '2' });
+  });
+});

@@ -1,0 +1,261 @@
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/**
+ * The URL namespace of the server extension, relative to the server's base URL.
+ */
+export const API_NAMESPACE = 'jupyterlab-secrets/api';
+
+/**
+ * Where a secret comes from, seen from the current project.
+ */
+export type SecretOrigin = 'project' | 'shared';
+
+/**
+ * Metadata of a secret. It never holds the value.
+ */
+export interface ISecretMeta {
+  id: string;
+  name: string;
+  project: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  version: number;
+  shared_with: string[];
+  origin: SecretOrigin;
+  attached: boolean;
+  editable: boolean;
+}
+
+/**
+ * The answer of `GET secrets`.
+ */
+export interface ISecretList {
+  project: string;
+  secrets: ISecretMeta[];
+}
+
+/**
+ * A community of the current project.
+ */
+export interface ICommunity {
+  name: string;
+  is_admin: boolean;
+  projects: string[];
+}
+
+/**
+ * The changes a `PATCH secrets/{id}` may carry.
+ */
+export interface ISecretUpdate {
+  version: number;
+  name?: string;
+  value?: string;
+}
+
+/**
+ * An error answered by the secrets API, with the server's readable message.
+ *
+ * The message never carries a secret value: the server guarantees that, and
+ * the client never adds the request body to it.
+ */
+export class SecretsAPIError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string
+  ) {
+    super(message);
+    this.name = 'SecretsAPIError';
+  }
+}
+
+/**
+ * Send a request to the secrets API and decode its JSON answer.
+ *
+ * @param path - the route below `jupyterlab-secrets/api/`
+ * @param init - the fetch options
+ * @param settings - the server connection settings
+ */
+export async function requestAPI<T>(
+  path: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, path);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new SecretsAPIError(
+      0,
+      `The Jupyter server could not be reached: ${(error as Error).message}`
+    );
+  }
+  const text = await response.text();
+  let data: any = null;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const message =
+      typeof data?.message === 'string' && data.message
+        ? data.message
+        : `The secrets service answered ${response.status} ${response.statusText}`.trim();
+    throw new SecretsAPIError(
+      response.status,
+      message,
+      typeof data?.field === 'string' ? data.field : undefined
+    );
+  }
+  return data as T;
+}
+
+/**
+ * A typed client for the secrets REST API.
+ */
+export class SecretsClient {
+  /**
+   * @param settings - the server connection settings; the default ones if omitted
+   */
+  constructor(settings?: ServerConnection.ISettings) {
+    this.serverSettings = settings ?? ServerConnection.makeSettings();
+  }
+
+  /**
+   * The server connection settings used for every request.
+   */
+  readonly serverSettings: ServerConnection.ISettings;
+
+  /**
+   * The project's own secrets, then those shared with it.
+   */
+  list(): Promise<ISecretList> {
+    return this._request<ISecretList>('secrets');
+  }
+
+  /**
+   * Create a secret in the current project.
+   */
+  create(name: string, value: string): Promise<ISecretMeta> {
+    return this._send<ISecretMeta>('secrets', 'POST', { name, value });
+  }
+
+  /**
+   * Fetch one secret's metadata.
+   */
+  get(id: string): Promise<ISecretMeta> {
+    return this._request<ISecretMeta>(Private.secretPath(id));
+  }
+
+  /**
+   * Change a secret's name, value or both; `version` must be the current one.
+   */
+  update(id: string, update: ISecretUpdate): Promise<ISecretMeta> {
+    return this._send<ISecretMeta>(Private.secretPath(id), 'PATCH', update);
+  }
+
+  /**
+   * Delete a secret of the current project.
+   */
+  async remove(id: string): Promise<void> {
+    await this._send<void>(Private.secretPath(id), 'DELETE');
+  }
+
+  /**
+   * Fetch a secret's value. Only forms that show or edit a value call this.
+   */
+  async reveal(id: string): Promise<string> {
+    const answer = await this._send<{ value: string }>(
+      Private.secretPath(id, 'reveal'),
+      'POST'
+    );
+    return answer.value;
+  }
+
+  /**
+   * Copy a secret into the current project under a new name.
+   */
+  copy(id: string, name: string, value?: string): Promise<ISecretMeta> {
+    const body: { name: string; value?: string } = { name };
+    if (value !== undefined) {
+      body.value = value;
+    }
+    return this._send<ISecretMeta>(
+      Private.secretPath(id, 'copy'),
+      'POST',
+      body
+    );
+  }
+
+  /**
+   * Set the communities a secret is shared with.
+   */
+  setAccess(id: string, communities: string[]): Promise<ISecretMeta> {
+    return this._send<ISecretMeta>(Private.secretPath(id, 'access'), 'PUT', {
+      communities
+    });
+  }
+
+  /**
+   * Add a secret shared with the project to the project's environment.
+   */
+  attach(id: string): Promise<ISecretMeta> {
+    return this._send<ISecretMeta>(Private.secretPath(id, 'attachment'), 'PUT');
+  }
+
+  /**
+   * Remove a shared secret from the project's environment.
+   */
+  async detach(id: string): Promise<void> {
+    await this._send<void>(Private.secretPath(id, 'attachment'), 'DELETE');
+  }
+
+  /**
+   * The communities of the current project.
+   */
+  async communities(): Promise<ICommunity[]> {
+    const answer = await this._request<{ communities: ICommunity[] }>(
+      'communities'
+    );
+    return answer.communities;
+  }
+
+  /**
+   * What is injected into this project's kernels: names and values.
+   */
+  async environment(): Promise<Record<string, string>> {
+    const answer = await this._request<{
+      environment: Record<string, string>;
+    }>('environment');
+    return answer.environment;
+  }
+
+  private _request<T>(path: string, init: RequestInit = {}): Promise<T> {
+    return requestAPI<T>(path, init, this.serverSettings);
+  }
+
+  private _send<T>(path: string, method: string, body?: unknown): Promise<T> {
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'Content-Type': 'application/json' };
+    }
+    return this._request<T>(path, init);
+  }
+}
+
+namespace Private {
+  /**
+   * The route of one secret, or of one of its actions.
+   */
+  export function secretPath(id: string, action?: string): string {
+    const base = `secrets/${encodeURIComponent(id)}`;
+    return action ? `${base}/${action}` : base;
+  }
+}

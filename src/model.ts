@@ -1,0 +1,176 @@
+import { ISignal, Signal } from '@lumino/signaling';
+
+import {
+  ICommunity,
+  ISecretMeta,
+  ISecretUpdate,
+  SecretsAPIError,
+  SecretsClient
+} from './api';
+import { ISecretsChange, ISecretsModel } from './tokens';
+
+/**
+ * The secrets of the current project, kept in sync with the server.
+ *
+ * It holds metadata only. Values pass through `client.reveal` straight into
+ * an open form and are never stored here.
+ */
+export class SecretsModel implements ISecretsModel {
+  /**
+   * @param client - the REST client; a default one if omitted
+   */
+  constructor(client?: SecretsClient) {
+    this.client = client ?? new SecretsClient();
+    this.ready = this.refresh().catch(() => undefined);
+  }
+
+  readonly client: SecretsClient;
+  readonly ready: Promise<void>;
+
+  get project(): string | null {
+    return this._project;
+  }
+
+  get secrets(): ReadonlyArray<ISecretMeta> {
+    return this._secrets;
+  }
+
+  get error(): SecretsAPIError | null {
+    return this._error;
+  }
+
+  get changed(): ISignal<this, ISecretsChange> {
+    return this._changed;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /**
+   * Fetch the list anew. When answers arrive out of order, only the newest
+   * request's answer is kept.
+   */
+  refresh(): Promise<void> {
+    return this._fetch(++this._requested);
+  }
+
+  ownNames(): Set<string> {
+    return new Set(
+      this._secrets.filter(s => s.origin === 'project').map(s => s.name)
+    );
+  }
+
+  create(name: string, value: string): Promise<ISecretMeta> {
+    return this._change({ type: 'create' }, () =>
+      this.client.create(name, value)
+    );
+  }
+
+  update(id: string, update: ISecretUpdate): Promise<ISecretMeta> {
+    return this._change({ type: 'update', id }, () =>
+      this.client.update(id, update)
+    );
+  }
+
+  remove(id: string): Promise<void> {
+    return this._change({ type: 'delete', id }, () => this.client.remove(id));
+  }
+
+  copy(id: string, name: string, value?: string): Promise<ISecretMeta> {
+    return this._change({ type: 'copy', id }, () =>
+      this.client.copy(id, name, value)
+    );
+  }
+
+  setAccess(id: string, communities: string[]): Promise<ISecretMeta> {
+    return this._change({ type: 'access', id }, () =>
+      this.client.setAccess(id, communities)
+    );
+  }
+
+  attach(id: string): Promise<ISecretMeta> {
+    return this._change({ type: 'attach', id }, () => this.client.attach(id));
+  }
+
+  detach(id: string): Promise<void> {
+    return this._change({ type: 'detach', id }, () => this.client.detach(id));
+  }
+
+  communities(): Promise<ICommunity[]> {
+    return this.client.communities();
+  }
+
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    Signal.clearData(this);
+  }
+
+  /**
+   * Run a change on the server, then refresh so the list shows the truth,
+   * and tell listeners what changed. A failed change refreshes too, since
+   * a conflict means someone else changed the list.
+   */
+  private async _change<T>(
+    change: ISecretsChange,
+    call: () => Promise<T>
+  ): Promise<T> {
+    try {
+      const result = await call();
+      await this.refresh();
+      if (change.type === 'create' || change.type === 'copy') {
+        change = { ...change, id: (result as any)?.id ?? change.id };
+      }
+      this._emit(change);
+      return result;
+    } catch (error) {
+      if (
+        error instanceof SecretsAPIError &&
+        [404, 409].includes(error.status)
+      ) {
+        await this.refresh();
+      }
+      throw error;
+    }
+  }
+
+  private async _fetch(request: number): Promise<void> {
+    try {
+      const answer = await this.client.list();
+      if (request < this._applied) {
+        return;
+      }
+      this._applied = request;
+      this._project = answer.project;
+      this._secrets = answer.secrets;
+      this._error = null;
+    } catch (error) {
+      if (request < this._applied) {
+        return;
+      }
+      this._applied = request;
+      this._error =
+        error instanceof SecretsAPIError
+          ? error
+          : new SecretsAPIError(0, String(error));
+    }
+    this._emit({ type: 'refresh' });
+  }
+
+  private _emit(change: ISecretsChange): void {
+    if (!this._isDisposed) {
+      this._changed.emit(change);
+    }
+  }
+
+  private _project: string | null = null;
+  private _secrets: ISecretMeta[] = [];
+  private _error: SecretsAPIError | null = null;
+  private _requested = 0;
+  private _applied = 0;
+  private _isDisposed = false;
+  private _changed = new Signal<this, ISecretsChange>(this);
+}
