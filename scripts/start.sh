@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-exec .venv/bin/jupyter lab "$@"
+args=()
+# JupyterLab refuses to run as root unless told; our machines run as root.
+[ "$(id -u)" = 0 ] && args+=(--allow-root)
+exec .venv/bin/jupyter lab "${args[@]}" "$@"
