@@ -1,0 +1,212 @@
+"""Fixtures for the secrets tests: an API client, direct access to the store, databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_server.auth.identity import IdentityProvider, User
+from traitlets.config import Config
+
+from jupyterlab_secrets.app import SecretsExtension
+from jupyterlab_secrets.crypto import Keyring, generate_key
+from jupyterlab_secrets.service import SecretsService
+from jupyterlab_secrets.store import SecretsStore
+
+API = ("jupyterlab-secrets", "api")
+
+COMMUNITIES = {
+    "ml-team": {"admins": ["alice"], "projects": ["proj-a", "proj-b"]},
+    "data-team": {"admins": ["bob"], "projects": ["proj-a", "proj-c"]},
+    "other-team": {"admins": ["alice"], "projects": ["proj-c"]},
+}
+"""proj-a is in ml-team (admin alice) and data-team (admin bob); other-team lacks proj-a."""
+
+PG_URL = os.environ.get(
+    "JUPYTERLAB_SECRETS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+class NamedUserIdentityProvider(IdentityProvider):
+    """Token authentication, with the user named by the ``X-Test-User`` header (default alice).
+
+    The stock provider gives every token request a fresh anonymous name; the rules about
+    community admins need stable ones.
+    """
+
+    async def get_user(self, handler: Any) -> User | None:
+        user = await super().get_user(handler)
+        if user is None:
+            return None
+        return User(username=handler.request.headers.get("X-Test-User", "alice"))
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config) -> Config:
+    """The root server config, with stable user names."""
+    jp_server_config.ServerApp.identity_provider_class = NamedUserIdentityProvider
+    return jp_server_config
+
+
+@dataclass
+class Reply:
+    """A response of the secrets API."""
+
+    status: int
+    body: Any
+    headers: Any
+
+    @property
+    def message(self) -> str:
+        return self.body["message"]
+
+
+_NO_BODY = object()
+
+Api = Callable[..., Awaitable[Reply]]
+
+
+@pytest.fixture
+def api(jp_fetch: Any) -> Api:
+    """Call the secrets API: ``await api("POST", "secrets", body={...})``."""
+
+    async def call(
+        method: str,
+        *path: str,
+        body: Any = _NO_BODY,
+        raw: bytes | None = None,
+        user: str | None = None,
+        auth: bool = True,
+    ) -> Reply:
+        headers = {}
+        if user is not None:
+            headers["X-Test-User"] = user
+        if not auth:
+            headers["Authorization"] = ""
+        if raw is not None:
+            data: bytes | None = raw
+        elif body is not _NO_BODY:
+            data = json.dumps(body).encode()
+        else:
+            data = b"" if method in ("POST", "PUT", "PATCH") else None
+        response = await jp_fetch(
+            *API,
+            *path,
+            method=method,
+            body=data,
+            headers=headers,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
+        decoded = json.loads(response.body) if response.body else None
+        return Reply(response.code, decoded, response.headers)
+
+    return call
+
+
+@pytest.fixture
+def extension(jp_serverapp: Any) -> SecretsExtension:
+    """The running extension of the test server."""
+    return jp_serverapp.web_app.settings["jupyterlab_secrets"]
+
+
+@pytest.fixture
+def project_service(extension: SecretsExtension) -> Callable[[str], SecretsService]:
+    """The service of another project over the same database and keys as the test server."""
+
+    def make(project: str) -> SecretsService:
+        assert extension.service is not None
+        return SecretsService(
+            extension.service.store, extension.service.keyring, project, extension.communities
+        )
+
+    return make
+
+
+async def snapshot(api: Api) -> tuple[Any, dict[str, str]]:
+    """Everything the API shows: the listing, and every value."""
+    listing = await api("GET", "secrets")
+    assert listing.status == 200
+    values = {}
+    for meta in listing.body["secrets"]:
+        revealed = await api("POST", "secrets", meta["id"], "reveal")
+        assert revealed.status == 200
+        values[meta["id"]] = revealed.body["value"]
+    return listing.body, values
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    """A keyring with one fresh key."""
+    return Keyring([generate_key()])
+
+
+def postgres_reachable() -> bool:
+    """Whether the PostgreSQL of our machines answers on 127.0.0.1:5432."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'secrets.db'}"
+        return
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    url = make_url(PG_URL)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[SecretsStore]:
+    """A store on each backend."""
+    opened = SecretsStore(db_url=db_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SecretsStore]:
+    """A store on SQLite only, for the rules, which do not depend on the backend."""
+    opened = SecretsStore(db_url=f"sqlite:///{tmp_path / 'rules' / 'secrets.db'}")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def make_service(sqlite_store: SecretsStore, keyring: Keyring) -> Callable[[str], SecretsService]:
+    """Services of several projects sharing one database, keys and community config."""
+
+    def make(project: str) -> SecretsService:
+        return SecretsService(sqlite_store, keyring, project, COMMUNITIES)
+
+    return make
