@@ -120,8 +120,8 @@ def parse_body(raw: bytes, required: Mapping[str, type], optional: Mapping[str, 
         raise SecretsError(400, "The request body must be a JSON object.")
     for field in body:
         if field not in required and field not in optional:
-            shown = field if len(field) <= 40 else field[:40] + "…"
-            raise SecretsError(400, f"Unknown field {json.dumps(shown)}.", field[:64])
+            shown = json.dumps(field if len(field) <= 40 else field[:40] + "…", ensure_ascii=False)
+            raise SecretsError(400, f"Unknown field {shown}.", field[:64])
     for field in required:
         if field not in body:
             raise SecretsError(400, f"Field {field!r} is required.", field)
