@@ -1,0 +1,145 @@
+"""The extension's configuration, entry points and first start."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_core.paths import jupyter_data_dir
+from traitlets import TraitError
+
+import jupyterlab_secrets
+from jupyterlab_secrets.app import SecretsExtension
+from jupyterlab_secrets.store import SecretsStore
+
+from .conftest import Api
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_entry_points() -> None:
+    # Given the package
+    # Then it names its frontend and its server extension
+    assert jupyterlab_secrets._jupyter_labextension_paths() == [
+        {"src": "labextension", "dest": "jupyterlab-secrets"}
+    ]
+    assert jupyterlab_secrets._jupyter_server_extension_points() == [
+        {"module": "jupyterlab_secrets", "app": SecretsExtension}
+    ]
+    assert isinstance(jupyterlab_secrets.__version__, str)
+
+
+def test_the_server_config_file_enables_the_extension() -> None:
+    # Given the config file installed into etc/jupyter
+    path = ROOT / "jupyter-config" / "server-config" / "jupyterlab_secrets.json"
+    # Then it enables the extension
+    assert json.loads(path.read_text()) == {
+        "ServerApp": {"jpserver_extensions": {"jupyterlab_secrets": True}}
+    }
+
+
+def test_defaults(jp_environ: Any) -> None:
+    # Given no configuration
+    extension = SecretsExtension()
+    # Then the defaults are those documented
+    data = os.path.join(jupyter_data_dir(), "jupyterlab_secrets")
+    assert extension.name == "jupyterlab_secrets"
+    assert extension.project == "default"
+    assert extension.db_url == "sqlite:///" + os.path.join(data, "secrets.db")
+    assert extension.key_file == os.path.join(data, "key")
+    assert extension.communities == {}
+    assert extension.store_class is SecretsStore
+
+
+def test_communities_of_the_documented_shape_are_accepted() -> None:
+    # Given communities as documented
+    value = {"ml-team": {"admins": ["alice"], "projects": ["proj-a", "proj-b"]}, "empty": {}}
+    # When configured
+    extension = SecretsExtension(communities=value)
+    # Then they are kept, with missing lists empty
+    assert extension.communities == {
+        "ml-team": {"admins": ["alice"], "projects": ["proj-a", "proj-b"]},
+        "empty": {"admins": [], "projects": []},
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"ml-team": ["alice"]}, "SecretsExtension.communities['ml-team'] must be a dict like"),
+        (
+            {"ml-team": {"admin": ["alice"]}},
+            "SecretsExtension.communities['ml-team'] has unknown keys ['admin']; only 'admins' "
+            "and 'projects' are allowed.",
+        ),
+        (
+            {"ml-team": {"admins": "alice"}},
+            "SecretsExtension.communities['ml-team']['admins'] must be a list of non-empty "
+            "strings.",
+        ),
+        (
+            {"ml-team": {"projects": ["proj-a", 3]}},
+            "SecretsExtension.communities['ml-team']['projects'] must be a list of non-empty "
+            "strings.",
+        ),
+        (
+            {"ml-team": {"projects": [""]}},
+            "SecretsExtension.communities['ml-team']['projects'] must be a list of non-empty "
+            "strings.",
+        ),
+        ({"": {}}, "SecretsExtension.communities has an empty or non-string name ''."),
+    ],
+)
+def test_bad_communities_are_refused_with_a_clear_message(value: Any, message: str) -> None:
+    # Given a malformed communities setting
+    # When it is configured
+    with pytest.raises(TraitError) as refused:
+        SecretsExtension(communities=value)
+    # Then the message names the fault
+    assert message in str(refused.value)
+
+
+async def test_first_start_creates_a_private_key_file(
+    api: Api, extension: SecretsExtension, secrets_dir: Path
+) -> None:
+    # Given a server started with no key file and an empty database
+    key_file = secrets_dir / "key"
+    # Then it created the key file and the database, mode 0600 in a 0700 directory, and serves
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((secrets_dir / "secrets.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(secrets_dir.stat().st_mode) == 0o700
+    content = key_file.read_bytes()
+    created = await api("POST", "secrets", body={"name": "first", "value": "v"})
+    assert created.status == 201
+    assert stat.S_IMODE((secrets_dir / "secrets.db-wal").stat().st_mode) == 0o600
+    # When the extension starts again on the same files
+    again = SecretsExtension(config=extension.config)
+    service = again.open_service()
+    # Then the key file is unchanged, and the secret is readable
+    assert key_file.read_bytes() == content
+    assert service.reveal("alice", created.body["id"]) == {"value": "v"}
+    assert again.store is not None
+    again.store.close()
+
+
+class RecordingStore(SecretsStore):
+    """A store subclass, to check the store class is configurable."""
+
+
+@pytest.fixture
+def secrets_config(secrets_config: dict[str, Any]) -> dict[str, Any]:
+    return {**secrets_config, "store_class": RecordingStore, "project": "proj-x"}
+
+
+async def test_the_store_class_and_project_are_configurable(
+    api: Api, extension: SecretsExtension
+) -> None:
+    # Given a server configured with a store subclass and a project
+    # Then the extension uses them
+    assert isinstance(extension.store, RecordingStore)
+    reply = await api("GET", "secrets")
+    assert reply.body == {"project": "proj-x", "secrets": []}
