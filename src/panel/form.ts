@@ -1,0 +1,296 @@
+/**
+ * The logic of the Create, Clone and Edit form, kept apart from React so
+ * that it can be tested on its own. Nothing here holds a value longer than
+ * the call that receives it.
+ */
+
+import { ISecretMeta, ISecretUpdate, SecretsAPIError } from '../api';
+import { NAME_MAX_LENGTH, checkName, describeNameProblem } from '../names';
+
+/**
+ * The largest content the server accepts, in UTF-8 bytes.
+ */
+export const MAX_CONTENT_BYTES = 65536;
+
+/**
+ * The translation function of the extension's bundle.
+ */
+export type Translate = (msg: string, ...args: any[]) => string;
+
+/**
+ * What a form is opened for.
+ */
+export type FormRequest =
+  | { mode: 'create' }
+  | { mode: 'clone'; secret: ISecretMeta }
+  | { mode: 'edit'; secret: ISecretMeta };
+
+/**
+ * The two fields of the form.
+ */
+export interface IFormValues {
+  name: string;
+  content: string;
+}
+
+/**
+ * Why the form cannot be sent, per field; `null` where the field is fine.
+ */
+export interface IFormProblems {
+  name: string | null;
+  content: string | null;
+}
+
+/**
+ * Why a content is refused; `null` when it is accepted.
+ */
+export type ContentProblem =
+  { kind: 'empty' } | { kind: 'nul' } | { kind: 'too-large'; bytes: number };
+
+/**
+ * A refusal of the server, placed where the form shows it.
+ */
+export interface IServerProblem {
+  /**
+   * The field at fault, or `null` for the form as a whole.
+   */
+  field: keyof IFormValues | null;
+  /**
+   * A readable message: the server's own, or ours when it gave none.
+   */
+  message: string;
+  /**
+   * Whether the secret was changed elsewhere since the form was opened.
+   */
+  conflict: boolean;
+}
+
+/**
+ * The names an edited or created secret may not take.
+ *
+ * @param own - the names of the project's own secrets
+ * @param current - the edited secret's own name, which it may keep
+ */
+export function takenNames(
+  own: Iterable<string>,
+  current?: string
+): Set<string> {
+  const taken = new Set(own);
+  if (current !== undefined) {
+    taken.delete(current);
+  }
+  return taken;
+}
+
+/**
+ * The length of a text in UTF-8, as the server counts it.
+ */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) {
+      bytes += 1;
+    } else if (code < 0x800) {
+      bytes += 2;
+    } else if (
+      code >= 0xd800 &&
+      code <= 0xdbff &&
+      i + 1 < text.length &&
+      (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+    ) {
+      bytes += 4;
+      i++;
+    } else {
+      bytes += 3;
+    }
+  }
+  return bytes;
+}
+
+/**
+ * Check a content against the rules of the server.
+ */
+export function checkContent(content: string): ContentProblem | null {
+  if (content.length === 0) {
+    return { kind: 'empty' };
+  }
+  if (content.includes('\0')) {
+    return { kind: 'nul' };
+  }
+  // A UTF-8 character takes at most 4 bytes: short texts need no count.
+  if (content.length * 4 > MAX_CONTENT_BYTES) {
+    const bytes = utf8Length(content);
+    if (bytes > MAX_CONTENT_BYTES) {
+      return { kind: 'too-large', bytes };
+    }
+  }
+  return null;
+}
+
+/**
+ * The translatable explanation of a content problem.
+ */
+export function describeContentProblem(
+  problem: ContentProblem,
+  __: Translate
+): string {
+  switch (problem.kind) {
+    case 'empty':
+      return __('Enter the content: it cannot be empty.');
+    case 'nul':
+      return __('The content cannot hold a NUL character.');
+    case 'too-large':
+      return __(
+        'The content is too large: %1 bytes, at most %2 are allowed.',
+        problem.bytes.toLocaleString(),
+        MAX_CONTENT_BYTES.toLocaleString()
+      );
+  }
+}
+
+/**
+ * Check both fields.
+ *
+ * @param values - the fields as typed
+ * @param taken - the names the secret may not take
+ * @param __ - the translation function
+ */
+export function validate(
+  values: IFormValues,
+  taken: Iterable<string>,
+  __: Translate
+): IFormProblems {
+  const name = checkName(values.name, taken);
+  const content = checkContent(values.content);
+  return {
+    name: name ? describeNameProblem(name, __) : null,
+    content: content ? describeContentProblem(content, __) : null
+  };
+}
+
+/**
+ * The name proposed for a copy: `<name>-copy`, numbered if that is taken,
+ * and shortened if it would be too long.
+ *
+ * @param name - the name of the copied secret
+ * @param taken - the names of the project's own secrets
+ */
+export function cloneName(name: string, taken: Iterable<string>): string {
+  const names = new Set(taken);
+  for (let n = 1; ; n++) {
+    const suffix = n === 1 ? '-copy' : `-copy-${n}`;
+    const candidate = name.slice(0, NAME_MAX_LENGTH - suffix.length) + suffix;
+    if (!names.has(candidate)) {
+      return candidate;
+    }
+  }
+}
+
+/**
+ * The fields that differ from those the form was opened with.
+ */
+export function changedFields(
+  initial: IFormValues,
+  current: IFormValues
+): { name?: string; value?: string } {
+  const changes: { name?: string; value?: string } = {};
+  if (current.name !== initial.name) {
+    changes.name = current.name;
+  }
+  if (current.content !== initial.content) {
+    changes.value = current.content;
+  }
+  return changes;
+}
+
+/**
+ * The update an Edit form sends: the version it was opened with, and only
+ * the changed fields; `null` when nothing changed.
+ */
+export function buildUpdate(
+  version: number,
+  initial: IFormValues,
+  current: IFormValues
+): ISecretUpdate | null {
+  const changes = changedFields(initial, current);
+  if (changes.name === undefined && changes.value === undefined) {
+    return null;
+  }
+  return { version, ...changes };
+}
+
+/**
+ * The fields after reloading a secret changed elsewhere: what the user
+ * changed is kept, the rest takes the latest stored state.
+ *
+ * @param initial - the fields as the form was opened
+ * @param current - the fields as typed
+ * @param latest - the fields as now stored
+ */
+export function mergeReloaded(
+  initial: IFormValues,
+  current: IFormValues,
+  latest: IFormValues
+): IFormValues {
+  return {
+    name: current.name !== initial.name ? current.name : latest.name,
+    content:
+      current.content !== initial.content ? current.content : latest.content
+  };
+}
+
+/**
+ * Place a refusal of the server in the form.
+ *
+ * @param error - what the request threw
+ * @param __ - the translation function
+ */
+export function serverProblem(error: unknown, __: Translate): IServerProblem {
+  if (!(error instanceof SecretsAPIError)) {
+    return {
+      field: null,
+      message: __('The request failed: %1', Private.shortMessage(error)),
+      conflict: false
+    };
+  }
+  const field =
+    error.field === 'name'
+      ? 'name'
+      : error.field === 'value'
+        ? 'content'
+        : null;
+  const conflict =
+    error.status === 409 && (error.field === 'version' || field === null);
+  let message = error.message;
+  if (error.status === 404) {
+    message = __(
+      'This secret no longer exists: it may have been deleted elsewhere.'
+    );
+  } else if (conflict) {
+    message = __(
+      'This secret was changed elsewhere since you opened it. Reload it to get the latest version: what you typed is kept.'
+    );
+  }
+  return { field, message, conflict };
+}
+
+/**
+ * A readable message for an error shown outside a form.
+ */
+export function errorMessage(error: unknown, __: Translate): string {
+  if (error instanceof SecretsAPIError) {
+    return error.message;
+  }
+  return __('The request failed: %1', Private.shortMessage(error));
+}
+
+namespace Private {
+  /**
+   * The first line of an error's message: never a stack trace.
+   */
+  export function shortMessage(error: unknown): string {
+    const text = error instanceof Error ? error.message : String(error);
+    return text.split('\n')[0];
+  }
+}
