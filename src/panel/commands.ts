@@ -1,0 +1,301 @@
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import {
+  Clipboard,
+  Dialog,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
+import {
+  addIcon,
+  closeIcon,
+  copyIcon,
+  deleteIcon,
+  duplicateIcon,
+  editIcon,
+  usersIcon
+} from '@jupyterlab/ui-components';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+
+import { ISecretMeta } from '../api';
+import { errorMessage } from './form';
+import { ITEM_CLASS, ITEM_ID_ATTRIBUTE } from './list';
+import type { SecretsPanel } from './panel';
+
+/**
+ * The IDs of the Secrets panel's commands. Those about one secret take its
+ * ID as the `id` argument; without it, the item under the context menu.
+ */
+export namespace CommandIDs {
+  export const create = 'secrets:create';
+  export const clone = 'secrets:clone';
+  export const edit = 'secrets:edit';
+  export const remove = 'secrets:delete';
+  export const access = 'secrets:access';
+  export const attach = 'secrets:attach';
+  export const detach = 'secrets:detach';
+  export const copySnippet = 'secrets:copy-snippet';
+}
+
+/**
+ * The menu of a listed secret, in order; `null` is a separator.
+ */
+export const ITEM_MENU: ReadonlyArray<string | null> = [
+  CommandIDs.clone,
+  CommandIDs.edit,
+  CommandIDs.remove,
+  CommandIDs.access,
+  CommandIDs.attach,
+  CommandIDs.detach,
+  null,
+  CommandIDs.copySnippet
+];
+
+/**
+ * The code a Python cell reads a secret with.
+ */
+export function pythonSnippet(name: string): string {
+  return `os.environ['${name}']`;
+}
+
+/**
+ * Add the Secrets panel's commands.
+ *
+ * @param app - the application
+ * @param panel - the Secrets panel
+ * @param trans - the extension's translation bundle
+ */
+export function addCommands(
+  app: JupyterFrontEnd,
+  panel: SecretsPanel,
+  trans: TranslationBundle
+): void {
+  const { commands, shell } = app;
+  const model = panel.model;
+  const describedBy = {
+    args: {
+      type: 'object',
+      properties: {
+        id: { type: 'string', description: trans.__('The ID of the secret') }
+      }
+    }
+  };
+
+  /**
+   * The secret a command is about.
+   */
+  const secretOf = (args: ReadonlyPartialJSONObject): ISecretMeta | null => {
+    const id =
+      typeof args.id === 'string' ? args.id : Private.contextMenuId(app);
+    return model.secrets.find(secret => secret.id === id) ?? null;
+  };
+
+  /**
+   * Show the panel with a form in place of the list.
+   */
+  const openForm = async (request: Parameters<SecretsPanel['openForm']>[0]) => {
+    shell.activateById(panel.id);
+    await panel.openForm(request);
+  };
+
+  /**
+   * Run a change of the model, telling the user when it fails.
+   */
+  const change = async (
+    call: () => Promise<unknown>,
+    failure: string,
+    success?: string
+  ) => {
+    try {
+      await call();
+      if (success) {
+        Notification.success(success, { autoClose: 5000 });
+      }
+    } catch (error) {
+      Notification.error(`${failure} ${errorMessage(error, trans.__)}`, {
+        autoClose: false
+      });
+    }
+  };
+
+  commands.addCommand(CommandIDs.create, {
+    label: trans.__('Create secret'),
+    caption: trans.__('Create a secret in this project'),
+    icon: args => (args.isPalette ? undefined : addIcon),
+    execute: () => openForm({ mode: 'create' })
+  });
+
+  commands.addCommand(CommandIDs.clone, {
+    label: trans.__('Clone'),
+    caption: trans.__('Copy this secret into the project, under a new name'),
+    icon: duplicateIcon,
+    describedBy,
+    isEnabled: args => secretOf(args) !== null,
+    execute: async args => {
+      const secret = secretOf(args);
+      if (secret) {
+        await openForm({ mode: 'clone', secret });
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.edit, {
+    label: trans.__('Edit'),
+    caption: trans.__('Change the name or the content of this secret'),
+    icon: editIcon,
+    describedBy,
+    isEnabled: args => secretOf(args)?.editable === true,
+    execute: async args => {
+      const secret = secretOf(args);
+      if (secret?.editable) {
+        await openForm({ mode: 'edit', secret });
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.remove, {
+    label: trans.__('Delete'),
+    caption: trans.__('Delete this secret from the project'),
+    icon: deleteIcon,
+    describedBy,
+    isEnabled: args => secretOf(args)?.editable === true,
+    execute: async args => {
+      const secret = secretOf(args);
+      if (!secret?.editable) {
+        return;
+      }
+      const result = await showDialog({
+        title: trans.__('Delete secret'),
+        body: trans.__(
+          'Delete the secret "%1"? Kernels of this project will no longer get it. This cannot be undone.',
+          secret.name
+        ),
+        buttons: [
+          Dialog.cancelButton({ label: trans.__('Cancel') }),
+          Dialog.warnButton({ label: trans.__('Delete') })
+        ]
+      });
+      if (!result.button.accept) {
+        return;
+      }
+      await change(
+        () => model.remove(secret.id),
+        trans.__('Secret "%1" could not be deleted.', secret.name),
+        trans.__('Secret "%1" has been deleted', secret.name)
+      );
+    }
+  });
+
+  commands.addCommand(CommandIDs.access, {
+    label: trans.__('Access'),
+    caption: trans.__('The communities this secret is shared with'),
+    icon: usersIcon,
+    describedBy,
+    isEnabled: args => secretOf(args)?.origin === 'project',
+    execute: async args => {
+      const secret = secretOf(args);
+      if (secret?.origin !== 'project') {
+        return;
+      }
+      const shared =
+        secret.shared_with.length > 0
+          ? trans.__(
+              'It is shared with: %1.',
+              secret.shared_with.join(trans.__(', '))
+            )
+          : trans.__('It is not shared with any community.');
+      await showDialog({
+        title: trans.__('Access to "%1"', secret.name),
+        body: `${shared} ${trans.__(
+          'Sharing a secret with a community is configured by an admin of that community.'
+        )}`,
+        buttons: [Dialog.okButton({ label: trans.__('Close') })]
+      });
+    }
+  });
+
+  commands.addCommand(CommandIDs.attach, {
+    label: trans.__('Add to project'),
+    caption: trans.__("Set this shared secret in the project's kernels"),
+    icon: addIcon,
+    describedBy,
+    isVisible: args => {
+      const secret = secretOf(args);
+      return secret?.origin === 'shared' && !secret.attached;
+    },
+    execute: async args => {
+      const secret = secretOf(args);
+      if (secret?.origin === 'shared' && !secret.attached) {
+        await change(
+          () => model.attach(secret.id),
+          trans.__(
+            'Secret "%1" could not be added to the project.',
+            secret.name
+          ),
+          trans.__('Secret "%1" has been added to the project', secret.name)
+        );
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.detach, {
+    label: trans.__('Remove from project'),
+    caption: trans.__(
+      "Stop setting this shared secret in the project's kernels"
+    ),
+    icon: closeIcon,
+    describedBy,
+    isVisible: args => {
+      const secret = secretOf(args);
+      return secret?.origin === 'shared' && secret.attached;
+    },
+    execute: async args => {
+      const secret = secretOf(args);
+      if (secret?.origin === 'shared' && secret.attached) {
+        await change(
+          () => model.detach(secret.id),
+          trans.__(
+            'Secret "%1" could not be removed from the project.',
+            secret.name
+          ),
+          trans.__('Secret "%1" has been removed from the project', secret.name)
+        );
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.copySnippet, {
+    label: trans.__('Copy snippet'),
+    caption: args => {
+      const secret = secretOf(args);
+      return secret
+        ? trans.__('Copy %1 to the clipboard', pythonSnippet(secret.name))
+        : trans.__('Copy the code that reads this secret in Python');
+    },
+    icon: copyIcon,
+    describedBy,
+    isEnabled: args => secretOf(args) !== null,
+    execute: args => {
+      const secret = secretOf(args);
+      if (secret) {
+        const snippet = pythonSnippet(secret.name);
+        Clipboard.copyToSystem(snippet);
+        Notification.success(trans.__('Copied %1 to the clipboard', snippet), {
+          autoClose: 3000
+        });
+      }
+    }
+  });
+}
+
+namespace Private {
+  /**
+   * The ID of the listed secret the context menu was opened on.
+   */
+  export function contextMenuId(app: JupyterFrontEnd): string | null {
+    const node = app.contextMenuHitTest(node =>
+      node.classList.contains(ITEM_CLASS)
+    );
+    return node?.getAttribute(ITEM_ID_ATTRIBUTE) ?? null;
+  }
+}
