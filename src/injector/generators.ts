@@ -1,0 +1,483 @@
+/**
+ * Per-language code that sets the project's secrets in a kernel's process
+ * environment.
+ *
+ * Every generator is a pure function. The code it returns carries each value
+ * base64-encoded, so a raw value never appears in it. When run, the code
+ * catches its own errors, prints nothing, leaves no names in the user's
+ * namespace, can run any number of times, and removes the variables that an
+ * earlier run set and that are no longer secrets. It records the names it
+ * manages in `JUPYTERLAB_SECRETS_NAMES` (names only) and its outcome in
+ * `JUPYTERLAB_SECRETS_STATUS`; names starting with `JUPYTER` are never secret
+ * names, so neither can clash with a secret.
+ */
+
+/**
+ * The environment variable listing the names the injector manages, separated
+ * by commas.
+ */
+export const NAMES_VARIABLE = 'JUPYTERLAB_SECRETS_NAMES';
+
+/**
+ * The environment variable where the code records its outcome:
+ * `<token>:ok` or `<token>:error:<kind>`. It never holds a value.
+ */
+export const STATUS_VARIABLE = 'JUPYTERLAB_SECRETS_STATUS';
+
+/**
+ * The key of the user expression that reads the outcome back, for kernels
+ * that evaluate user expressions.
+ */
+export const STATUS_EXPRESSION = 'jupyterlab_secrets';
+
+/**
+ * The first line of a Python cell that runs the rest of the cell in bash.
+ */
+export const BASH_CELL_MARKER = '#!:bash';
+
+/**
+ * Code that sets a set of secrets in one kind of kernel.
+ */
+export interface IInjectionCode {
+  /**
+   * The code to send in a silent execute request.
+   */
+  code: string;
+  /**
+   * The user expressions to send with it; they read the outcome back and
+   * never a value. Empty for kernels that do not evaluate them.
+   */
+  userExpressions: Record<string, string>;
+  /**
+   * The names the code sets, in order.
+   */
+  names: string[];
+  /**
+   * The names this kind of kernel cannot hold, so the code leaves them out.
+   */
+  skipped: string[];
+}
+
+/**
+ * Builds the injection code of one language.
+ *
+ * @param environment - the secrets, name to value
+ * @param token - a word of `[A-Za-z0-9]` that identifies this injection in
+ *   the recorded outcome
+ */
+export type InjectionGenerator = (
+  environment: Readonly<Record<string, string>>,
+  token: string
+) => IInjectionCode;
+
+/**
+ * Set the secrets in an IPython kernel (`os.environ`), and register the
+ * `#!:bash` cell transformer.
+ *
+ * The real script travels base64-encoded inside a one-statement wrapper that
+ * runs it in a throwaway namespace, so nothing lands in `In`, `Out` or the
+ * user's globals.
+ */
+export function pythonInjection(
+  environment: Readonly<Record<string, string>>,
+  token: string
+): IInjectionCode {
+  Private.checkToken(token);
+  const { names, skipped } = Private.partition(
+    environment,
+    Private.PORTABLE_NAME
+  );
+  const entries = names
+    .map(name => `    ('${name}', '${utf8ToBase64(environment[name])}'),\n`)
+    .join('');
+  const script = Private.PYTHON_SCRIPT.replace('%TOKEN%', () => token).replace(
+    '%SECRETS%\n',
+    () => entries
+  );
+  const code = [
+    'try:',
+    `    exec(__import__('base64').b64decode('${utf8ToBase64(script)}').decode('ascii'), {'__name__': 'jupyterlab_secrets'})`,
+    'except BaseException:',
+    `    __import__('os').environ['${STATUS_VARIABLE}'] = '${token}:error:wrapper'`,
+    ''
+  ].join('\n');
+  return {
+    code,
+    userExpressions: {
+      [STATUS_EXPRESSION]: `__import__('os').environ.get('${STATUS_VARIABLE}', '')`
+    },
+    names,
+    skipped
+  };
+}
+
+/**
+ * Set the secrets in an IRkernel kernel (`Sys.setenv` / `Sys.unsetenv`).
+ *
+ * IRkernel always ships `jsonlite`, so `jsonlite::base64_dec` decodes the
+ * values; everything runs inside `local()`, so no name lands in the global
+ * environment.
+ */
+export function rInjection(
+  environment: Readonly<Record<string, string>>,
+  token: string
+): IInjectionCode {
+  Private.checkToken(token);
+  const { names, skipped } = Private.partition(
+    environment,
+    Private.PORTABLE_NAME
+  );
+  const entries = names
+    .map(
+      name => `      \`${name}\` = decode('${utf8ToBase64(environment[name])}')`
+    )
+    .join(',\n');
+  const code = [
+    'invisible(local({',
+    `  token <- '${token}'`,
+    '  tryCatch(suppressWarnings({',
+    '    decode <- function(data) {',
+    '      value <- rawToChar(jsonlite::base64_dec(data))',
+    "      Encoding(value) <- 'UTF-8'",
+    '      value',
+    '    }',
+    '    secrets <- list(',
+    ...(entries ? [entries] : []),
+    '    )',
+    `    old <- strsplit(Sys.getenv('${NAMES_VARIABLE}'), ',', fixed = TRUE)[[1]]`,
+    '    gone <- setdiff(old[nzchar(old)], names(secrets))',
+    '    if (length(gone) > 0) Sys.unsetenv(gone)',
+    '    if (length(secrets) > 0) do.call(Sys.setenv, secrets)',
+    `    Sys.setenv(${NAMES_VARIABLE} = paste(names(secrets), collapse = ','))`,
+    `    Sys.setenv(${STATUS_VARIABLE} = paste0(token, ':ok'))`,
+    '  }), error = function(e) {',
+    `    Sys.setenv(${STATUS_VARIABLE} = paste0(token, ':error:', class(e)[1]))`,
+    '  })',
+    '}))',
+    ''
+  ].join('\n');
+  return {
+    code,
+    userExpressions: {
+      [STATUS_EXPRESSION]: `Sys.getenv('${STATUS_VARIABLE}')`
+    },
+    names,
+    skipped
+  };
+}
+
+/**
+ * Set the secrets in an IJulia kernel (`ENV`).
+ *
+ * `Base64` is loaded without binding a name in `Main`, and everything runs
+ * inside `let`, so no name lands in the user's module.
+ */
+export function juliaInjection(
+  environment: Readonly<Record<string, string>>,
+  token: string
+): IInjectionCode {
+  Private.checkToken(token);
+  const { names, skipped } = Private.partition(
+    environment,
+    Private.PORTABLE_NAME
+  );
+  const entries = names
+    .map(
+      name =>
+        `            "${name}" => decode("${utf8ToBase64(environment[name])}"),\n`
+    )
+    .join('');
+  const code = [
+    'let token = "' + token + '"',
+    '    try',
+    '        base64 = Base.require(Base.PkgId(Base.UUID("2a0f44e3-6c83-55bd-87e4-b1978d98bd5f"), "Base64"))',
+    '        decode(data) = String(Base.invokelatest(base64.base64decode, data))',
+    '        secrets = Pair{String,String}[',
+    entries + '        ]',
+    '        wanted = Set{String}(first(p) for p in secrets)',
+    `        for name in split(get(ENV, "${NAMES_VARIABLE}", ""), ',', keepempty=false)`,
+    '            String(name) in wanted || delete!(ENV, String(name))',
+    '        end',
+    '        for (name, value) in secrets',
+    '            ENV[name] = value',
+    '        end',
+    `        ENV["${NAMES_VARIABLE}"] = join((first(p) for p in secrets), ',')`,
+    `        ENV["${STATUS_VARIABLE}"] = token * ":ok"`,
+    '    catch error',
+    `        ENV["${STATUS_VARIABLE}"] = token * ":error:" * string(nameof(typeof(error)))`,
+    '    end',
+    '    nothing',
+    'end',
+    ''
+  ].join('\n');
+  return {
+    code,
+    userExpressions: {
+      [STATUS_EXPRESSION]: `get(ENV, "${STATUS_VARIABLE}", "")`
+    },
+    names,
+    skipped
+  };
+}
+
+/**
+ * Set the secrets in a bash_kernel kernel (`export`).
+ *
+ * bash cannot export a name with a hyphen, so those are skipped. bash_kernel
+ * types the code into an interactive bash line by line, so the code is two
+ * lines: the first turns history off (and holds no value), the second does
+ * the work, removes the first from history, and turns history back on. The
+ * code ends with a non-zero status when a value could not be set, so the
+ * execute reply reports the failure.
+ */
+export function bashInjection(
+  environment: Readonly<Record<string, string>>,
+  token: string
+): IInjectionCode {
+  Private.checkToken(token);
+  const { names, skipped } = Private.partition(environment, Private.SHELL_NAME);
+  const decode = names
+    .map(
+      (name, i) =>
+        `__jls_values[${i}]=$(printf '%s' '${utf8ToBase64(environment[name])}' | base64 -d && printf x) && [[ \${__jls_values[${i}]} == *x ]] || return 1; `
+    )
+    .join('');
+  const assignments = names
+    .map((name, i) => `export ${name}="\${__jls_values[${i}]%x}"; `)
+    .join('');
+  const list = names.join(',');
+  const first = `${Private.BASH_FIRST_LINE}`;
+  const second =
+    '__jupyterlab_secrets_apply() { ' +
+    'local __jls_entry __jls_name; local -a __jls_values; ' +
+    'if [[ $__jupyterlab_secrets_history == on ]]; then ' +
+    '__jls_entry=$(HISTTIMEFORMAT= history 1); ' +
+    `if [[ $__jls_entry == *'${Private.BASH_FIRST_LINE_TAIL}' ]]; then ` +
+    '__jls_entry=${__jls_entry#"${__jls_entry%%[0-9]*}"}; ' +
+    'history -d "${__jls_entry%%[^0-9]*}"; ' +
+    'fi; fi; ' +
+    decode +
+    `for __jls_name in \${${NAMES_VARIABLE}//,/ }; do ` +
+    `case ',${list},' in *",$__jls_name,"*) ;; ` +
+    '*) [[ $__jls_name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && unset -v "$__jls_name";; ' +
+    'esac; done; ' +
+    assignments +
+    `export ${NAMES_VARIABLE}='${list}'; ` +
+    '}; ' +
+    '__jupyterlab_secrets_apply >/dev/null 2>&1; ' +
+    '__jupyterlab_secrets_status=$?; ' +
+    'unset -f __jupyterlab_secrets_apply; ' +
+    `[[ $__jupyterlab_secrets_status == 0 ]] && export ${STATUS_VARIABLE}='${token}:ok' || export ${STATUS_VARIABLE}='${token}:error:bash'; ` +
+    '[[ $__jupyterlab_secrets_history == on ]] && set -o history; ' +
+    'eval "unset -v __jupyterlab_secrets_history __jupyterlab_secrets_status; [[ $__jupyterlab_secrets_status == 0 ]]"';
+  return {
+    code: `${first}\n${second}\n`,
+    userExpressions: {},
+    names,
+    skipped
+  };
+}
+
+/**
+ * The generator for a kernel language, or `null` when secrets cannot be set
+ * in that language.
+ *
+ * @param language - the kernel's language (`language_info.name` or the
+ *   kernelspec's `language`), in any case
+ */
+export function generatorFor(
+  language: string | null | undefined
+): InjectionGenerator | null {
+  switch ((language ?? '').trim().toLowerCase()) {
+    case 'python':
+    case 'python3':
+      return pythonInjection;
+    case 'r':
+      return rInjection;
+    case 'julia':
+      return juliaInjection;
+    case 'bash':
+      return bashInjection;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Encode a string as UTF-8, then as base64.
+ *
+ * A lone surrogate, which no UTF-8 text holds, becomes U+FFFD, like
+ * `TextEncoder` does.
+ */
+export function utf8ToBase64(text: string): string {
+  const bytes = Private.utf8(text);
+  const chars = Private.BASE64_ALPHABET;
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out +=
+      chars[n >> 18] +
+      chars[(n >> 12) & 63] +
+      chars[(n >> 6) & 63] +
+      chars[n & 63];
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i] << 16;
+    out += chars[n >> 18] + chars[(n >> 12) & 63] + '==';
+  } else if (rest === 2) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
+    out += chars[n >> 18] + chars[(n >> 12) & 63] + chars[(n >> 6) & 63] + '=';
+  }
+  return out;
+}
+
+namespace Private {
+  /**
+   * Names every supported language can hold as an environment variable and
+   * that are safe inside a quoted literal. Secret names always match.
+   */
+  export const PORTABLE_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+  /**
+   * Names a POSIX shell can export.
+   */
+  export const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+  export const BASE64_ALPHABET =
+    'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+  /**
+   * The end of bash's first line: the part recognised when removing the
+   * line from history.
+   */
+  export const BASH_FIRST_LINE_TAIL =
+    '__jupyterlab_secrets_history=off; set +o history';
+
+  /**
+   * The first bash line: remember whether history is on, then turn it off.
+   */
+  export const BASH_FIRST_LINE = `[[ -o history ]] && __jupyterlab_secrets_history=on || ${BASH_FIRST_LINE_TAIL}`;
+
+  /**
+   * The Python script, run by the wrapper in a namespace of its own.
+   */
+  export const PYTHON_SCRIPT = `import base64
+import os
+
+TOKEN = '%TOKEN%'
+NAMES = '${NAMES_VARIABLE}'
+STATUS = '${STATUS_VARIABLE}'
+MARKER = '${BASH_CELL_MARKER}'
+SECRETS = (
+%SECRETS%
+)
+
+
+# Runs a cell whose first line is '#!:bash [args]' as '%%bash [args]'.
+def bash_cell(lines):
+    if lines and lines[0].startswith(MARKER):
+        rest = lines[0][len(MARKER):]
+        if not rest or rest[0].isspace():
+            return ['%%bash' + rest] + lines[1:]
+    return lines
+
+
+bash_cell.jupyterlab_secrets = True
+
+
+def register_bash_cell():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    transforms = shell.input_transformers_cleanup
+    transforms[:] = [t for t in transforms if not getattr(t, 'jupyterlab_secrets', False)]
+    transforms.insert(0, bash_cell)
+
+
+try:
+    values = {name: base64.b64decode(data).decode('utf-8') for name, data in SECRETS}
+    for name in os.environ.get(NAMES, '').split(','):
+        if name and name not in values:
+            os.environ.pop(name, None)
+    os.environ.update(values)
+    os.environ[NAMES] = ','.join(values)
+    register_bash_cell()
+    os.environ[STATUS] = TOKEN + ':ok'
+except BaseException as error:
+    os.environ[STATUS] = TOKEN + ':error:' + type(error).__name__
+`;
+
+  /**
+   * Split the names into those a language can hold and the others, in a
+   * stable order. A value holding NUL cannot live in an environment.
+   */
+  export function partition(
+    environment: Readonly<Record<string, string>>,
+    pattern: RegExp
+  ): { names: string[]; skipped: string[] } {
+    const names: string[] = [];
+    const skipped: string[] = [];
+    for (const name of Object.keys(environment).sort()) {
+      const value = environment[name];
+      if (
+        pattern.test(name) &&
+        typeof value === 'string' &&
+        !value.includes('\0')
+      ) {
+        names.push(name);
+      } else {
+        skipped.push(name);
+      }
+    }
+    return { names, skipped };
+  }
+
+  export function checkToken(token: string): void {
+    if (!/^[A-Za-z0-9]+$/.test(token)) {
+      throw new Error('An injection token holds only letters and digits.');
+    }
+  }
+
+  /**
+   * The UTF-8 bytes of a string.
+   */
+  export function utf8(text: string): Uint8Array {
+    const bytes = new Uint8Array(text.length * 3);
+    let n = 0;
+    for (let i = 0; i < text.length; i++) {
+      let c = text.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+        const d = text.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+        }
+      }
+      if (c >= 0xd800 && c <= 0xdfff) {
+        c = 0xfffd;
+      }
+      if (c < 0x80) {
+        bytes[n++] = c;
+      } else if (c < 0x800) {
+        bytes[n++] = 0xc0 | (c >> 6);
+        bytes[n++] = 0x80 | (c & 63);
+      } else if (c < 0x10000) {
+        bytes[n++] = 0xe0 | (c >> 12);
+        bytes[n++] = 0x80 | ((c >> 6) & 63);
+        bytes[n++] = 0x80 | (c & 63);
+      } else {
+        bytes[n++] = 0xf0 | (c >> 18);
+        bytes[n++] = 0x80 | ((c >> 12) & 63);
+        bytes[n++] = 0x80 | ((c >> 6) & 63);
+        bytes[n++] = 0x80 | (c & 63);
+      }
+    }
+    return bytes.subarray(0, n);
+  }
+}
