@@ -1,0 +1,383 @@
+import { ServerConnection } from '@jupyterlab/services';
+import { PromiseDelegate } from '@lumino/coreutils';
+
+import { ISecretMeta, SecretsAPIError, SecretsClient } from '../api';
+import { SecretsModel } from '../model';
+import { ISecretsChange } from '../tokens';
+
+/**
+ * An answer of the mocked server: a status and a JSON body, or a failure.
+ */
+type Answer = { status: number; body?: unknown } | Error;
+
+/**
+ * A REST layer answering from a handler, recording each request. The model
+ * on top of it is the real one.
+ */
+function mockServer(handler: (method: string, path: string) => Answer) {
+  const requests: Array<{ method: string; path: string; body: string }> = [];
+  const fetchMock = jest.fn(
+    async (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = input instanceof Request ? input : null;
+      const url = (request ? request.url : String(input)).split('?')[0];
+      const method = (request?.method ?? init?.method ?? 'GET').toUpperCase();
+      const path = url.replace(/^.*\/jupyterlab-secrets\/api\//, '');
+      const body = request
+        ? await request.text()
+        : ((init?.body as string) ?? '');
+      requests.push({ method, path, body });
+      const answer = handler(method, path);
+      if (answer instanceof Error) {
+        throw answer;
+      }
+      return new Response(
+        answer.body === undefined ? null : JSON.stringify(answer.body),
+        { status: answer.status }
+      );
+    }
+  );
+  const settings = ServerConnection.makeSettings({
+    baseUrl: 'http://localhost:8888/',
+    fetch: fetchMock as any
+  });
+  return { client: new SecretsClient(settings), requests };
+}
+
+function meta(name: string, extra: Partial<ISecretMeta> = {}): ISecretMeta {
+  return {
+    id: `id-${name}`,
+    name,
+    project: 'default',
+    created_by: 'alice',
+    created_at: '2026-01-01T00:00:00.000Z',
+    updated_at: '2026-01-01T00:00:00.000Z',
+    version: 1,
+    shared_with: [],
+    origin: 'project',
+    attached: false,
+    editable: true,
+    ...extra
+  };
+}
+
+/**
+ * A server keeping a list of secrets in memory, values apart.
+ */
+function fakeStore(initial: ISecretMeta[] = []) {
+  const secrets = [...initial];
+  const values = new Map<string, string>();
+  let failList: Answer | null = null;
+  const server = mockServer((method, path) => {
+    if (method === 'GET' && path === 'secrets') {
+      return failList ?? { status: 200, body: { project: 'default', secrets } };
+    }
+    return { status: 500, body: { message: 'unexpected' } };
+  });
+  return {
+    ...server,
+    secrets,
+    values,
+    failListWith(answer: Answer | null) {
+      failList = answer;
+    }
+  };
+}
+
+describe('SecretsModel', () => {
+  it('lists the project and its secrets on start, and says so', async () => {
+    // Given a server with one own and one shared secret
+    const store = fakeStore([
+      meta('own-key'),
+      meta('team-key', { origin: 'shared', project: 'other', editable: false })
+    ]);
+
+    // When the model starts
+    const model = new SecretsModel(store.client);
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+    await model.ready;
+
+    // Then it holds the project and both secrets, and no error
+    expect(model.project).toBe('default');
+    expect(model.secrets.map(s => s.name)).toEqual(['own-key', 'team-key']);
+    expect(model.error).toBeNull();
+    expect(changes).toEqual([{ type: 'refresh' }]);
+    model.dispose();
+  });
+
+  it('names only its own secrets as taken', async () => {
+    const store = fakeStore([
+      meta('own-key'),
+      meta('team-key', { origin: 'shared', project: 'other', editable: false })
+    ]);
+    const model = new SecretsModel(store.client);
+    await model.ready;
+
+    expect(model.ownNames()).toEqual(new Set(['own-key']));
+    model.dispose();
+  });
+
+  it('creates through the API, refreshes, and keeps no value', async () => {
+    // Given a server that accepts a new secret
+    const created = meta('new-key');
+    let listed: ISecretMeta[] = [];
+    const server = mockServer((method, path) => {
+      if (method === 'POST' && path === 'secrets') {
+        listed = [created];
+        return { status: 201, body: created };
+      }
+      return { status: 200, body: { project: 'default', secrets: listed } };
+    });
+    const model = new SecretsModel(server.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+
+    // When a secret is created with a multi-line value
+    const answer = await model.create('new-key', 'line one\nline two');
+
+    // Then the value went to the server once, and the list was fetched anew
+    expect(answer).toEqual(created);
+    const post = server.requests.find(r => r.method === 'POST')!;
+    expect(JSON.parse(post.body)).toEqual({
+      name: 'new-key',
+      value: 'line one\nline two'
+    });
+    expect(server.requests.map(r => `${r.method} ${r.path}`)).toEqual([
+      'GET secrets',
+      'POST secrets',
+      'GET secrets'
+    ]);
+    expect(model.secrets).toEqual([created]);
+    expect(changes).toEqual([
+      { type: 'refresh' },
+      { type: 'create', id: 'id-new-key' }
+    ]);
+    // And the model holds metadata only
+    expect(JSON.stringify(model.secrets)).not.toContain('line one');
+    model.dispose();
+  });
+
+  it('updates with the version and only the given fields', async () => {
+    const server = mockServer((method, path) => {
+      if (method === 'PATCH') {
+        return { status: 200, body: meta('renamed', { version: 3 }) };
+      }
+      return { status: 200, body: { project: 'default', secrets: [] } };
+    });
+    const model = new SecretsModel(server.client);
+    await model.ready;
+
+    await model.update('id-key', { version: 2, name: 'renamed' });
+
+    const patch = server.requests.find(r => r.method === 'PATCH')!;
+    expect(patch.path).toBe('secrets/id-key');
+    expect(JSON.parse(patch.body)).toEqual({ version: 2, name: 'renamed' });
+    model.dispose();
+  });
+
+  it('refreshes after a conflict and hands the refusal on', async () => {
+    // Given a secret changed elsewhere
+    const server = mockServer((method, path) => {
+      if (method === 'PATCH') {
+        return {
+          status: 409,
+          body: { message: 'This secret was changed.', field: 'version' }
+        };
+      }
+      return {
+        status: 200,
+        body: { project: 'default', secrets: [meta('key', { version: 2 })] }
+      };
+    });
+    const model = new SecretsModel(server.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+
+    // When an update is sent with a stale version
+    const error = await model
+      .update('id-key', { version: 1, value: 'typed' })
+      .catch(e => e);
+
+    // Then the refusal comes back whole, and the list was fetched again
+    expect(error).toBeInstanceOf(SecretsAPIError);
+    expect(error.status).toBe(409);
+    expect(error.field).toBe('version');
+    expect(server.requests.map(r => `${r.method} ${r.path}`)).toEqual([
+      'GET secrets',
+      'PATCH secrets/id-key',
+      'GET secrets'
+    ]);
+    expect(changes).toEqual([{ type: 'refresh' }]);
+    model.dispose();
+  });
+
+  it('does not refresh after a refusal that changed nothing', async () => {
+    const server = mockServer((method, path) => {
+      if (method === 'POST') {
+        return {
+          status: 400,
+          body: {
+            message: 'Name must start with a Latin letter.',
+            field: 'name'
+          }
+        };
+      }
+      return { status: 200, body: { project: 'default', secrets: [] } };
+    });
+    const model = new SecretsModel(server.client);
+    await model.ready;
+
+    const error = await model.create('1-bad', 'v').catch(e => e);
+
+    expect(error.status).toBe(400);
+    expect(error.message).toBe('Name must start with a Latin letter.');
+    expect(server.requests).toHaveLength(2);
+    model.dispose();
+  });
+
+  it('reports a list error and keeps the last list until it clears', async () => {
+    // Given a model that listed one secret
+    const store = fakeStore([meta('kept-key')]);
+    const model = new SecretsModel(store.client);
+    await model.ready;
+
+    // When the server becomes unavailable
+    store.failListWith({
+      status: 503,
+      body: {
+        message: 'The master key is missing: set JUPYTERLAB_SECRETS_KEY.'
+      }
+    });
+    await model.refresh();
+
+    // Then the error carries the server's message, and the list stays
+    expect(model.error?.status).toBe(503);
+    expect(model.error?.message).toBe(
+      'The master key is missing: set JUPYTERLAB_SECRETS_KEY.'
+    );
+    expect(model.secrets.map(s => s.name)).toEqual(['kept-key']);
+
+    // When the server is back, the error clears
+    store.failListWith(null);
+    await model.refresh();
+    expect(model.error).toBeNull();
+    model.dispose();
+  });
+
+  it('turns a network failure into a readable error', async () => {
+    const store = fakeStore();
+    store.failListWith(new TypeError('Failed to fetch'));
+    const model = new SecretsModel(store.client);
+    await model.ready;
+
+    expect(model.error).toBeInstanceOf(SecretsAPIError);
+    expect(model.error?.status).toBe(0);
+    expect(model.error?.message).toContain('could not be reached');
+    expect(model.project).toBeNull();
+    model.dispose();
+  });
+
+  it('keeps the newest list when answers arrive out of order', async () => {
+    // Given a server whose answers the test releases one by one
+    const pending: Array<{
+      answer: PromiseDelegate<Response>;
+      secrets: ISecretMeta[];
+    }> = [];
+    let round = 0;
+    const fetchMock = jest.fn(() => {
+      const answer = new PromiseDelegate<Response>();
+      pending.push({ answer, secrets: [meta(`round-${round++}`)] });
+      return answer.promise;
+    });
+    const client = new SecretsClient(
+      ServerConnection.makeSettings({ fetch: fetchMock as any })
+    );
+    const respond = (index: number) =>
+      pending[index].answer.resolve(
+        new Response(
+          JSON.stringify({
+            project: 'default',
+            secrets: pending[index].secrets
+          }),
+          { status: 200 }
+        )
+      );
+    const model = new SecretsModel(client);
+    respond(0);
+    await model.ready;
+
+    // When two refreshes are answered newest first
+    const older = model.refresh();
+    const newer = model.refresh();
+    respond(2);
+    await newer;
+    respond(1);
+    await older;
+
+    // Then the newest answer stays
+    expect(model.secrets.map(s => s.name)).toEqual(['round-2']);
+    model.dispose();
+  });
+
+  it('tells which secret a delete, copy, add or remove was about', async () => {
+    const copy = meta('copy-key', { id: 'id-copy' });
+    const shared = meta('team-key', {
+      id: 'id-team',
+      origin: 'shared',
+      editable: false
+    });
+    const server = mockServer((method, path) => {
+      if (method === 'DELETE' && path === 'secrets/id-key') {
+        return { status: 204 };
+      }
+      if (method === 'POST' && path === 'secrets/id-key/copy') {
+        return { status: 201, body: copy };
+      }
+      if (path === 'secrets/id-team/attachment') {
+        return method === 'PUT'
+          ? { status: 200, body: { ...shared, attached: true } }
+          : { status: 200, body: shared };
+      }
+      return { status: 200, body: { project: 'default', secrets: [] } };
+    });
+    const model = new SecretsModel(server.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => {
+      if (change.type !== 'refresh') {
+        changes.push(change);
+      }
+    });
+
+    await model.copy('id-key', 'copy-key');
+    await model.remove('id-key');
+    await model.attach('id-team');
+    await model.detach('id-team');
+
+    expect(changes).toEqual([
+      { type: 'copy', id: 'id-copy' },
+      { type: 'delete', id: 'id-key' },
+      { type: 'attach', id: 'id-team' },
+      { type: 'detach', id: 'id-team' }
+    ]);
+    const copyRequest = server.requests.find(r => r.path.endsWith('/copy'))!;
+    expect(JSON.parse(copyRequest.body)).toEqual({ name: 'copy-key' });
+    model.dispose();
+  });
+
+  it('is silent once disposed', async () => {
+    const store = fakeStore([meta('key')]);
+    const model = new SecretsModel(store.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+
+    model.dispose();
+    await model.refresh();
+
+    expect(model.isDisposed).toBe(true);
+    expect(changes).toEqual([]);
+  });
+});

@@ -1,0 +1,222 @@
+import { nullTranslator } from '@jupyterlab/translation';
+
+import { SecretsAPIError } from '../../api';
+import {
+  MAX_CONTENT_BYTES,
+  buildUpdate,
+  checkContent,
+  cloneName,
+  errorMessage,
+  mergeReloaded,
+  serverProblem,
+  takenNames,
+  utf8Length,
+  validate
+} from '../form';
+
+const trans = nullTranslator.load('jupyterlab_secrets');
+const __ = trans.__.bind(trans);
+
+describe('validate', () => {
+  it('accepts a valid name and a multi-line content', () => {
+    const problems = validate(
+      { name: 'my-api-key', content: '-----BEGIN KEY-----\nabc\n' },
+      ['other-key'],
+      __
+    );
+
+    expect(problems).toEqual({ name: null, content: null });
+  });
+
+  it.each([
+    ['', /Enter a name/],
+    ['1st-key', /start with a Latin letter, not "1"/],
+    ['ab', /too short/],
+    ['a'.repeat(64), /too long/],
+    ['my key', /not " "/],
+    ['ключ', /start with a Latin letter/],
+    ['trailing-', /end with a Latin letter or a digit, not "-"/],
+    ['PATH', /reserved/],
+    ['LD_PRELOAD', /Names starting with "LD_" are reserved/],
+    ['taken-key', /already exists/]
+  ])('explains why the name %j is refused', (name, reason) => {
+    const problems = validate({ name, content: 'v' }, ['taken-key'], __);
+
+    expect(problems.name).toMatch(reason);
+    expect(problems.content).toBeNull();
+  });
+
+  it('compares names case-sensitively, like the environment', () => {
+    expect(validate({ name: 'path', content: 'v' }, [], __).name).toBeNull();
+    expect(
+      validate({ name: 'Taken-Key', content: 'v' }, ['taken-key'], __).name
+    ).toBeNull();
+  });
+
+  it('refuses an empty content, with a reason', () => {
+    const problems = validate({ name: 'good-name', content: '' }, [], __);
+
+    expect(problems.content).toMatch(/cannot be empty/);
+  });
+
+  it('refuses a NUL character and a content over 65,536 bytes', () => {
+    expect(checkContent('a\0b')).toEqual({ kind: 'nul' });
+    // 'é' takes two bytes in UTF-8: 32,769 of them are 65,538 bytes
+    expect(checkContent('é'.repeat(32769))).toEqual({
+      kind: 'too-large',
+      bytes: 65538
+    });
+    expect(checkContent('é'.repeat(32768))).toBeNull();
+    expect(checkContent('a'.repeat(MAX_CONTENT_BYTES))).toBeNull();
+    expect(
+      validate({ name: 'good-name', content: 'a'.repeat(65537) }, [], __)
+        .content
+    ).toMatch(/too large: 65,537 bytes, at most 65,536/);
+  });
+});
+
+describe('utf8Length', () => {
+  it('counts bytes as UTF-8 does', () => {
+    expect(utf8Length('abc')).toBe(3);
+    expect(utf8Length('é')).toBe(2);
+    expect(utf8Length('€')).toBe(3);
+    expect(utf8Length('😀')).toBe(4);
+    expect(utf8Length('a\r\nb')).toBe(4);
+  });
+});
+
+describe('takenNames', () => {
+  it("lets an edited secret keep its own name, and nobody else's", () => {
+    const taken = takenNames(['key-one', 'key-two'], 'key-one');
+
+    expect(validate({ name: 'key-one', content: 'v' }, taken, __).name).toBe(
+      null
+    );
+    expect(validate({ name: 'key-two', content: 'v' }, taken, __).name).toMatch(
+      /already exists/
+    );
+  });
+});
+
+describe('cloneName', () => {
+  it('proposes <name>-copy, numbered when taken', () => {
+    expect(cloneName('api-key', ['api-key'])).toBe('api-key-copy');
+    expect(cloneName('api-key', ['api-key', 'api-key-copy'])).toBe(
+      'api-key-copy-2'
+    );
+  });
+
+  it('stays within the longest name allowed', () => {
+    const proposed = cloneName('k'.repeat(63), []);
+
+    expect(proposed).toHaveLength(63);
+    expect(proposed.endsWith('-copy')).toBe(true);
+    expect(validate({ name: proposed, content: 'v' }, [], __).name).toBeNull();
+  });
+});
+
+describe('buildUpdate', () => {
+  const initial = { name: 'api-key', content: 'old' };
+
+  it('sends the version and only what changed', () => {
+    expect(
+      buildUpdate(4, initial, { name: 'new-key', content: 'old' })
+    ).toEqual({ version: 4, name: 'new-key' });
+    expect(
+      buildUpdate(4, initial, { name: 'api-key', content: 'new' })
+    ).toEqual({ version: 4, value: 'new' });
+    expect(
+      buildUpdate(4, initial, { name: 'new-key', content: 'new' })
+    ).toEqual({ version: 4, name: 'new-key', value: 'new' });
+  });
+
+  it('sends nothing when nothing changed', () => {
+    expect(buildUpdate(4, initial, { ...initial })).toBeNull();
+  });
+});
+
+describe('mergeReloaded', () => {
+  it('keeps what the user changed and takes the rest from the latest', () => {
+    const initial = { name: 'api-key', content: 'old' };
+    const typed = { name: 'api-key', content: 'typed' };
+    const latest = { name: 'renamed-elsewhere', content: 'changed elsewhere' };
+
+    expect(mergeReloaded(initial, typed, latest)).toEqual({
+      name: 'renamed-elsewhere',
+      content: 'typed'
+    });
+  });
+});
+
+describe('serverProblem', () => {
+  it('places a refused name or content next to its field', () => {
+    expect(
+      serverProblem(
+        new SecretsAPIError(
+          409,
+          'A secret with this name already exists.',
+          'name'
+        ),
+        __
+      )
+    ).toEqual({
+      field: 'name',
+      message: 'A secret with this name already exists.',
+      conflict: false
+    });
+    expect(
+      serverProblem(
+        new SecretsAPIError(
+          413,
+          'Content must be at most 65,536 bytes.',
+          'value'
+        ),
+        __
+      )
+    ).toEqual({
+      field: 'content',
+      message: 'Content must be at most 65,536 bytes.',
+      conflict: false
+    });
+  });
+
+  it('recognises a stale version as a conflict to reload', () => {
+    const problem = serverProblem(
+      new SecretsAPIError(409, 'This secret was changed.', 'version'),
+      __
+    );
+
+    expect(problem.field).toBeNull();
+    expect(problem.conflict).toBe(true);
+    expect(problem.message).toMatch(/changed elsewhere/);
+  });
+
+  it("keeps the server's message for refusals of the whole form", () => {
+    const message =
+      'This secret belongs to project "other": you cannot edit it here.';
+    for (const status of [400, 403, 503]) {
+      expect(serverProblem(new SecretsAPIError(status, message), __)).toEqual({
+        field: null,
+        message,
+        conflict: false
+      });
+    }
+    expect(
+      serverProblem(new SecretsAPIError(404, 'No such secret.'), __).message
+    ).toMatch(/no longer exists/);
+  });
+
+  it('never shows a stack trace', () => {
+    const error = new Error(
+      'Unexpected token\n    at JSON.parse (<anonymous>)'
+    );
+
+    expect(serverProblem(error, __).message).toBe(
+      'The request failed: Unexpected token'
+    );
+    expect(errorMessage(error, __)).not.toContain('at JSON.parse');
+    expect(errorMessage(new SecretsAPIError(0, 'Unreachable.'), __)).toBe(
+      'Unreachable.'
+    );
+  });
+});

@@ -1,0 +1,215 @@
+import { ServerConnection } from '@jupyterlab/services';
+import { CommandRegistry } from '@lumino/commands';
+import { Widget } from '@lumino/widgets';
+import { act } from 'react';
+
+import { ISecretMeta, SecretsClient } from '../../api';
+import { SecretsModel } from '../../model';
+import { SecretsPanel } from '../panel';
+
+// React warns about updates outside act() unless told this is a test.
+(globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
+// jsdom lays nothing out, so it cannot scroll.
+Element.prototype.scrollIntoView = jest.fn();
+
+function meta(name: string, extra: Partial<ISecretMeta> = {}): ISecretMeta {
+  return {
+    id: `id-${name}`,
+    name,
+    project: 'default',
+    created_by: 'alice',
+    created_at: '2026-01-01T00:00:00.000Z',
+    updated_at: '2026-01-01T00:00:00.000Z',
+    version: 1,
+    shared_with: [],
+    origin: 'project',
+    attached: false,
+    editable: true,
+    ...extra
+  };
+}
+
+/**
+ * A panel over the real model, whose REST layer serves these secrets and
+ * their values, and records every request.
+ */
+async function renderPanel(
+  secrets: ISecretMeta[],
+  values: Record<string, string>
+) {
+  const requests: string[] = [];
+  const fetchMock = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = input instanceof Request ? input : null;
+    const url = (request ? request.url : String(input)).split('?')[0];
+    const method = (request?.method ?? init?.method ?? 'GET').toUpperCase();
+    const path = url.replace(/^.*\/jupyterlab-secrets\/api\//, '');
+    requests.push(`${method} ${path}`);
+    const reveal = path.match(/^secrets\/(.+)\/reveal$/);
+    const body = reveal
+      ? { value: values[reveal[1]] }
+      : { project: 'default', secrets };
+    return new Response(JSON.stringify(body), { status: 200 });
+  };
+  const client = new SecretsClient(
+    ServerConnection.makeSettings({ fetch: fetchMock as any })
+  );
+  const model = new SecretsModel(client);
+  await model.ready;
+  const panel = new SecretsPanel({ model, commands: new CommandRegistry() });
+  await act(async () => {
+    Widget.attach(panel, document.body);
+    await Private.settle();
+  });
+  return { panel, model, requests };
+}
+
+/**
+ * Type into a React-controlled field as a user does.
+ */
+async function type(
+  field: HTMLInputElement | HTMLTextAreaElement,
+  text: string
+) {
+  const proto = Object.getPrototypeOf(field);
+  const setter = Object.getOwnPropertyDescriptor(proto, 'value')!.set!;
+  await act(async () => {
+    setter.call(field, text);
+    field.dispatchEvent(new Event('input', { bubbles: true }));
+    await Private.settle();
+  });
+}
+
+/**
+ * Dispose of a panel, letting React unmount.
+ */
+async function dispose(panel: SecretsPanel) {
+  await act(async () => {
+    panel.dispose();
+  });
+}
+
+function byLabel(panel: SecretsPanel, label: string) {
+  const labels = Array.from(panel.node.querySelectorAll('label'));
+  const found = labels.find(l => l.textContent === label)!;
+  return panel.node.querySelector(`#${CSS.escape(found.htmlFor)}`) as
+    HTMLInputElement | HTMLTextAreaElement;
+}
+
+function button(panel: SecretsPanel, name: string): HTMLButtonElement {
+  return Array.from(panel.node.querySelectorAll('button')).find(
+    b => (b.getAttribute('aria-label') ?? b.textContent) === name
+  )!;
+}
+
+describe('SecretsPanel', () => {
+  afterEach(() => {
+    document.body.innerHTML = '';
+  });
+
+  it('lists own, then shared secrets as ***, and filters them', async () => {
+    const { panel } = await renderPanel(
+      [
+        meta('api-key'),
+        meta('db-password'),
+        meta('team-key', {
+          origin: 'shared',
+          project: 'other',
+          editable: false
+        })
+      ],
+      {}
+    );
+
+    const names = () =>
+      Array.from(panel.node.querySelectorAll('.jp-SecretsPanel-itemName')).map(
+        n => n.textContent
+      );
+    expect(names()).toEqual(['api-key', 'db-password', 'team-key']);
+    expect(panel.node.textContent).toContain('Shared with project');
+    expect(
+      panel.node.querySelectorAll('.jp-SecretsPanel-itemValue')[0].textContent
+    ).toBe('***');
+    expect(button(panel, 'Options for api-key')).toBeDefined();
+
+    await type(
+      panel.node.querySelector(
+        '[aria-label="Filter secrets"]'
+      ) as HTMLInputElement,
+      'KEY'
+    );
+    expect(names()).toEqual(['api-key', 'team-key']);
+    await dispose(panel);
+  });
+
+  it('explains the empty list with code that reads a secret', async () => {
+    const { panel } = await renderPanel([], {});
+
+    expect(panel.node.textContent).toContain("os.environ['<name>']");
+    expect(panel.node.textContent).toContain('printenv <name>');
+    expect(panel.node.textContent).not.toContain('Shared with project');
+    await dispose(panel);
+  });
+
+  it('shows a value only inside the open Edit form', async () => {
+    const { panel, requests } = await renderPanel([meta('api-key')], {
+      'id-api-key': 'the-stored-value'
+    });
+    expect(document.body.innerHTML).not.toContain('the-stored-value');
+    expect(requests).not.toContain('POST secrets/id-api-key/reveal');
+
+    await act(async () => {
+      await panel.openForm({ mode: 'edit', secret: meta('api-key') });
+      await Private.settle();
+    });
+    const content = byLabel(panel, 'Content');
+    expect(requests).toContain('POST secrets/id-api-key/reveal');
+    expect(content.value).toBe('the-stored-value');
+    expect(content.classList).toContain('jp-mod-masked');
+    expect(byLabel(panel, 'Name')).toBe(document.activeElement);
+    expect(button(panel, 'Save')).toBeDefined();
+
+    await act(async () => {
+      button(panel, 'Cancel').click();
+      await Private.settle();
+    });
+    expect(panel.node.querySelector('form')).toBeNull();
+    expect(document.body.innerHTML).not.toContain('the-stored-value');
+    await dispose(panel);
+  });
+
+  it('refuses an invalid name in the Create form without a request', async () => {
+    const { panel, requests } = await renderPanel([meta('api-key')], {});
+    await act(async () => {
+      await panel.openForm({ mode: 'create' });
+      await Private.settle();
+    });
+    const name = byLabel(panel, 'Name');
+
+    await type(name, 'api-key');
+    expect(name.getAttribute('aria-invalid')).toBe('true');
+    const reason = document.getElementById(
+      name.getAttribute('aria-describedby')!.split(' ')[0]
+    );
+    expect(reason?.textContent).toMatch(/already exists/);
+
+    await act(async () => {
+      button(panel, 'Create').click();
+      await Private.settle();
+    });
+    expect(requests.filter(r => r.startsWith('POST'))).toEqual([]);
+    expect(panel.node.querySelector('form')).not.toBeNull();
+    await dispose(panel);
+  });
+});
+
+namespace Private {
+  /**
+   * Let pending requests, signals and renders run.
+   */
+  export async function settle(): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      await new Promise(resolve => setTimeout(resolve, 0));
+      await new Promise(resolve => requestAnimationFrame(() => resolve(null)));
+    }
+  }
+}
