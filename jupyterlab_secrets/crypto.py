@@ -8,8 +8,8 @@ import hashlib
 import os
 import secrets as _secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,8 +35,7 @@ class KeyUnavailableError(Exception):
     """No usable master key; the message tells the operator what to fix."""
 
 
-@dataclass(frozen=True)
-class Sealed:
+class Sealed(NamedTuple):
     """A ciphertext with what is needed to open it again (the nonce, and which key)."""
 
     ciphertext: bytes
