@@ -32,6 +32,9 @@ RESERVED_NAMES = frozenset(
 )
 RESERVED_PREFIXES = ("LD_", "JPY_", "JUPYTER")
 MAX_VALUE_BYTES = 65_536
+MAX_BODY_BYTES = 1 << 20
+"""Room for the largest value even if every byte of it is sent as a ``\\uXXXX`` escape."""
+MAX_VERSION = 2**31 - 1
 
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _LETTERS_DIGITS = _LETTERS | frozenset("0123456789")
@@ -82,7 +85,6 @@ def name_error(name: str) -> str | None:
                 f"Names starting with {prefix} are reserved: they would break the kernel's "
                 "environment."
             )
-    assert NAME_PATTERN.fullmatch(name)
     return None
 
 
@@ -108,6 +110,8 @@ _TYPE_NAMES = {str: "a string", int: "an integer", list: "a list of strings"}
 
 def parse_body(raw: bytes, required: Mapping[str, type], optional: Mapping[str, type]) -> dict:
     """Decode a JSON object body, checking its fields' presence and types."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise SecretsError(413, f"The request body must be at most {MAX_BODY_BYTES:,} bytes.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -210,6 +214,11 @@ class SecretsService:
     def _name_taken(self) -> SecretsError:
         return SecretsError(409, "A secret with this name already exists in this project.", "name")
 
+    def _stale(self) -> SecretsError:
+        return SecretsError(
+            409, "This secret was changed by someone else. Reload it and try again.", "version"
+        )
+
     def _decrypt(self, record: SecretRecord) -> str:
         try:
             data = self.keyring.decrypt(record.sealed, project=record.project, secret_id=record.id)
@@ -289,6 +298,8 @@ class SecretsService:
             self._check_name(name)
         plaintext = value_bytes(body["value"]) if "value" in body else None
         record = self._find_own(secret_id, "edit")
+        if not 1 <= body["version"] <= MAX_VERSION:
+            raise self._stale()
         sealed = None
         if plaintext is not None:
             sealed = self.keyring.encrypt(plaintext, project=record.project, secret_id=record.id)
@@ -297,11 +308,7 @@ class SecretsService:
                 record.id, body["version"], updated_at=_now(), name=name, sealed=sealed
             )
         except StaleVersionError:
-            raise SecretsError(
-                409,
-                "This secret was changed by someone else. Reload it and try again.",
-                "version",
-            ) from None
+            raise self._stale() from None
         except NameTakenError:
             raise self._name_taken() from None
         except NotFoundError:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
+import string
 from typing import Any
 
 import pytest
+
+from jupyterlab_secrets.service import NAME_PATTERN, RESERVED_NAMES, RESERVED_PREFIXES, name_error
 
 from .conftest import Api, snapshot
 
@@ -257,6 +261,8 @@ BAD_PATCHES = [
     ({"version": 0, "value": "new"}, 409, STALE, "version"),
     ({"version": 2, "value": "new"}, 409, STALE, "version"),
     ({"version": -1, "name": "renamed"}, 409, STALE, "version"),
+    ({"version": 2**31, "name": "renamed"}, 409, STALE, "version"),
+    ({"version": 10**30, "name": "renamed"}, 409, STALE, "version"),
     ({"version": 1, "name": "taken"}, 409, TAKEN, "name"),
 ]
 
@@ -361,6 +367,36 @@ async def test_access_refuses_a_bad_body(api: Api, body: Any, message: str, fiel
     await assert_refused(
         api, 400, message, field, lambda: api("PUT", "secrets", existing["id"], "access", body=body)
     )
+
+
+async def test_create_refuses_an_oversized_body(api: Api) -> None:
+    # Given a stored secret
+    await store_existing(api)
+    # When a body larger than 1 MiB is sent
+    raw = json.dumps({"name": "huge", "value": "x", "pad": " " * (1 << 20)}).encode()
+    # Then it is 413 before it is parsed, and nothing is written
+    await assert_refused(
+        api,
+        413,
+        "The request body must be at most 1,048,576 bytes.",
+        None,
+        lambda: api("POST", "secrets", raw=raw),
+    )
+
+
+def test_the_name_checks_agree_with_the_documented_pattern() -> None:
+    # Given many random candidate names, from an alphabet rich in edge characters
+    rng = random.Random(20240601)
+    alphabet = string.ascii_letters + string.digits + "-_ .$é\n\0"
+    candidates = [
+        "".join(rng.choice(alphabet) for _ in range(rng.choice([1, 2, 3, 4, 62, 63, 64, 65])))
+        for _ in range(5000)
+    ]
+    # Then a name is accepted exactly when it matches the pattern and is not reserved
+    for name in candidates + [name for name, _ in BAD_NAMES] + GOOD_NAMES:
+        is_reserved = name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES)
+        expected = bool(NAME_PATTERN.fullmatch(name)) and not is_reserved
+        assert (name_error(name) is None) == expected, name
 
 
 async def test_error_bodies_are_json_without_traceback(api: Api) -> None:
