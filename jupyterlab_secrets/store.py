@@ -411,7 +411,8 @@ class SecretsStore(LoggingConfigurable):
     ) -> SecretRecord:
         """Share the secret with ``add`` and stop sharing it with ``remove``."""
         with self._transaction() as session:
-            row = session.get(SecretRow, secret_id)
+            # Lock the row (PostgreSQL) so concurrent changes of one secret queue up.
+            row = session.get(SecretRow, secret_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(secret_id)
             removed = set(remove)
@@ -425,7 +426,8 @@ class SecretsStore(LoggingConfigurable):
     def set_attached(self, secret_id: str, project: str, attached: bool) -> SecretRecord:
         """Add the secret to ``project`` or remove it from there; both are idempotent."""
         with self._transaction() as session:
-            row = session.get(SecretRow, secret_id)
+            # Lock the row (PostgreSQL) so concurrent changes of one secret queue up.
+            row = session.get(SecretRow, secret_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(secret_id)
             present = [a for a in row.attachments if a.project == project]

@@ -238,6 +238,25 @@ def test_concurrent_service_patches_give_one_200_and_409s(
     assert value == f"v{results.index(winners[0]) + 1}"
 
 
+def test_concurrent_shares_and_attachments_all_succeed_once(store: SecretsStore) -> None:
+    # Given a record
+    stored = store.insert(record())
+    # When 20 threads share it with one community and attach it to one project at once
+    results = _run_concurrently(
+        20,
+        lambda i: (
+            store.change_shares(stored.id, add=["ml-team"])
+            if i % 2
+            else store.set_attached(stored.id, "proj-b", True)
+        ),
+    )
+    # Then every call succeeds and each link exists once
+    assert all(isinstance(r, SecretRecord) for r in results), results
+    final = store.get(stored.id)
+    assert final is not None
+    assert (final.shared_with, final.attached_to) == (("ml-team",), {"proj-b"})
+
+
 def test_sqlite_is_configured_for_durability_and_concurrency(tmp_path: Path) -> None:
     # Given a SQLite store in a directory that does not exist yet
     path = tmp_path / "deep" / "dir" / "secrets.db"
