@@ -172,22 +172,19 @@ class SecretsService:
             )
             for name, spec in (communities or {}).items()
         }
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    @property
-    def project_communities(self) -> list[Community]:
-        """The communities this project belongs to, by name."""
-        return sorted(
-            (c for c in self.communities.values() if self.project in c.projects),
+        self.project_communities = sorted(
+            (c for c in self.communities.values() if project in c.projects),
             key=lambda c: c.name,
         )
+        """The communities this project belongs to, by name."""
+        self._community_names = [c.name for c in self.project_communities]
+
+    # -- helpers ---------------------------------------------------------------------------
 
     def _visible(self, record: SecretRecord) -> bool:
         if record.project == self.project:
             return True
-        mine = {c.name for c in self.project_communities}
-        return bool(mine.intersection(record.shared_with))
+        return not set(self._community_names).isdisjoint(record.shared_with)
 
     def _find(self, secret_id: str) -> SecretRecord:
         """The secret, if this project may see it; 404 otherwise (unknown or not visible)."""
@@ -272,8 +269,7 @@ class SecretsService:
 
     def list(self, user: str) -> dict[str, Any]:
         """The project's own secrets and those shared with it, sorted by name."""
-        communities = [c.name for c in self.project_communities]
-        records = self.store.list_visible(self.project, communities)
+        records = self.store.list_visible(self.project, self._community_names)
         records.sort(key=lambda r: (r.name, r.project != self.project, r.project, r.id))
         return {"project": self.project, "secrets": [self.meta(r) for r in records]}
 
@@ -392,8 +388,7 @@ class SecretsService:
 
         A project's own secret wins a name clash.
         """
-        communities = [c.name for c in self.project_communities]
-        records = self.store.list_visible(self.project, communities)
+        records = self.store.list_visible(self.project, self._community_names)
         own = [r for r in records if r.project == self.project]
         added = sorted(
             (r for r in records if r.project != self.project and self.project in r.attached_to),
