@@ -134,10 +134,12 @@ def create_key_file(path: Path) -> bool:
         parent.mkdir(parents=True, exist_ok=True)
         os.chmod(parent, 0o700)
     tmp = parent / f".{path.name}.{_secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
     try:
         try:
-            os.fchmod(fd, 0o600)
+            if hasattr(os, "fchmod"):  # the umask may have narrowed it; make it exactly 0600
+                os.fchmod(fd, 0o600)
             os.write(fd, (encode_key(generate_key()) + "\n").encode("ascii"))
             os.fsync(fd)
         finally:
@@ -149,12 +151,22 @@ def create_key_file(path: Path) -> bool:
             return False
     finally:
         tmp.unlink(missing_ok=True)
-    dir_fd = os.open(parent, os.O_RDONLY)
+    _fsync_directory(parent)
+    return True
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a new directory entry durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        dir_fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(dir_fd)
+    except OSError:
+        pass
     finally:
         os.close(dir_fd)
-    return True
 
 
 def load_keyring(
