@@ -73,6 +73,10 @@ export class SecretsPanel extends SidePanel {
    */
   constructor(options: SecretsPanel.IOptions) {
     super({ content: new Panel(), translator: options.translator });
+    // The panel itself is the region; a second one inside, labelled
+    // "side panel content", would also answer to the label "Content".
+    this.content.node.removeAttribute('role');
+    this.content.node.removeAttribute('aria-label');
     this.model = options.model;
     this.commands = options.commands;
     this.itemMenu = options.itemMenu ?? [];
