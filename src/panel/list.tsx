@@ -1,6 +1,5 @@
-import { Time } from '@jupyterlab/coreutils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { Button, ellipsesIcon, lockIcon } from '@jupyterlab/ui-components';
+import { Button, ellipsesIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ISecretMeta, SecretsAPIError } from '../api';
@@ -24,11 +23,6 @@ const SECTION_CLASS = 'jp-SecretsPanel-section';
  * The class of one secret in a list.
  */
 export const ITEM_CLASS = 'jp-SecretsPanel-item';
-
-/**
- * The class of an item's icon.
- */
-const ITEM_ICON_CLASS = 'jp-SecretsPanel-itemIcon';
 
 /**
  * The class of an item's text.
@@ -59,6 +53,17 @@ const ITEM_NOTE_CLASS = 'jp-SecretsPanel-itemNote';
  * The class of an item's options button.
  */
 const ITEM_OPTIONS_CLASS = 'jp-SecretsPanel-itemOptions';
+
+/**
+ * The class of the icon of an item's options button.
+ */
+const ITEM_OPTIONS_ICON_CLASS = 'jp-SecretsPanel-itemOptionsIcon';
+
+/**
+ * The CSS property holding the options icon, drawn by a mask in the
+ * theme's colour.
+ */
+const OPTIONS_ICON_PROPERTY = '--jp-SecretsPanel-options-icon';
 
 /**
  * The class of the error banner.
@@ -114,7 +119,7 @@ export interface ISecretsListProps {
    */
   menuFor: string | null;
   /**
-   * The time relative times are computed against; changes re-render them.
+   * A time that changes to bring relative times up to date.
    */
   now: number;
   /**
@@ -155,18 +160,25 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
   const query = filter.trim().toLowerCase();
   const matches = (secret: ISecretMeta) =>
     query === '' || secret.name.toLowerCase().includes(query);
-  const ownShown = query ? own.filter(matches) : own;
-  const sharedShown = query ? shared.filter(matches) : shared;
+  const ownCount = query ? own.filter(matches).length : own.length;
+  const sharedCount = query ? shared.filter(matches).length : shared.length;
+  const noMatch = ownCount === 0 && sharedCount === 0;
 
+  // Items filtered out are hidden, not removed: a thousand of them come
+  // back in one keystroke without being built again.
+  // `props.now` ticks to bring relative times up to date; they are
+  // computed against the clock at the time of rendering.
+  const now = Math.max(props.now, Date.now());
   const renderItems = (items: ISecretMeta[]) =>
     items.map(secret => (
       <SecretItem
         key={secret.id}
         secret={secret}
+        hidden={!matches(secret)}
         clash={secret.origin === 'shared' && ownNames.has(secret.name)}
         highlighted={secret.id === props.highlight}
         menuOpen={secret.id === props.menuFor}
-        now={props.now}
+        updated={Private.formatRelative(secret.updated_at, now)}
         trans={trans}
         onOptions={props.onOptions}
       />
@@ -177,33 +189,36 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
     body = <p className={PLACEHOLDER_CLASS}>{__('Loading secrets…')}</p>;
   } else if (secrets.length === 0) {
     body = error ? null : <EmptyState trans={trans} />;
-  } else if (ownShown.length === 0 && sharedShown.length === 0) {
-    body = (
-      <p className={PLACEHOLDER_CLASS} role="status">
-        {__('No secret name contains "%1".', filter.trim())}
-      </p>
-    );
   } else {
     body = (
       <>
-        {ownShown.length > 0 && (
-          <ul className={LIST_CLASS} aria-label={__('Secrets of this project')}>
-            {renderItems(ownShown)}
+        {noMatch && (
+          <p className={PLACEHOLDER_CLASS} role="status">
+            {__('No secret name contains "%1".', filter.trim())}
+          </p>
+        )}
+        {own.length > 0 && (
+          <ul
+            className={LIST_CLASS}
+            aria-label={__('Secrets of this project')}
+            hidden={ownCount === 0}
+          >
+            {renderItems(own)}
           </ul>
         )}
         {shared.length > 0 && (
-          <section aria-labelledby={`${id}-shared`}>
+          <section aria-labelledby={`${id}-shared`} hidden={noMatch}>
             <h3 id={`${id}-shared`} className={SECTION_CLASS}>
               {__('Shared with project')}
             </h3>
-            {sharedShown.length > 0 ? (
-              <ul
-                className={LIST_CLASS}
-                aria-label={__('Secrets shared with this project')}
-              >
-                {renderItems(sharedShown)}
-              </ul>
-            ) : (
+            <ul
+              className={LIST_CLASS}
+              aria-label={__('Secrets shared with this project')}
+              hidden={sharedCount === 0}
+            >
+              {renderItems(shared)}
+            </ul>
+            {sharedCount === 0 && (
               <p className={PLACEHOLDER_CLASS}>
                 {__('No shared secret matches the filter.')}
               </p>
@@ -215,7 +230,7 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
   }
 
   return (
-    <div className={LIST_VIEW_CLASS}>
+    <div className={LIST_VIEW_CLASS} style={Private.optionsIconStyle()}>
       {error && (
         <div className={BANNER_CLASS} role="alert">
           <span>{error.message}</span>
@@ -239,10 +254,11 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
  */
 interface ISecretItemProps {
   secret: ISecretMeta;
+  hidden: boolean;
   clash: boolean;
   highlighted: boolean;
   menuOpen: boolean;
-  now: number;
+  updated: string;
   trans: TranslationBundle;
   onOptions: ISecretsListProps['onOptions'];
 }
@@ -251,64 +267,69 @@ interface ISecretItemProps {
  * One listed secret: its name, `***` in place of the value, and when it
  * was last updated.
  */
-const SecretItem = React.memo(function SecretItem(
-  props: ISecretItemProps
-): JSX.Element {
-  const { secret, trans } = props;
-  const __ = trans.__.bind(trans);
-  const shared = secret.origin === 'shared';
-  const updated = Time.formatHuman(secret.updated_at);
-  const tooltip = [
-    __('Created by %1, %2', secret.created_by, Time.format(secret.created_at)),
-    __('Updated %1', Time.format(secret.updated_at))
-  ];
-  if (shared) {
-    tooltip.push(__('Shared from project %1', secret.project));
-  }
-
-  let note: string | null = null;
-  if (shared) {
-    note = secret.attached
-      ? __('Added to project, from %1', secret.project)
-      : __('Not added, from %1', secret.project);
-    if (props.clash) {
-      note += ' · ' + __("this project's own secret of the same name wins");
+const SecretItem = React.memo(
+  function SecretItem(props: ISecretItemProps): JSX.Element {
+    const { secret, trans } = props;
+    const __ = trans.__.bind(trans);
+    const shared = secret.origin === 'shared';
+    const updated = props.updated;
+    const tooltip = [
+      __(
+        'Created by %1, %2',
+        secret.created_by,
+        Private.formatDate(secret.created_at)
+      ),
+      __('Updated %1', Private.formatDate(secret.updated_at))
+    ];
+    if (shared) {
+      tooltip.push(__('Shared from project %1', secret.project));
     }
-  }
 
-  return (
-    <li
-      className={`${ITEM_CLASS}${props.highlighted ? ` ${HIGHLIGHT_CLASS}` : ''}${
-        shared && props.clash ? ' jp-mod-clash' : ''
-      }`}
-      {...{ [ITEM_ID_ATTRIBUTE]: secret.id }}
-      title={tooltip.join('\n')}
-    >
-      <lockIcon.react className={ITEM_ICON_CLASS} tag="span" />
-      <div className={ITEM_BODY_CLASS}>
-        <span className={ITEM_NAME_CLASS}>{secret.name}</span>
-        <span className={ITEM_DETAILS_CLASS}>
-          <span className={ITEM_VALUE_CLASS}>***</span>
-          <time dateTime={secret.updated_at}>{updated}</time>
-        </span>
-        {note && <span className={ITEM_NOTE_CLASS}>{note}</span>}
-      </div>
-      <button
-        type="button"
-        className={`${ITEM_OPTIONS_CLASS} jp-Button jp-mod-minimal`}
-        aria-label={__('Options for %1', secret.name)}
-        title={__('Options for %1', secret.name)}
-        aria-haspopup="menu"
-        aria-expanded={props.menuOpen}
-        onClick={event =>
-          props.onOptions(secret, event.currentTarget, event.detail === 0)
-        }
+    let note: string | null = null;
+    if (shared) {
+      note = secret.attached
+        ? __('Added to project, from %1', secret.project)
+        : __('Not added, from %1', secret.project);
+      if (props.clash) {
+        note += ' · ' + __("this project's own secret of the same name wins");
+      }
+    }
+
+    return (
+      <li
+        className={`${ITEM_CLASS}${props.highlighted ? ` ${HIGHLIGHT_CLASS}` : ''}${
+          shared && props.clash ? ' jp-mod-clash' : ''
+        }`}
+        {...{ [ITEM_ID_ATTRIBUTE]: secret.id }}
+        title={tooltip.join('\n')}
+        hidden={props.hidden}
       >
-        <ellipsesIcon.react tag="span" elementPosition="center" />
-      </button>
-    </li>
-  );
-});
+        <div className={ITEM_BODY_CLASS}>
+          <span className={ITEM_NAME_CLASS}>{secret.name}</span>
+          <span className={ITEM_DETAILS_CLASS}>
+            <span className={ITEM_VALUE_CLASS}>***</span>
+            <time dateTime={secret.updated_at}>{updated}</time>
+          </span>
+          {note && <span className={ITEM_NOTE_CLASS}>{note}</span>}
+        </div>
+        <button
+          type="button"
+          className={`${ITEM_OPTIONS_CLASS} jp-Button jp-mod-minimal`}
+          aria-label={__('Options for %1', secret.name)}
+          title={__('Options for %1', secret.name)}
+          aria-haspopup="menu"
+          aria-expanded={props.menuOpen}
+          onClick={event =>
+            props.onOptions(secret, event.currentTarget, event.detail === 0)
+          }
+        >
+          <span className={ITEM_OPTIONS_ICON_CLASS} aria-hidden="true" />
+        </button>
+      </li>
+    );
+  },
+  (before, after) => Private.sameItem(before, after)
+);
 
 /**
  * What secrets are and how a cell reads one, shown while there are none.
@@ -333,4 +354,114 @@ function EmptyState(props: { trans: TranslationBundle }): JSX.Element {
       </pre>
     </div>
   );
+}
+
+namespace Private {
+  /**
+   * The options icon for every item at once: a thousand inline SVG icons
+   * cost more to build and lay out than the rest of the list.
+   */
+  export function optionsIconStyle(): React.CSSProperties {
+    if (!iconStyle) {
+      const url = `url("data:image/svg+xml,${encodeURIComponent(
+        ellipsesIcon.svgstr
+      )}")`;
+      iconStyle = { [OPTIONS_ICON_PROPERTY]: url } as React.CSSProperties;
+    }
+    return iconStyle;
+  }
+
+  let iconStyle: React.CSSProperties | null = null;
+
+  /**
+   * Whether an item would render the same: a refresh brings new objects
+   * for unchanged secrets, which need no new rendering.
+   */
+  export function sameItem(
+    before: ISecretItemProps,
+    after: ISecretItemProps
+  ): boolean {
+    for (const key of Object.keys(after) as Array<keyof ISecretItemProps>) {
+      if (key !== 'secret' && before[key] !== after[key]) {
+        return false;
+      }
+    }
+    const a = before.secret;
+    const b = after.secret;
+    return (
+      a === b ||
+      (a.id === b.id &&
+        a.name === b.name &&
+        a.project === b.project &&
+        a.created_by === b.created_by &&
+        a.created_at === b.created_at &&
+        a.updated_at === b.updated_at &&
+        a.origin === b.origin &&
+        a.attached === b.attached &&
+        a.editable === b.editable)
+    );
+  }
+
+  /**
+   * The units of relative times, longest first.
+   */
+  const UNITS: ReadonlyArray<[Intl.RelativeTimeFormatUnit, number]> = [
+    ['years', 365 * 24 * 60 * 60 * 1000],
+    ['months', 30 * 24 * 60 * 60 * 1000],
+    ['days', 24 * 60 * 60 * 1000],
+    ['hours', 60 * 60 * 1000],
+    ['minutes', 60 * 1000],
+    ['seconds', 1000]
+  ];
+
+  /**
+   * A time relative to `now` ("5 minutes ago"), as `Time.formatHuman`
+   * writes it, with formatters made once per language: making them is
+   * what costs when a thousand secrets are listed.
+   */
+  export function formatRelative(value: string, now: number): string {
+    // A time ahead of this clock (a server's clock may be) reads "now".
+    const delta = Math.min(0, new Date(value).getTime() - now);
+    for (const [unit, milliseconds] of UNITS) {
+      const amount = Math.ceil(delta / milliseconds);
+      if (amount !== 0) {
+        return formatters().relative.format(amount, unit);
+      }
+    }
+    return formatters().relative.format(0, 'seconds');
+  }
+
+  /**
+   * A localized date and time, as `Time.format` writes it.
+   */
+  export function formatDate(value: string): string {
+    return formatters().absolute.format(new Date(value));
+  }
+
+  function formatters(): {
+    relative: Intl.RelativeTimeFormat;
+    absolute: Intl.DateTimeFormat;
+  } {
+    const lang = document.documentElement.lang || 'en';
+    if (cache?.lang !== lang) {
+      cache = {
+        lang,
+        relative: new Intl.RelativeTimeFormat(lang, {
+          numeric: 'auto',
+          style: 'long'
+        }),
+        absolute: new Intl.DateTimeFormat(lang, {
+          dateStyle: 'short',
+          timeStyle: 'short'
+        })
+      };
+    }
+    return cache;
+  }
+
+  let cache: {
+    lang: string;
+    relative: Intl.RelativeTimeFormat;
+    absolute: Intl.DateTimeFormat;
+  } | null = null;
 }

@@ -109,7 +109,10 @@ describe('SecretsPanel', () => {
   it('lists own, then shared secrets as ***, and filters them', async () => {
     const { panel } = await renderPanel(
       [
-        meta('api-key'),
+        // Updated by a server whose clock is a little ahead
+        meta('api-key', {
+          updated_at: new Date(Date.now() + 5000).toISOString()
+        }),
         meta('db-password'),
         meta('team-key', {
           origin: 'shared',
@@ -121,15 +124,20 @@ describe('SecretsPanel', () => {
     );
 
     const names = () =>
-      Array.from(panel.node.querySelectorAll('.jp-SecretsPanel-itemName')).map(
-        n => n.textContent
-      );
+      Array.from(
+        panel.node.querySelectorAll(
+          '.jp-SecretsPanel-item:not([hidden]) .jp-SecretsPanel-itemName'
+        )
+      ).map(n => n.textContent);
     expect(names()).toEqual(['api-key', 'db-password', 'team-key']);
     expect(panel.node.textContent).toContain('Shared with project');
     expect(
       panel.node.querySelectorAll('.jp-SecretsPanel-itemValue')[0].textContent
     ).toBe('***');
     expect(button(panel, 'Options for api-key')).toBeDefined();
+    const times = panel.node.querySelectorAll('time');
+    expect(times[0].textContent).toBe('now');
+    expect(times[1].textContent).toMatch(/ago$/);
 
     await type(
       panel.node.querySelector(
