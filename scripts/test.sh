@@ -18,6 +18,9 @@ python -m pytest -q -p no:cacheprovider
 echo "==> jest"
 jlpm test
 
+echo "==> Kernel injection against real kernels (ipykernel, bash_kernel)"
+jlpm test:kernels
+
 echo "==> Browser tests (Galata, Debian's Chromium)"
 (
   cd ui-tests

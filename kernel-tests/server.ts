@@ -1,0 +1,300 @@
+/**
+ * A real Jupyter server for the tests: its own root folder, secrets store,
+ * key, IPython profile, token and free port.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+
+import {
+  Kernel,
+  KernelManager,
+  KernelMessage,
+  KernelSpec,
+  KernelSpecAPI,
+  ServerConnection,
+  SessionManager
+} from '@jupyterlab/services';
+
+import { SecretsClient } from '../src/api';
+import { EnvironmentCache } from '../src/injector/cache';
+import { KernelInjector } from '../src/injector/injector';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const WebSocket = require('ws');
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { jupyterCommand } = require('./commands');
+
+/**
+ * A running server and clients bound to it.
+ */
+export interface ITestServer {
+  settings: ServerConnection.ISettings;
+  client: SecretsClient;
+  kernels: KernelManager;
+  sessions: SessionManager;
+  specs: KernelSpec.ISpecModels;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A kernelspec to install for the test server only.
+ */
+export interface IExtraKernel {
+  argv: string[];
+  display_name: string;
+  language: string;
+}
+
+/**
+ * Start `jupyter server` with the secrets extension on a temporary store.
+ *
+ * @param extraKernels - kernelspecs to install for this server only
+ */
+export async function startServer(
+  extraKernels: Record<string, IExtraKernel> = {}
+): Promise<ITestServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'secrets-kernel-tests-'));
+  const root = path.join(dir, 'root');
+  fs.mkdirSync(root);
+  for (const [name, spec] of Object.entries(extraKernels)) {
+    const specDir = path.join(dir, 'share', 'kernels', name);
+    fs.mkdirSync(specDir, { recursive: true });
+    fs.writeFileSync(path.join(specDir, 'kernel.json'), JSON.stringify(spec));
+  }
+  const port = await freePort();
+  const token = Math.random().toString(36).slice(2) + 'token';
+  const child = spawn(
+    jupyterCommand('jupyter'),
+    [
+      'server',
+      '--no-browser',
+      `--port=${port}`,
+      '--ServerApp.port_retries=0',
+      '--ServerApp.ip=127.0.0.1',
+      `--IdentityProvider.token=${token}`,
+      `--ServerApp.root_dir=${root}`,
+      '--ServerApp.allow_root=True',
+      `--SecretsExtension.db_url=sqlite:///${path.join(dir, 'secrets.db')}`,
+      `--SecretsExtension.key_file=${path.join(dir, 'key')}`
+    ],
+    {
+      env: {
+        ...process.env,
+        IPYTHONDIR: path.join(dir, 'ipython'),
+        HISTFILE: path.join(dir, 'bash_history'),
+        JUPYTER_PATH: [path.join(dir, 'share'), process.env.JUPYTER_PATH]
+          .filter(Boolean)
+          .join(path.delimiter),
+        JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime')
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true
+    }
+  );
+  let log = '';
+  child.stderr!.on('data', chunk => {
+    log += chunk.toString();
+  });
+  const baseUrl = `http://127.0.0.1:${port}/`;
+  const settings = ServerConnection.makeSettings({
+    baseUrl,
+    wsUrl: `ws://127.0.0.1:${port}/`,
+    token,
+    appendToken: true,
+    WebSocket
+  });
+  await waitUntilUp(baseUrl, token, child, () => log);
+  const kernels = new KernelManager({ serverSettings: settings });
+  const sessions = new SessionManager({
+    kernelManager: kernels,
+    serverSettings: settings
+  });
+  const [specs] = await Promise.all([
+    KernelSpecAPI.getSpecs(settings),
+    kernels.ready,
+    sessions.ready
+  ]);
+  return {
+    settings,
+    client: new SecretsClient(settings),
+    kernels,
+    sessions,
+    specs,
+    dir,
+    stop: async () => {
+      sessions.dispose();
+      kernels.dispose();
+      await stopProcess(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+/**
+ * The injector as the plugin builds it: the cache filled first, the
+ * language taken from the kernelspecs loaded at startup.
+ */
+export async function makeInjector(
+  server: ITestServer
+): Promise<{ cache: EnvironmentCache; injector: KernelInjector }> {
+  const cache = new EnvironmentCache(() => server.client.environment());
+  await cache.refresh();
+  const injector = new KernelInjector({
+    cache,
+    languageOf: kernel => server.specs.kernelspecs[kernel.name]?.language
+  });
+  return { cache, injector };
+}
+
+/**
+ * What one execute request produced.
+ */
+export interface IExecution {
+  msgId: string;
+  reply: KernelMessage.IExecuteReplyMsg['content'];
+  stdout: string;
+  stderr: string;
+  result: string | null;
+  error: string | null;
+}
+
+/**
+ * Run a cell as a notebook does (stored in history, not silent).
+ * The request is sent before this returns.
+ */
+export function execute(
+  kernel: Kernel.IKernelConnection,
+  code: string
+): Promise<IExecution> {
+  const execution: IExecution = {
+    msgId: '',
+    reply: null as any,
+    stdout: '',
+    stderr: '',
+    result: null,
+    error: null
+  };
+  const future = kernel.requestExecute({ code });
+  execution.msgId = future.msg.header.msg_id;
+  future.onIOPub = msg => {
+    if (KernelMessage.isStreamMsg(msg)) {
+      if (msg.content.name === 'stdout') {
+        execution.stdout += msg.content.text;
+      } else {
+        execution.stderr += msg.content.text;
+      }
+    } else if (KernelMessage.isExecuteResultMsg(msg)) {
+      execution.result = String(msg.content.data['text/plain']);
+    } else if (KernelMessage.isErrorMsg(msg)) {
+      execution.error = `${msg.content.ename}: ${msg.content.evalue}`;
+    }
+  };
+  return future.done.then(reply => {
+    execution.reply = reply.content;
+    return execution;
+  });
+}
+
+/**
+ * Resolve when a kernel connection reports a status.
+ */
+export function waitForStatus(
+  kernel: Kernel.IKernelConnection,
+  status: Kernel.Status
+): Promise<void> {
+  return new Promise(resolve => {
+    const listener = (_: unknown, value: Kernel.Status) => {
+      if (value === status) {
+        kernel.statusChanged.disconnect(listener);
+        resolve();
+      }
+    };
+    kernel.statusChanged.connect(listener);
+  });
+}
+
+/**
+ * Poll until a condition holds.
+ */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeout = 10000
+): Promise<void> {
+  const end = Date.now() + timeout;
+  while (!(await condition())) {
+    if (Date.now() > end) {
+      throw new Error('Timed out');
+    }
+    await new Promise(resolve => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * The UTF-8 bytes of a string, in hex.
+ */
+export function hex(text: string): string {
+  return Buffer.from(text, 'utf8').toString('hex');
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntilUp(
+  baseUrl: string,
+  token: string,
+  child: ChildProcess,
+  log: () => string
+): Promise<void> {
+  const end = Date.now() + 60000;
+  while (Date.now() < end) {
+    if (child.exitCode !== null) {
+      throw new Error(`jupyter server exited:\n${log()}`);
+    }
+    try {
+      const response = await fetch(`${baseUrl}api/status`, {
+        headers: { Authorization: `token ${token}` }
+      });
+      if (response.ok) {
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise(resolve => setTimeout(resolve, 100));
+  }
+  throw new Error(`jupyter server did not start:\n${log()}`);
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) {
+    return;
+  }
+  const exited = new Promise(resolve => child.once('exit', resolve));
+  try {
+    process.kill(-child.pid!, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 10000);
+  await exited;
+  clearTimeout(timer);
+}
