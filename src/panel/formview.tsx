@@ -376,11 +376,9 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
               minimal
               small
               aria-controls={contentId}
-              aria-pressed={shown}
-              title={shown ? __('Mask the value') : __('Show the value')}
               onClick={() => setShown(!shown)}
             >
-              {shown ? __('Hide') : __('Show')}
+              {shown ? __('Hide content') : __('Show content')}
             </Button>
           )}
         </div>

@@ -1,4 +1,4 @@
-import { expect, test } from '@jupyterlab/galata';
+import { expect, galata, test } from '@jupyterlab/galata';
 import type { Locator, Page } from '@playwright/test';
 
 /**
@@ -178,8 +178,10 @@ test.describe('Secrets panel', () => {
     // The content is fetched for the form, masked until shown
     await expect(content).toHaveValue(value);
     await expect(content).toHaveClass(/jp-mod-masked/);
-    await region.getByRole('button', { name: 'Show', exact: true }).click();
+    await region.getByRole('button', { name: 'Show content' }).click();
     await expect(content).not.toHaveClass(/jp-mod-masked/);
+    await region.getByRole('button', { name: 'Hide content' }).click();
+    await expect(content).toHaveClass(/jp-mod-masked/);
     await nameBox.fill(renamed);
     await content.fill(changed);
     await region.getByRole('button', { name: 'Save', exact: true }).click();
@@ -488,6 +490,44 @@ test.describe('Secrets panel', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(
       `os.environ['${name}']`
     );
+
+    // Access explains who configures sharing
+    await chooseFromMenu(region, name, 'Access');
+    const dialog = page.getByRole('dialog');
+    await expect(dialog).toContainText('not shared with any community');
+    await expect(dialog).toContainText('configured by an admin');
+    await dialog.getByRole('button', { name: 'Close' }).click();
+
+    // A right click on the item offers the same entries
+    await item(region, name).click({ button: 'right' });
+    await expect(
+      page
+        .getByRole('menu')
+        .getByRole('menuitem', { name: 'Edit', exact: true })
+    ).toBeEnabled();
+    await page.keyboard.press('Escape');
+  });
+
+  test.describe('with showing content turned off in the settings', () => {
+    test.use({
+      mockSettings: {
+        ...galata.DEFAULT_SETTINGS,
+        'jupyterlab-secrets:panel': { allowShowContent: false }
+      }
+    });
+
+    test('keeps the content masked', async ({ page }) => {
+      const region = await openPanel(page);
+      await region.getByRole('button', { name: 'Create', exact: true }).click();
+      const content = region.getByRole('textbox', { name: 'Content' });
+      await content.fill('masked');
+
+      await expect(content).toHaveClass(/jp-mod-masked/);
+      await expect(
+        region.getByRole('button', { name: 'Show content' })
+      ).toHaveCount(0);
+      await page.keyboard.press('Escape');
+    });
   });
 
   test('lists secrets shared with the project in their own section', async ({
