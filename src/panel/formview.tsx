@@ -425,7 +425,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
           {formMessage.conflict && (
             <Button
               type="button"
-              className="jp-mod-styled jp-mod-warn"
+              className="jp-mod-styled jp-mod-accept"
               disabled={busy}
               onClick={() => void reload()}
             >
