@@ -13,6 +13,7 @@ from traitlets import Dict, TraitError, Type, Unicode, default, validate
 
 from .crypto import KEY_ENV, DecryptionError, Keyring, KeyUnavailableError, load_keyring
 from .handlers import route_table
+from .migrations import SchemaError
 from .service import SecretsService
 from .store import SecretsStore, redact_url
 
@@ -106,6 +107,11 @@ class SecretsExtension(ExtensionApp):
         """Open the configured store; raise `UnavailableError` if the database cannot open."""
         try:
             self.store = self.store_class(db_url=self.db_url, parent=self)
+        except SchemaError as error:
+            raise UnavailableError(
+                f"The secrets database {redact_url(self.db_url)} (SecretsExtension.db_url) "
+                f"cannot be used: {error} Nothing was changed."
+            ) from None
         except Exception as error:
             self.log.debug("Opening the secrets database failed", exc_info=True)
             raise UnavailableError(

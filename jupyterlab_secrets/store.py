@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -40,6 +41,7 @@ from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
 from .crypto import Sealed
+from .migrations import upgrade_schema
 
 UTC = dt.timezone.utc
 NAME_LENGTH = 63
@@ -95,7 +97,7 @@ class SecretRow(Base):
     __table_args__ = (UniqueConstraint("project", "name", name="uq_secrets_project_name"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), index=True)
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH))
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
@@ -117,22 +119,24 @@ class ShareRow(Base):
     """A secret shared with a community."""
 
     __tablename__ = "secret_shares"
+    __table_args__ = (Index("ix_secret_shares_community_secret", "community", "secret_id"),)
 
     secret_id: Mapped[str] = mapped_column(
         ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
     )
-    community: Mapped[str] = mapped_column(String(COMMUNITY_LENGTH), primary_key=True, index=True)
+    community: Mapped[str] = mapped_column(String(COMMUNITY_LENGTH), primary_key=True)
 
 
 class AttachmentRow(Base):
     """A shared secret added to another project."""
 
     __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_project_secret", "project", "secret_id"),)
 
     secret_id: Mapped[str] = mapped_column(
         ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
     )
-    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), primary_key=True, index=True)
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), primary_key=True)
 
 
 class SecretRecord(NamedTuple):
@@ -242,7 +246,8 @@ def redact_url(url: str) -> str:
 class SecretsStore(LoggingConfigurable):
     """Encrypted rows of secrets, their shares and their attachments.
 
-    It never sees a plaintext value: callers pass and receive `Sealed` ciphertexts.
+    It never sees a plaintext value: callers pass and receive `Sealed` ciphertexts. Opening it
+    upgrades the database schema to this release's (see `jupyterlab_secrets.migrations`).
     """
 
     db_url = Unicode(help="The SQLAlchemy URL of the database.").tag(config=False)
@@ -251,7 +256,11 @@ class SecretsStore(LoggingConfigurable):
         super().__init__(db_url=db_url, **kwargs)
         self.engine = create_store_engine(db_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        Base.metadata.create_all(self.engine)
+        try:
+            upgrade_schema(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         """Release the database connections."""

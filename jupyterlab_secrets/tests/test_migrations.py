@@ -1,0 +1,397 @@
+"""Schema migrations: a fresh database, a database of the release before migrations, a newer one,
+and servers that start at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
+from jupyterlab_secrets.migrations import (
+    VERSION_TABLE,
+    SchemaError,
+    alembic_config,
+    current_revision,
+    head_revision,
+)
+from jupyterlab_secrets.service import SecretsService
+from jupyterlab_secrets.store import Base, SecretsStore
+
+from .conftest import Api
+from .test_store import _run_concurrently
+
+UTC = dt.timezone.utc
+
+REVISION_1_DDL = """
+CREATE TABLE secrets (
+    id VARCHAR(32) NOT NULL,
+    project VARCHAR(255) NOT NULL,
+    name VARCHAR(63) NOT NULL,
+    ciphertext {blob} NOT NULL,
+    nonce {blob} NOT NULL,
+    key_id VARCHAR(16) NOT NULL,
+    created_by VARCHAR(255) NOT NULL,
+    created_at {timestamp} NOT NULL,
+    updated_at {timestamp} NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (id),
+    CONSTRAINT uq_secrets_project_name UNIQUE (project, name)
+);
+CREATE INDEX ix_secrets_project ON secrets (project);
+CREATE TABLE secret_shares (
+    secret_id VARCHAR(32) NOT NULL,
+    community VARCHAR(255) NOT NULL,
+    PRIMARY KEY (secret_id, community),
+    FOREIGN KEY(secret_id) REFERENCES secrets (id) ON DELETE CASCADE
+);
+CREATE INDEX ix_secret_shares_community ON secret_shares (community);
+CREATE TABLE attachments (
+    secret_id VARCHAR(32) NOT NULL,
+    project VARCHAR(255) NOT NULL,
+    PRIMARY KEY (secret_id, project),
+    FOREIGN KEY(secret_id) REFERENCES secrets (id) ON DELETE CASCADE
+);
+CREATE INDEX ix_attachments_project ON attachments (project);
+"""
+"""What ``create_all`` of the release before migrations created, as it wrote it."""
+
+TYPES = {
+    "sqlite": {"blob": "BLOB", "timestamp": "DATETIME"},
+    "postgresql": {"blob": "BYTEA", "timestamp": "TIMESTAMP WITH TIME ZONE"},
+}
+
+COMMUNITIES = {"ml-team": {"admins": ["alice"], "projects": ["proj-a", "proj-b"]}}
+
+HEAD_INDEXES = {
+    "secrets": set(),
+    "secret_shares": {("ix_secret_shares_community_secret", ("community", "secret_id"))},
+    "attachments": {("ix_attachments_project_secret", ("project", "secret_id"))},
+}
+
+
+def _timestamp(moment: dt.datetime, dialect: str) -> str:
+    """A time as the previous release stored it (SQLite: naive UTC text with microseconds)."""
+    if dialect == "sqlite":
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return moment.isoformat()
+
+
+def build_revision_1(db_url: str, keyring: Keyring) -> dict[str, str]:
+    """Create the previous release's schema by raw SQL and fill it; return the values by ID.
+
+    proj-a has three secrets (one multi-line and non-ASCII, one shared with ml-team and added to
+    proj-b), proj-b has one.
+    """
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    dialect = engine.dialect.name
+    values: dict[str, str] = {}
+    created = dt.datetime(2024, 5, 17, 9, 30, 12, 345678, tzinfo=UTC)
+    try:
+        with engine.begin() as connection:
+            for statement in REVISION_1_DDL.format(**TYPES[dialect]).split(";"):
+                if statement.strip():
+                    connection.exec_driver_sql(statement)
+            rows = [
+                ("proj-a", "api-key", "s3cr3t"),
+                ("proj-a", "multi-line", "línea 1\nline 2 🙂"),
+                ("proj-a", "team-token", "shared-with-ml-team"),
+                ("proj-b", "api-key", "b's own"),
+            ]
+            for index, (project, name, value) in enumerate(rows):
+                secret_id = uuid.uuid4().hex
+                sealed = keyring.encrypt(value.encode(), project=project, secret_id=secret_id)
+                values[secret_id] = value
+                connection.execute(
+                    text(
+                        "INSERT INTO secrets (id, project, name, ciphertext, nonce, key_id, "
+                        "created_by, created_at, updated_at, version) VALUES (:id, :project, "
+                        ":name, :ciphertext, :nonce, :key_id, :by, :created, :updated, :version)"
+                    ),
+                    {
+                        "id": secret_id,
+                        "project": project,
+                        "name": name,
+                        "ciphertext": sealed.ciphertext,
+                        "nonce": sealed.nonce,
+                        "key_id": sealed.key_id,
+                        "by": "alice",
+                        "created": _timestamp(created + dt.timedelta(minutes=index), dialect),
+                        "updated": _timestamp(
+                            created + dt.timedelta(days=1, minutes=index), dialect
+                        ),
+                        "version": index + 1,
+                    },
+                )
+                if name == "team-token":
+                    connection.execute(
+                        text("INSERT INTO secret_shares VALUES (:id, 'ml-team')"), {"id": secret_id}
+                    )
+                    connection.execute(
+                        text("INSERT INTO attachments VALUES (:id, 'proj-b')"), {"id": secret_id}
+                    )
+    finally:
+        engine.dispose()
+    return values
+
+
+def dump(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, as the database holds it."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return {
+                table: [
+                    tuple(row)
+                    for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))
+                ]
+                for table in ("secrets", "secret_shares", "attachments")
+            }
+    finally:
+        engine.dispose()
+
+
+def schema_of(db_url: str) -> tuple[str | None, dict[str, set[tuple[str, tuple[str, ...]]]]]:
+    """The revision the database is at, and the non-unique indexes of each table."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            inspector = inspect(connection)
+            indexes = {
+                table: {
+                    (index["name"], tuple(index["column_names"]))
+                    for index in inspector.get_indexes(table)
+                    if not index.get("unique")
+                }
+                for table in ("secrets", "secret_shares", "attachments")
+            }
+            return current_revision(connection), indexes
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def legacy(db_url: str, keyring: Keyring) -> dict[str, str]:
+    """A database of the release before migrations, on each backend; the values by ID."""
+    return build_revision_1(db_url, keyring)
+
+
+def test_a_fresh_database_is_created_at_head_and_matches_the_models(db_url: str) -> None:
+    # Given an empty database
+    # When a store opens it
+    store = SecretsStore(db_url=db_url)
+    try:
+        # Then it is at the newest revision, in our own version table
+        with store.engine.connect() as connection:
+            assert current_revision(connection) == head_revision() == "0002"
+            assert inspect(connection).has_table(VERSION_TABLE)
+            assert not inspect(connection).has_table("alembic_version")
+            # And the migrated schema is exactly what the models declare
+            differences = compare_metadata(
+                MigrationContext.configure(connection, opts={"compare_type": True}),
+                Base.metadata,
+            )
+        assert [d for d in differences if d[0] != "remove_table"] == []
+        assert schema_of(db_url)[1] == HEAD_INDEXES
+    finally:
+        store.close()
+
+
+def test_a_database_of_the_previous_release_is_upgraded_in_place(
+    db_url: str, legacy: dict[str, str], keyring: Keyring
+) -> None:
+    # Given a database created by the previous release, with rows, and no version table
+    before = dump(db_url)
+    revision, indexes = schema_of(db_url)
+    assert revision is None
+    assert ("ix_secrets_project", ("project",)) in indexes["secrets"]
+    # When a store opens it
+    store = SecretsStore(db_url=db_url)
+    try:
+        # Then it is upgraded to head, every row is byte for byte the same
+        assert schema_of(db_url) == ("0002", HEAD_INDEXES)
+        assert dump(db_url) == before
+        # And every secret, share and attachment reads and decrypts as before
+        proj_a = SecretsService(store, keyring, "proj-a", COMMUNITIES)
+        proj_b = SecretsService(store, keyring, "proj-b", COMMUNITIES)
+        seen = {}
+        for service in (proj_a, proj_b):
+            for meta in service.list("alice")["secrets"]:
+                seen[meta["id"]] = service.reveal("alice", meta["id"])["value"]
+        assert seen == legacy
+        listing = proj_a.list("alice")["secrets"]
+        assert [(m["name"], m["version"], m["created_at"]) for m in listing] == [
+            ("api-key", 1, "2024-05-17T09:30:12.345Z"),
+            ("multi-line", 2, "2024-05-17T09:31:12.345Z"),
+            ("team-token", 3, "2024-05-17T09:32:12.345Z"),
+        ]
+        assert listing[2]["shared_with"] == ["ml-team"]
+        assert proj_b.environment("alice") == {
+            "environment": {"api-key": "b's own", "team-token": "shared-with-ml-team"}
+        }
+    finally:
+        store.close()
+    # And opening it again changes nothing
+    SecretsStore(db_url=db_url).close()
+    assert dump(db_url) == before
+    assert schema_of(db_url) == ("0002", HEAD_INDEXES)
+
+
+@pytest.mark.parametrize("start", ["fresh", "previous-release"])
+def test_servers_starting_at_once_upgrade_once(db_url: str, keyring: Keyring, start: str) -> None:
+    # Given a fresh database, or one of the previous release
+    values = build_revision_1(db_url, keyring) if start == "previous-release" else {}
+    before = dump(db_url) if values else None
+    # When eight servers open it at the same moment
+    results = _run_concurrently(8, lambda i: SecretsStore(db_url=db_url))
+    try:
+        # Then every one opens, and the schema is at head once, with the rows intact
+        assert all(isinstance(r, SecretsStore) for r in results), results
+        assert schema_of(db_url) == ("0002", HEAD_INDEXES)
+        if before is not None:
+            assert dump(db_url) == before
+        service = SecretsService(results[0], keyring, "proj-a", COMMUNITIES)
+        for meta in service.list("alice")["secrets"]:
+            assert service.reveal("alice", meta["id"])["value"] == values[meta["id"]]
+        created = SecretsService(results[-1], keyring, "proj-c").create(
+            "alice", b'{"name": "after", "value": "v"}'
+        )
+        assert results[1].get(created["id"]) is not None
+    finally:
+        for result in results:
+            if isinstance(result, SecretsStore):
+                result.close()
+
+
+def test_a_database_of_a_newer_release_is_refused_untouched(db_url: str) -> None:
+    # Given a database that a newer release upgraded beyond this release's head
+    SecretsStore(db_url=db_url).close()
+    engine = create_engine(db_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0099'"))
+    engine.dispose()
+    before = dump(db_url)
+    # When a store opens it
+    with pytest.raises(SchemaError) as refused:
+        SecretsStore(db_url=db_url)
+    # Then it says what to do, and changes nothing
+    assert str(refused.value) == (
+        "The secrets database is at schema revision '0099', which this release of "
+        "jupyterlab-secrets does not know (its newest is '0002'): a newer release upgraded "
+        "it. Install that release or a later one."
+    )
+    assert dump(db_url) == before
+
+
+def test_every_revision_downgrades_and_upgrades_again(db_url: str, legacy: dict[str, str]) -> None:
+    # Given a previous-release database, upgraded
+    before = dump(db_url)
+    SecretsStore(db_url=db_url).close()
+    engine = create_engine(db_url)
+    try:
+        # When it is taken back to revision 1, then forward again
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0001")
+        assert schema_of(db_url)[0] == "0001"
+        assert dump(db_url) == before
+        SecretsStore(db_url=db_url).close()
+        # Then it is at head with its rows; and down to nothing leaves no table of ours
+        assert schema_of(db_url) == ("0002", HEAD_INDEXES)
+        assert dump(db_url) == before
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "base")
+            tables = set(inspect(connection).get_table_names())
+        assert tables & {"secrets", "secret_shares", "attachments"} == set()
+    finally:
+        engine.dispose()
+
+
+def test_the_migration_scripts_ship_inside_the_package() -> None:
+    # Given the installed package
+    import jupyterlab_secrets.migrations as migrations
+
+    folder = Path(migrations.__file__).parent
+    # Then the environment and every revision are files of the package, found without alembic.ini
+    assert (folder / "env.py").is_file()
+    assert sorted(p.name for p in (folder / "versions").glob("*.py")) == [
+        "0001_initial_schema.py",
+        "0002_covering_link_indexes.py",
+    ]
+    assert not (folder / "alembic.ini").exists()
+
+
+# -- through the server ---------------------------------------------------------------------
+
+LEGACY_KEY = generate_key()
+
+
+@pytest.fixture
+def prepared(request: pytest.FixtureRequest, secrets_dir: Path) -> dict[str, str]:
+    """Before the server starts: a previous-release SQLite database and its key file, upgraded
+    by a newer release if ``request.param`` is "newer". Returns the values by ID."""
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    (secrets_dir / "key").write_text(encode_key(LEGACY_KEY) + "\n")
+    url = f"sqlite:///{secrets_dir / 'secrets.db'}"
+    values = build_revision_1(url, Keyring([LEGACY_KEY]))
+    if getattr(request, "param", "previous-release") == "newer":
+        SecretsStore(db_url=url).close()
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0099'"))
+        engine.dispose()
+    return values
+
+
+@pytest.fixture
+def secrets_config(secrets_config: dict[str, Any], prepared: dict[str, str]) -> dict[str, Any]:
+    return {**secrets_config, "project": "proj-b", "communities": COMMUNITIES}
+
+
+async def test_the_server_starts_on_a_previous_release_database_and_serves_it(
+    api: Api, prepared: dict[str, str], secrets_config: dict[str, Any]
+) -> None:
+    # Given a server started on a previous release's database
+    # When proj-b lists, reveals and injects its secrets
+    listing = await api("GET", "secrets")
+    environment = await api("GET", "environment")
+    # Then they are all there, upgraded in place
+    assert listing.status == 200
+    names = [(m["name"], m["origin"], m["attached"]) for m in listing.body["secrets"]]
+    assert names == [("api-key", "project", False), ("team-token", "shared", True)]
+    for meta in listing.body["secrets"]:
+        revealed = await api("POST", "secrets", meta["id"], "reveal")
+        assert revealed.body["value"] == prepared[meta["id"]]
+    assert environment.body == {
+        "environment": {"api-key": "b's own", "team-token": "shared-with-ml-team"}
+    }
+    assert schema_of(secrets_config["db_url"]) == ("0002", HEAD_INDEXES)
+
+
+@pytest.mark.parametrize("prepared", ["newer"], indirect=True)
+async def test_a_newer_database_makes_the_server_answer_503_with_what_to_do(
+    api: Api, secrets_config: dict[str, Any]
+) -> None:
+    # Given a database of a newer release
+    before = dump(secrets_config["db_url"])
+    # When the server started on it is called
+    reply = await api("GET", "secrets")
+    # Then it answers 503 saying why and what to do, and nothing changed
+    assert reply.status == 503
+    assert reply.message == (
+        f"The secrets database sqlite:///{secrets_config['db_url'][10:]} "
+        "(SecretsExtension.db_url) cannot be used: The secrets database is at schema revision "
+        "'0099', which this release of jupyterlab-secrets does not know (its newest is '0002'): "
+        "a newer release upgraded it. Install that release or a later one. Nothing was changed."
+    )
+    assert dump(secrets_config["db_url"]) == before
