@@ -164,11 +164,11 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
   const sharedCount = query ? shared.filter(matches).length : shared.length;
   const noMatch = ownCount === 0 && sharedCount === 0;
 
-  // Items filtered out are hidden, not removed: a thousand of them come
-  // back in one keystroke without being built again.
   // `props.now` ticks to bring relative times up to date; they are
   // computed against the clock at the time of rendering.
   const now = Math.max(props.now, Date.now());
+  // Items filtered out are hidden, not removed: a thousand of them come
+  // back in one keystroke without being built again.
   const renderItems = (items: ISecretMeta[]) =>
     items.map(secret => (
       <SecretItem
