@@ -6,6 +6,9 @@
  */
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
+// The port of the JupyterLab server under test; set it to run two suites at once.
+const port = Number(process.env.SECRETS_UI_PORT || 8888);
+
 module.exports = {
   ...baseConfig,
   reporter: [['list'], ['html', { open: 'never' }]],
@@ -13,6 +16,7 @@ module.exports = {
   workers: 1,
   use: {
     ...baseConfig.use,
+    baseURL: `http://localhost:${port}`,
     trace: 'retain-on-failure',
     video: 'off',
     launchOptions: {
@@ -28,8 +32,8 @@ module.exports = {
     }
   },
   webServer: {
-    command: 'jlpm start',
-    url: 'http://localhost:8888/lab',
+    command: `jlpm start --ServerApp.port=${port}`,
+    url: `http://localhost:${port}/lab`,
     timeout: 120 * 1000,
     reuseExistingServer: !process.env.CI
   }
