@@ -236,20 +236,24 @@ export function bashInjection(
 ): IInjectionCode {
   Private.checkToken(token);
   const { names, skipped } = Private.partition(environment, Private.SHELL_NAME);
-  const decode = names
-    .map(
-      (name, i) =>
-        `__jls_values[${i}]=$(printf '%s' '${utf8ToBase64(environment[name])}' | base64 -d && printf x) && [[ \${__jls_values[${i}]} == *x ]] || return 1; `
-    )
-    .join('');
+  // One decoder process for all values: each is followed by a NUL, which
+  // no value holds, and read back whole, trailing newlines included.
+  const blob = utf8ToBase64(
+    names.map(name => `${environment[name]}\0`).join('')
+  );
+  const decode =
+    "while IFS= read -r -d '' __jls_value; do " +
+    '__jls_values[${#__jls_values[@]}]=$__jls_value; ' +
+    `done < <(printf '%s' '${blob}' | base64 -d); ` +
+    `[[ \${#__jls_values[@]} == ${names.length} ]] || return 1; `;
   const assignments = names
-    .map((name, i) => `export ${name}="\${__jls_values[${i}]%x}"; `)
+    .map((name, i) => `export ${name}="\${__jls_values[${i}]}"; `)
     .join('');
   const list = names.join(',');
   const first = `${Private.BASH_FIRST_LINE}`;
   const second =
     '__jupyterlab_secrets_apply() { ' +
-    'local __jls_entry __jls_name; local -a __jls_values; ' +
+    'local __jls_entry __jls_name __jls_value; local -a __jls_values; ' +
     'if [[ $__jupyterlab_secrets_history == on ]]; then ' +
     '__jls_entry=$(HISTTIMEFORMAT= history 1); ' +
     `if [[ $__jls_entry == *'${Private.BASH_FIRST_LINE_TAIL}' ]]; then ` +

@@ -31,17 +31,24 @@ const decoders: Record<string, (code: string) => Map<string, Buffer>> = {
   julia: code =>
     collect(code, /^ {12}"([^"]+)" => decode\("([A-Za-z0-9+/=]*)"\),$/gm),
   bash: code => {
-    const data = new Map<string, string>();
-    for (const m of code.matchAll(
-      /__jls_values\[(\d+)\]=\$\(printf '%s' '([A-Za-z0-9+/=]*)' \| base64 -d && printf x\)/g
-    )) {
-      data.set(m[1], m[2]);
+    const blob =
+      /done < <\(printf '%s' '([A-Za-z0-9+/=]*)' \| base64 -d\)/.exec(code);
+    expect(blob).not.toBeNull();
+    // Every value is followed by a NUL.
+    const bytes = Buffer.from(blob![1], 'base64');
+    const data: Buffer[] = [];
+    for (let at = 0; at < bytes.length;) {
+      const end = bytes.indexOf(0, at);
+      data.push(bytes.subarray(at, end));
+      at = end + 1;
     }
+    const count = /\[\[ \$\{#__jls_values\[@\]\} == (\d+) \]\]/.exec(code);
+    expect(Number(count![1])).toBe(data.length);
     const values = new Map<string, Buffer>();
     for (const m of code.matchAll(
-      /export ([A-Za-z_][A-Za-z0-9_]*)="\$\{__jls_values\[(\d+)\]%x\}"/g
+      /export ([A-Za-z_][A-Za-z0-9_]*)="\$\{__jls_values\[(\d+)\]\}"/g
     )) {
-      values.set(m[1], Buffer.from(data.get(m[2])!, 'base64'));
+      values.set(m[1], data[Number(m[2])]);
     }
     return values;
   }
