@@ -37,6 +37,20 @@ export interface ISecretList {
 }
 
 /**
+ * The answer of a conditional `GET secrets`.
+ */
+export interface IConditionalList {
+  /**
+   * The list, or `null` when it is still the one the entity tag names.
+   */
+  list: ISecretList | null;
+  /**
+   * The entity tag of the list now current, when the server gives one.
+   */
+  etag: string | null;
+}
+
+/**
  * A community of the current project.
  */
 export interface ICommunity {
@@ -83,36 +97,7 @@ export async function requestAPI<T>(
   init: RequestInit = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
-  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, path);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (error) {
-    throw new SecretsAPIError(
-      0,
-      `The Jupyter server could not be reached: ${(error as Error).message}`
-    );
-  }
-  const text = await response.text();
-  let data: any = null;
-  if (text.length > 0) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-  if (!response.ok) {
-    const message =
-      typeof data?.message === 'string' && data.message
-        ? data.message
-        : `The secrets service answered ${response.status} ${response.statusText}`.trim();
-    throw new SecretsAPIError(
-      response.status,
-      message,
-      typeof data?.field === 'string' ? data.field : undefined
-    );
-  }
+  const { data } = await Private.send(path, init, settings);
   return data as T;
 }
 
@@ -137,6 +122,28 @@ export class SecretsClient {
    */
   list(): Promise<ISecretList> {
     return this._request<ISecretList>('secrets');
+  }
+
+  /**
+   * The list, unless it has not changed since the answer tagged `etag`.
+   *
+   * @param etag - the entity tag of the list held, if any
+   */
+  async listIfChanged(etag: string | null): Promise<IConditionalList> {
+    const init: RequestInit = {};
+    if (etag !== null) {
+      init.headers = { 'If-None-Match': etag };
+    }
+    const { response, data } = await Private.send(
+      'secrets',
+      init,
+      this.serverSettings
+    );
+    const current = response.headers.get('ETag');
+    if (response.status === 304) {
+      return { list: null, etag: current ?? etag };
+    }
+    return { list: data as ISecretList, etag: current };
   }
 
   /**
@@ -251,6 +258,49 @@ export class SecretsClient {
 }
 
 namespace Private {
+  /**
+   * Send a request to the secrets API: the answer and its decoded JSON
+   * body. Any status but 2xx and 304 (not modified, which has no body) is
+   * thrown as a `SecretsAPIError`.
+   */
+  export async function send(
+    path: string,
+    init: RequestInit,
+    settings: ServerConnection.ISettings
+  ): Promise<{ response: Response; data: unknown }> {
+    const url = URLExt.join(settings.baseUrl, API_NAMESPACE, path);
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, settings);
+    } catch (error) {
+      throw new SecretsAPIError(
+        0,
+        `The Jupyter server could not be reached: ${(error as Error).message}`
+      );
+    }
+    const text = await response.text();
+    let data: any = null;
+    if (text.length > 0) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok && response.status !== 304) {
+      const message =
+        typeof data?.message === 'string' && data.message
+          ? data.message
+          : `The secrets service answered ${response.status} ${response.statusText}`.trim();
+      throw new SecretsAPIError(
+        response.status,
+        message,
+        typeof data?.field === 'string' ? data.field : undefined
+      );
+    }
+    return { response, data };
+  }
+
   /**
    * The route of one secret, or of one of its actions.
    */

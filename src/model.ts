@@ -137,15 +137,30 @@ export class SecretsModel implements ISecretsModel {
     }
   }
 
+  /**
+   * Fetch the list, or only learn that it has not changed: the server may
+   * tag its answers, and a poll then costs a `304 Not Modified`, with no
+   * signal.
+   */
   private async _fetch(request: number): Promise<void> {
+    const sent = this._etag;
     try {
-      const answer = await this.client.list();
+      const answer = await this.client.listIfChanged(sent);
       if (request < this._applied) {
         return;
       }
       this._applied = request;
-      this._project = answer.project;
-      this._secrets = answer.secrets;
+      if (answer.list === null) {
+        // "Not modified" speaks of the tag sent; a newer list may have
+        // come in meanwhile, which it says nothing about.
+        if (sent !== this._etag || this._error === null) {
+          return;
+        }
+      } else {
+        this._project = answer.list.project;
+        this._secrets = answer.list.secrets;
+        this._etag = answer.etag;
+      }
       this._error = null;
     } catch (error) {
       if (request < this._applied) {
@@ -169,6 +184,7 @@ export class SecretsModel implements ISecretsModel {
   private _project: string | null = null;
   private _secrets: ISecretMeta[] = [];
   private _error: SecretsAPIError | null = null;
+  private _etag: string | null = null;
   private _requested = 0;
   private _applied = 0;
   private _isDisposed = false;

@@ -144,4 +144,30 @@ describe('SecretsClient', () => {
 
     expect(await client.environment()).toEqual({ one: '1', two: '2' });
   });
+
+  it('asks for the list only if it changed since an entity tag', async () => {
+    const list = { project: 'default', secrets: [meta] };
+    const headers: Array<string | null> = [];
+    const answers = [
+      new Response(JSON.stringify(list), {
+        status: 200,
+        headers: { ETag: '"v1"' }
+      }),
+      new Response(null, { status: 304, headers: { ETag: '"v1"' } })
+    ];
+    const fetchMock = jest.fn(async (input: RequestInfo | URL) => {
+      headers.push((input as Request).headers.get('If-None-Match'));
+      return answers.shift()!;
+    });
+    const client = new SecretsClient(
+      ServerConnection.makeSettings({ fetch: fetchMock as any })
+    );
+
+    const first = await client.listIfChanged(null);
+    const second = await client.listIfChanged(first.etag);
+
+    expect(first).toEqual({ list, etag: '"v1"' });
+    expect(second).toEqual({ list: null, etag: '"v1"' });
+    expect(headers).toEqual([null, '"v1"']);
+  });
 });

@@ -380,4 +380,65 @@ describe('SecretsModel', () => {
     expect(model.isDisposed).toBe(true);
     expect(changes).toEqual([]);
   });
+
+  it('polls with the entity tag and stays silent while nothing changed', async () => {
+    // Given a server that tags its list and answers 304 while it holds
+    let version = 1;
+    let failing = false;
+    const tags: Array<string | null> = [];
+    const fetchMock = jest.fn(async (input: RequestInfo | URL) => {
+      const tag = (input as Request).headers.get('If-None-Match');
+      tags.push(tag);
+      if (failing) {
+        return new Response(JSON.stringify({ message: 'Unavailable.' }), {
+          status: 503
+        });
+      }
+      const etag = `"v${version}"`;
+      if (tag === etag) {
+        return new Response(null, { status: 304, headers: { ETag: etag } });
+      }
+      const body = {
+        project: 'default',
+        secrets: [meta(`key-${version}`)]
+      };
+      return new Response(JSON.stringify(body), {
+        status: 200,
+        headers: { ETag: etag }
+      });
+    });
+    const client = new SecretsClient(
+      ServerConnection.makeSettings({ fetch: fetchMock as any })
+    );
+    const model = new SecretsModel(client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+    const listed = model.secrets;
+
+    // When nothing changed, a refresh keeps the list and tells no one
+    await model.refresh();
+    expect(tags).toEqual([null, '"v1"']);
+    expect(model.secrets).toBe(listed);
+    expect(changes).toEqual([]);
+
+    // When the list changed, the new one comes with its tag
+    version = 2;
+    await model.refresh();
+    await model.refresh();
+    expect(tags.slice(2)).toEqual(['"v1"', '"v2"']);
+    expect(model.secrets.map(s => s.name)).toEqual(['key-2']);
+    expect(changes).toEqual([{ type: 'refresh' }]);
+
+    // When an error clears with a 304, listeners hear of it
+    failing = true;
+    await model.refresh();
+    expect(model.error?.status).toBe(503);
+    failing = false;
+    await model.refresh();
+    expect(model.error).toBeNull();
+    expect(model.secrets.map(s => s.name)).toEqual(['key-2']);
+    expect(changes).toHaveLength(3);
+    model.dispose();
+  });
 });
