@@ -25,6 +25,7 @@ import { ISecretsModel } from '../tokens';
 import { FormRequest } from './form';
 import { SecretForm } from './formview';
 import { ITEM_ID_ATTRIBUTE, SecretsList } from './list';
+import { RefreshPoll } from './poll';
 
 /**
  * The class of the Secrets panel.
@@ -62,6 +63,12 @@ const MENU_CLASS = 'jp-SecretsPanel-menu';
 const CLOCK_INTERVAL = 30 * 1000;
 
 /**
+ * How often the list is fetched while the panel shows, by default: secrets
+ * shared, changed or deleted elsewhere appear within that time.
+ */
+export const DEFAULT_REFRESH_INTERVAL = 3 * 1000;
+
+/**
  * The Secrets panel: a toolbar with Create and a filter box, then either
  * the list of secrets or a form that replaces it.
  *
@@ -78,6 +85,10 @@ export class SecretsPanel extends SidePanel {
     this.content.node.removeAttribute('role');
     this.content.node.removeAttribute('aria-label');
     this.model = options.model;
+    this._poll = new RefreshPoll(
+      () => this.model.refresh(),
+      options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL
+    );
     this.commands = options.commands;
     this.itemMenu = options.itemMenu ?? [];
     const trans = (this.trans = (options.translator ?? nullTranslator).load(
@@ -164,6 +175,17 @@ export class SecretsPanel extends SidePanel {
       this._allowShowContent = value;
       this._stateChanged.emit();
     }
+  }
+
+  /**
+   * How often the list is fetched while the panel shows, in milliseconds;
+   * 0 fetches it only when the panel is shown.
+   */
+  get refreshInterval(): number {
+    return this._poll.interval;
+  }
+  set refreshInterval(value: number) {
+    this._poll.interval = Math.max(0, value);
   }
 
   /**
@@ -323,23 +345,42 @@ export class SecretsPanel extends SidePanel {
       return;
     }
     this._stopClock();
+    this._poll.dispose();
     this._menu?.dispose();
     Signal.clearData(this);
     super.dispose();
   }
 
   /**
-   * Fetch the list anew each time the panel is shown.
+   * Fetch the list anew each time the panel is shown, then now and then
+   * while it shows.
    */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.model.refresh();
+    this._poll.start();
     this._now = Date.now();
     this._stateChanged.emit();
     this._startClock();
   }
 
+  /**
+   * A panel attached already showing gets no show message: poll anyway.
+   */
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) {
+      this._poll.start();
+    }
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._poll.stop();
+    super.onBeforeDetach(msg);
+  }
+
   protected onBeforeHide(msg: Message): void {
+    this._poll.stop();
     this._stopClock();
     this._menu?.dispose();
     super.onBeforeHide(msg);
@@ -373,6 +414,7 @@ export class SecretsPanel extends SidePanel {
   private _focusCreate = false;
   private _now = Date.now();
   private _clock: number | null = null;
+  private _poll: RefreshPoll;
   private _stateChanged = new Signal<this, void>(this);
 }
 
@@ -397,6 +439,11 @@ export namespace SecretsPanel {
      * They receive the secret's ID as `id`.
      */
     itemMenu?: ReadonlyArray<string | null>;
+    /**
+     * How often the list is fetched while the panel shows, in
+     * milliseconds; 0 fetches it only when the panel is shown.
+     */
+    refreshInterval?: number;
     /**
      * The application's translator.
      */

@@ -11,7 +11,7 @@ import { lockIcon } from '@jupyterlab/ui-components';
 import { ISecretsModel } from '../tokens';
 import { addCommands, CommandIDs, ITEM_MENU } from './commands';
 import { ITEM_CLASS } from './list';
-import { SecretsPanel } from './panel';
+import { DEFAULT_REFRESH_INTERVAL, SecretsPanel } from './panel';
 
 export { CommandIDs } from './commands';
 export { SecretsPanel } from './panel';
@@ -76,6 +76,11 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
           const apply = () => {
             panel.allowShowContent =
               settings.get('allowShowContent').composite !== false;
+            const interval = settings.get('refreshInterval').composite;
+            panel.refreshInterval =
+              typeof interval === 'number'
+                ? interval * 1000
+                : DEFAULT_REFRESH_INTERVAL;
           };
           apply();
           settings.changed.connect(apply);
