@@ -74,9 +74,10 @@ export type InjectionGenerator = (
  * Set the secrets in an IPython kernel (`os.environ`), and register the
  * `#!:bash` cell transformer.
  *
- * The real script travels base64-encoded inside a one-statement wrapper that
- * runs it in a throwaway namespace, so nothing lands in `In`, `Out` or the
- * user's globals.
+ * The script travels base64-encoded inside a one-statement wrapper that runs
+ * it in a throwaway namespace, so nothing lands in `In`, `Out` or the user's
+ * globals. The secrets travel beside it as one base64 literal of
+ * `name NUL value NUL ...`, which keeps the code small for many secrets.
  */
 export function pythonInjection(
   environment: Readonly<Record<string, string>>,
@@ -87,16 +88,9 @@ export function pythonInjection(
     environment,
     Private.PORTABLE_NAME
   );
-  const entries = names
-    .map(name => `    ('${name}', '${utf8ToBase64(environment[name])}'),\n`)
-    .join('');
-  const script = Private.PYTHON_SCRIPT.replace('%TOKEN%', () => token).replace(
-    '%SECRETS%\n',
-    () => entries
-  );
   const code = [
     'try:',
-    `    exec(__import__('base64').b64decode('${utf8ToBase64(script)}').decode('ascii'), {'__name__': 'jupyterlab_secrets'})`,
+    `    exec(__import__('base64').b64decode('${Private.pythonScript()}').decode('ascii'), {'__name__': 'jupyterlab_secrets', 'TOKEN': '${token}', 'SECRETS': '${Private.nulSeparated(environment, names, true)}'})`,
     'except BaseException:',
     `    __import__('os').environ['${STATUS_VARIABLE}'] = '${token}:error:wrapper'`,
     ''
@@ -236,37 +230,34 @@ export function bashInjection(
 ): IInjectionCode {
   Private.checkToken(token);
   const { names, skipped } = Private.partition(environment, Private.SHELL_NAME);
-  // One decoder process for all values: each is followed by a NUL, which
-  // no value holds, and read back whole, trailing newlines included.
-  const blob = utf8ToBase64(
-    names.map(name => `${environment[name]}\0`).join('')
-  );
-  const decode =
-    "while IFS= read -r -d '' __jls_value; do " +
-    '__jls_values[${#__jls_values[@]}]=$__jls_value; ' +
-    `done < <(printf '%s' '${blob}' | base64 -d); ` +
-    `[[ \${#__jls_values[@]} == ${names.length} ]] || return 1; `;
-  const assignments = names
-    .map((name, i) => `export ${name}="\${__jls_values[${i}]}"; `)
-    .join('');
+  // One decoder process for all values, each followed by a NUL, which no
+  // value holds, and read back whole, trailing newlines included.
   const list = names.join(',');
-  const first = `${Private.BASH_FIRST_LINE}`;
+  const first = Private.BASH_FIRST_LINE;
   const second =
     '__jupyterlab_secrets_apply() { ' +
-    'local __jls_entry __jls_name __jls_value; local -a __jls_values; ' +
+    "local IFS=$' \\t\\n' __jls_entry __jls_name __jls_value __jls_i " +
+    `__jls_list='${list}'; ` +
+    'local -a __jls_values __jls_names; ' +
     'if [[ $__jupyterlab_secrets_history == on ]]; then ' +
     '__jls_entry=$(HISTTIMEFORMAT= history 1); ' +
     `if [[ $__jls_entry == *'${Private.BASH_FIRST_LINE_TAIL}' ]]; then ` +
     '__jls_entry=${__jls_entry#"${__jls_entry%%[0-9]*}"}; ' +
     'history -d "${__jls_entry%%[^0-9]*}"; ' +
     'fi; fi; ' +
-    decode +
+    "while IFS= read -r -d '' __jls_value; do " +
+    '__jls_values[${#__jls_values[@]}]=$__jls_value; ' +
+    `done < <(printf '%s' '${Private.nulSeparated(environment, names, false)}' | base64 -d); ` +
+    '__jls_names=(${__jls_list//,/ }); ' +
+    '[[ ${#__jls_values[@]} == ${#__jls_names[@]} ]] || return 1; ' +
+    `[[ \$${NAMES_VARIABLE} == "$__jls_list" ]] || ` +
     `for __jls_name in \${${NAMES_VARIABLE}//,/ }; do ` +
-    `case ',${list},' in *",$__jls_name,"*) ;; ` +
+    'case ",$__jls_list," in *",$__jls_name,"*) ;; ' +
     '*) [[ $__jls_name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && unset -v "$__jls_name";; ' +
     'esac; done; ' +
-    assignments +
-    `export ${NAMES_VARIABLE}='${list}'; ` +
+    'for ((__jls_i = 0; __jls_i < ${#__jls_names[@]}; __jls_i++)); do ' +
+    'export "${__jls_names[__jls_i]}=${__jls_values[__jls_i]}"; done; ' +
+    `export ${NAMES_VARIABLE}="$__jls_list"; ` +
     '}; ' +
     '__jupyterlab_secrets_apply >/dev/null 2>&1; ' +
     '__jupyterlab_secrets_status=$?; ' +
@@ -315,6 +306,16 @@ export function generatorFor(
  */
 export function utf8ToBase64(text: string): string {
   const bytes = Private.utf8(text);
+  if (typeof btoa === 'function') {
+    let binary = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      binary += String.fromCharCode.apply(
+        null,
+        Array.from(bytes.subarray(i, i + 0x8000))
+      );
+    }
+    return btoa(binary);
+  }
   const chars = Private.BASE64_ALPHABET;
   let out = '';
   let i = 0;
@@ -370,13 +371,10 @@ namespace Private {
   export const PYTHON_SCRIPT = `import base64
 import os
 
-TOKEN = '%TOKEN%'
+# TOKEN and SECRETS come with the namespace this script runs in.
 NAMES = '${NAMES_VARIABLE}'
 STATUS = '${STATUS_VARIABLE}'
 MARKER = '${BASH_CELL_MARKER}'
-SECRETS = (
-%SECRETS%
-)
 
 
 # Runs a cell whose first line is '#!:bash [args]' as '%%bash [args]'.
@@ -405,7 +403,11 @@ def register_bash_cell():
 
 
 try:
-    values = {name: base64.b64decode(data).decode('utf-8') for name, data in SECRETS}
+    fields = base64.b64decode(SECRETS).split(b'\\0')[:-1]
+    values = {
+        fields[i].decode('ascii'): fields[i + 1].decode('utf-8')
+        for i in range(0, len(fields), 2)
+    }
     for name in os.environ.get(NAMES, '').split(','):
         if name and name not in values:
             os.environ.pop(name, None)
@@ -416,6 +418,38 @@ try:
 except BaseException as error:
     os.environ[STATUS] = TOKEN + ':error:' + type(error).__name__
 `;
+
+  let pythonScriptBase64: string | null = null;
+
+  /**
+   * The Python script, base64-encoded once: it never changes.
+   */
+  export function pythonScript(): string {
+    if (pythonScriptBase64 === null) {
+      pythonScriptBase64 = utf8ToBase64(PYTHON_SCRIPT);
+    }
+    return pythonScriptBase64;
+  }
+
+  /**
+   * The values (and, when asked, the names before them) each followed by a
+   * NUL, which neither holds, encoded as UTF-8 then base64.
+   */
+  export function nulSeparated(
+    environment: Readonly<Record<string, string>>,
+    names: string[],
+    withNames: boolean
+  ): string {
+    return utf8ToBase64(
+      names
+        .map(name =>
+          withNames
+            ? `${name}\0${environment[name]}\0`
+            : `${environment[name]}\0`
+        )
+        .join('')
+    );
+  }
 
   /**
    * Split the names into those a language can hold and the others, in a

@@ -21,10 +21,14 @@ const TOKEN = 'tok3n42';
  */
 const decoders: Record<string, (code: string) => Map<string, Buffer>> = {
   python: code => {
-    const outer = /b64decode\('([A-Za-z0-9+/=]+)'\)/.exec(code);
-    expect(outer).not.toBeNull();
-    const script = Buffer.from(outer![1], 'base64').toString('ascii');
-    return collect(script, /^ {4}\('([^']+)', '([A-Za-z0-9+/=]*)'\),$/gm);
+    const data = /'SECRETS': '([A-Za-z0-9+/=]*)'/.exec(code);
+    expect(data).not.toBeNull();
+    const fields = splitNul(Buffer.from(data![1], 'base64'));
+    const values = new Map<string, Buffer>();
+    for (let i = 0; i < fields.length; i += 2) {
+      values.set(fields[i].toString('ascii'), fields[i + 1]);
+    }
+    return values;
   },
   r: code =>
     collect(code, /^ {6}`([^`]+)` = decode\('([A-Za-z0-9+/=]*)'\),?$/gm),
@@ -33,26 +37,29 @@ const decoders: Record<string, (code: string) => Map<string, Buffer>> = {
   bash: code => {
     const blob =
       /done < <\(printf '%s' '([A-Za-z0-9+/=]*)' \| base64 -d\)/.exec(code);
+    const list = /__jls_list='([A-Za-z0-9_,]*)'/.exec(code);
     expect(blob).not.toBeNull();
-    // Every value is followed by a NUL.
-    const bytes = Buffer.from(blob![1], 'base64');
-    const data: Buffer[] = [];
-    for (let at = 0; at < bytes.length;) {
-      const end = bytes.indexOf(0, at);
-      data.push(bytes.subarray(at, end));
-      at = end + 1;
-    }
-    const count = /\[\[ \$\{#__jls_values\[@\]\} == (\d+) \]\]/.exec(code);
-    expect(Number(count![1])).toBe(data.length);
-    const values = new Map<string, Buffer>();
-    for (const m of code.matchAll(
-      /export ([A-Za-z_][A-Za-z0-9_]*)="\$\{__jls_values\[(\d+)\]\}"/g
-    )) {
-      values.set(m[1], data[Number(m[2])]);
-    }
-    return values;
+    expect(list).not.toBeNull();
+    const data = splitNul(Buffer.from(blob![1], 'base64'));
+    const names = list![1] ? list![1].split(',') : [];
+    expect(names.length).toBe(data.length);
+    return new Map(names.map((name, i) => [name, data[i]]));
   }
 };
+
+/**
+ * The fields of `field NUL field NUL ...`.
+ */
+function splitNul(bytes: Buffer): Buffer[] {
+  const fields: Buffer[] = [];
+  for (let at = 0; at < bytes.length;) {
+    const end = bytes.indexOf(0, at);
+    expect(end).toBeGreaterThanOrEqual(0);
+    fields.push(bytes.subarray(at, end));
+    at = end + 1;
+  }
+  return fields;
+}
 
 /**
  * The code as the kernel runs it: for Python, the wrapped script too.
@@ -179,12 +186,20 @@ describe('pythonInjection', () => {
 
     expect(lines[0]).toBe('try:');
     expect(lines[1]).toMatch(
-      /^ {4}exec\(__import__\('base64'\)\.b64decode\('[A-Za-z0-9+/=]+'\)\.decode\('ascii'\), \{'__name__': 'jupyterlab_secrets'\}\)$/
+      /^ {4}exec\(__import__\('base64'\)\.b64decode\('[A-Za-z0-9+/=]+'\)\.decode\('ascii'\), \{'__name__': 'jupyterlab_secrets', 'TOKEN': 'tok3n42', 'SECRETS': '[A-Za-z0-9+/=]*'\}\)$/
     );
     expect(lines[2]).toBe('except BaseException:');
     expect(lines).toHaveLength(4);
     // No `as name` clause: it would delete a user variable of that name.
     expect(injection.code).not.toMatch(/except [^:]* as /);
+  });
+
+  it('sends the same script whatever the secrets', () => {
+    const other = pythonInjection({ OTHER_KEY: 'other' }, 'another1');
+    const scriptOf = (code: string) =>
+      /b64decode\('([A-Za-z0-9+/=]+)'\)/.exec(code)![1];
+
+    expect(scriptOf(other.code)).toBe(scriptOf(injection.code));
   });
 
   it('reads the outcome back through a user expression', () => {
