@@ -76,14 +76,21 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
     // Activation waits for the environment and the kernelspecs, so that no
     // notebook starts a kernel before an injection can be queued at once.
     await Private.atMost(
-      Promise.all([refresher.refresh(), kernelspecs.ready]),
+      Promise.all([refresher.refresh(), kernelspecs.ready, model.ready]),
       ACTIVATION_TIMEOUT
     );
 
+    // Every change made here refetches the environment. A plain refresh
+    // does only when it brought news (a change made in another tab, say):
+    // the metadata of what is injected tells, since every edit of a value
+    // bumps its version.
+    let injected = Private.fingerprint(model);
     model.changed.connect((_, change) => {
-      if (change.type !== 'refresh') {
+      const now = Private.fingerprint(model);
+      if (change.type !== 'refresh' || now !== injected) {
         void refresher.refresh();
       }
+      injected = now;
     });
 
     const watch = (sessionContext: ISessionContext) => {
@@ -181,6 +188,18 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
 namespace Private {
   const FIRST_RETRY = 5000;
   const LAST_RETRY = 60000;
+
+  /**
+   * What the environment depends on, in the model's metadata: the names and
+   * versions of the project's own secrets and of the shared ones added.
+   */
+  export function fingerprint(model: ISecretsModel): string {
+    return model.secrets
+      .filter(s => s.origin === 'project' || s.attached)
+      .map(s => `${s.id}:${s.name}:${s.version}:${s.origin}`)
+      .sort()
+      .join('|');
+  }
 
   /**
    * Resolve when a promise settles or after a delay, whichever comes first.
