@@ -6,8 +6,15 @@ const fs = require('fs');
 const path = require('path');
 
 function jupyterCommand(name) {
-  const local = path.resolve(__dirname, '..', '.venv', 'bin', name);
-  return fs.existsSync(local) ? local : name;
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const local = path.join(dir, '.venv', 'bin', name);
+    if (fs.existsSync(local)) {
+      return local;
+    }
+    if (path.dirname(dir) === dir) {
+      return name;
+    }
+  }
 }
 
 module.exports = { jupyterCommand };
