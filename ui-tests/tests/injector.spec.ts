@@ -160,6 +160,43 @@ test.describe('Secrets in the kernel', () => {
   });
 });
 
+test.describe('Secrets in a console', () => {
+  test('a new console reads a secret in its first cell, and shows the count', async ({
+    page
+  }) => {
+    const name = uniqueName('console-key');
+    const value = `console value of ${name}`;
+    await createSecret(page, name, value);
+    await page.reload();
+
+    // Given a new Python console whose first cell reads the secret at once
+    await page.evaluate(() => {
+      void (window as any).jupyterapp.commands.execute('console:create', {
+        kernelPreference: { name: 'python3' }
+      });
+    });
+    const prompt = page.locator('.jp-CodeConsole-promptCell .cm-content');
+    await prompt.click();
+    await page.keyboard.type(`import os; os.environ['${name}']`);
+    await page.keyboard.press('Shift+Enter');
+
+    // Then it shows the value, as the kernel's first cell
+    const cell = page.locator('.jp-CodeConsole-content .jp-CodeCell').last();
+    await expect(cell.locator('.jp-OutputArea-output')).toHaveText(
+      `'${value}'`
+    );
+    await expect(cell.locator('.jp-InputPrompt')).toHaveText('[1]:');
+
+    // And the console's toolbar shows the count
+    const count = await environmentSize(page);
+    await expect(
+      page
+        .locator('.jp-ConsolePanel')
+        .getByRole('status', { name: 'Kernel secrets' })
+    ).toHaveText(count === 1 ? '1 secret' : `${count} secrets`);
+  });
+});
+
 test.describe('Secrets in a restarted kernel', () => {
   // Galata's kernel tracking proxies POST /api/kernels/{id}/restart and
   // answers 201 where JupyterLab expects 200, which makes every restart
