@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from http.client import responses
 from typing import Any
 
@@ -11,9 +12,10 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .service import SecretsError, SecretsService
+from .service import SecretsError, SecretsService, Tagged
 
 API_PREFIX = "jupyterlab-secrets/api"
+_ENTITY_TAGS = re.compile(r'\*|(?:W/)?"([^"]*)"')
 
 
 class _ApiError(web.HTTPError):
@@ -47,13 +49,41 @@ class SecretsHandler(APIHandler):
         except SecretsError as error:
             raise _ApiError(error) from None
 
+    def compute_etag(self) -> str | None:
+        """No automatic ETag: tornado's would hash the body, and a body may hold values.
+
+        The collection and the environment set their own, from metadata only.
+        """
+        return None
+
+    def known_tags(self) -> frozenset[str]:
+        """The entity tags of ``If-None-Match``, without quotes or weak markers."""
+        header = self.request.headers.get("If-None-Match", "")
+        return frozenset(
+            match.group(1) if match.group(1) is not None else "*"
+            for match in _ENTITY_TAGS.finditer(header)
+        )
+
     def reply(self, body: Any, status: int = 200, *, sensitive: bool = False) -> None:
         """Send a JSON body; ``sensitive`` bodies hold values and must not be cached."""
         self.set_status(status)
+        self._no_store(sensitive)
+        self.finish(json.dumps(body))
+
+    def reply_tagged(self, tagged: Tagged, *, sensitive: bool = False) -> None:
+        """Send a body with its ETag, or 304 with no body when the client holds that tag."""
+        self.set_header("ETag", f'"{tagged.tag}"')
+        self._no_store(sensitive)
+        if tagged.body is None:
+            self.set_status(304)
+            self.finish()
+        else:
+            self.finish(tagged.body)
+
+    def _no_store(self, sensitive: bool) -> None:
         if sensitive:
             self.set_header("Cache-Control", "no-store")
             self.set_header("Pragma", "no-cache")
-        self.finish(json.dumps(body))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error is ``{"message", "field"?}``: never a traceback, never a value."""
@@ -70,12 +100,13 @@ class SecretsHandler(APIHandler):
 
 
 class SecretsCollectionHandler(SecretsHandler):
-    """``GET`` lists secrets; ``POST`` creates one."""
+    """``GET`` lists secrets (with an ETag, answering 304 to a matching ``If-None-Match``);
+    ``POST`` creates one."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.call("list"))
+        self.reply_tagged(await self.call("listing", self.known_tags()))
 
     @web.authenticated
     @authorized
@@ -155,12 +186,17 @@ class CommunitiesHandler(SecretsHandler):
 
 
 class EnvironmentHandler(SecretsHandler):
-    """``GET`` answers the variables injected into this project's kernels."""
+    """``GET`` answers the variables injected into this project's kernels.
+
+    Kernels of other servers learn of changes by polling with ``If-None-Match``: while the
+    tag matches, the answer is 304, and nothing is decrypted.
+    """
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply(await self.call("environment"), sensitive=True)
+        tagged = await self.call("environment_tagged", self.known_tags())
+        self.reply_tagged(tagged, sensitive=True)
 
 
 def route_table(

@@ -7,21 +7,26 @@ HTTP. Every refusal is a `SecretsError`; its message never holds a secret value.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .crypto import DecryptionError, Keyring
 from .store import (
     UTC,
+    MetaRow,
     NameTakenError,
     NotFoundError,
+    SealedRow,
     SecretRecord,
     SecretsStore,
     StaleVersionError,
+    Stamp,
+    iso_millis,
 )
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,61}[A-Za-z0-9]")
@@ -56,6 +61,23 @@ class SecretsError(Exception):
         if self.field is not None:
             body["field"] = self.field
         return body
+
+
+class _Precedence(NamedTuple):
+    """Who holds each name in a project's environment (see `SecretsService._precedence`)."""
+
+    own: set[str]
+    """The names of the project's own secrets."""
+    leaders: dict[str, tuple[str, str]]
+    """For each name of an added shared secret, the (project, ID) of the one that wins."""
+
+    def shadows(self, row: Stamp | MetaRow) -> bool:
+        """Whether a shared secret is kept out of the environment by another one, or would be
+        if it were added."""
+        if row.name in self.own:
+            return True
+        leader = self.leaders.get(row.name)
+        return leader is not None and leader < (row.project, row.id)
 
 
 @dataclass(frozen=True)
@@ -144,7 +166,33 @@ def parse_body(raw: bytes, required: Mapping[str, type], optional: Mapping[str, 
 
 def isoformat(moment: dt.datetime) -> str:
     """ISO 8601 in UTC, as JavaScript's ``toISOString`` writes it."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_millis(moment)
+
+
+class Tagged(NamedTuple):
+    """A JSON body and its entity tag; no body when the caller holds that tag already."""
+
+    tag: str
+    body: bytes | None
+
+
+_TAG_FORMAT = 1
+
+
+def entity_tag(kind: str, project: str, columns: Sequence[Sequence[Any]]) -> str:
+    """An entity tag computed from metadata only, never from a value: a tag reveals nothing
+    about what a secret holds.
+
+    ``columns`` hold, for rows in a fixed order, their IDs, projects, names, versions, and for
+    a listing, shares and whether the secret is added (by column: far cheaper to encode than
+    by row). A value never changes without its secret's version, so the tag changes with
+    every value.
+    """
+    payload = json.dumps([_TAG_FORMAT, kind, project, columns], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+_STAMP_WIDTH = len(Stamp._fields)
 
 
 def _now() -> dt.datetime:
@@ -178,6 +226,7 @@ class SecretsService:
         )
         """The communities this project belongs to, by name."""
         self._community_names = [c.name for c in self.project_communities]
+        self._last_listing: Tagged | None = None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -216,7 +265,7 @@ class SecretsService:
             409, "This secret was changed by someone else. Reload it and try again.", "version"
         )
 
-    def _decrypt(self, record: SecretRecord) -> str:
+    def _decrypt(self, record: SecretRecord | SealedRow) -> str:
         try:
             data = self.keyring.decrypt(record.sealed, project=record.project, secret_id=record.id)
         except DecryptionError:
@@ -225,22 +274,64 @@ class SecretsService:
             ) from None
         return data.decode("utf-8")
 
-    def meta(self, record: SecretRecord) -> dict[str, Any]:
-        """The public metadata of a secret, as seen from this project. Never the value."""
-        own = record.project == self.project
+    def _precedence(self, candidates: Iterable[Stamp | MetaRow]) -> _Precedence:
+        """Who holds each name in this project's environment.
+
+        The project's own secret wins a name clash. Among shared secrets added to the project,
+        the one of the first project by name (then by ID) wins.
+        """
+        own: set[str] = set()
+        leaders: dict[str, tuple[str, str]] = {}
+        for candidate in candidates:
+            if candidate.project == self.project:
+                own.add(candidate.name)
+            elif candidate.attached:
+                rank = (candidate.project, candidate.id)
+                leader = leaders.get(candidate.name)
+                if leader is None or rank < leader:
+                    leaders[candidate.name] = rank
+        return _Precedence(own, leaders)
+
+    def _meta(self, row: MetaRow, precedence: _Precedence) -> dict[str, Any]:
+        own = row.project == self.project
         return {
-            "id": record.id,
-            "name": record.name,
-            "project": record.project,
-            "created_by": record.created_by,
-            "created_at": isoformat(record.created_at),
-            "updated_at": isoformat(record.updated_at),
-            "version": record.version,
-            "shared_with": list(record.shared_with),
+            "id": row.id,
+            "name": row.name,
+            "project": row.project,
+            "created_by": row.created_by,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "version": row.version,
+            "shared_with": list(row.shared_with),
             "origin": "project" if own else "shared",
-            "attached": not own and self.project in record.attached_to,
+            "attached": row.attached and not own,
             "editable": own,
+            "shadowed": not own and precedence.shadows(row),
         }
+
+    def meta(self, record: SecretRecord) -> dict[str, Any]:
+        """The public metadata of a secret, as seen from this project. Never the value.
+
+        Besides the documented fields, ``shadowed`` says that a shared secret's name is taken
+        in this project's environment by another secret (the project's own, or another added
+        shared one), so it is not injected, or would not be if added.
+        """
+        row = MetaRow(
+            record.id,
+            record.project,
+            record.name,
+            record.version,
+            record.shared_with,
+            self.project in record.attached_to,
+            record.created_by,
+            isoformat(record.created_at),
+            isoformat(record.updated_at),
+        )
+        precedence = _Precedence(set(), {})
+        if record.project != self.project:
+            rivals = self.store.stamps(self.project, self._community_names, name=record.name)
+            precedence = self._precedence(rivals)
+        return self._meta(row, precedence)
 
     def _new_secret(self, user: str, name: str, plaintext: bytes) -> dict[str, Any]:
         secret_id = uuid.uuid4().hex
@@ -267,11 +358,41 @@ class SecretsService:
         for record in self.store.key_samples():
             self.keyring.decrypt(record.sealed, project=record.project, secret_id=record.id)
 
+    def _list_document(self) -> tuple[str, dict[str, Any]]:
+        rows = self.store.metas(self.project, self._community_names)
+        # The rows come by ID, as `stamp_columns` reads them, so the tags agree.
+        tag = entity_tag("secrets", self.project, list(zip(*rows, strict=True))[:_STAMP_WIDTH])
+        precedence = self._precedence(rows)
+        project = self.project
+        rows.sort(key=lambda r: (r.name, r.project != project, r.project, r.id))
+        return tag, {"project": project, "secrets": [self._meta(r, precedence) for r in rows]}
+
     def list(self, user: str) -> dict[str, Any]:
         """The project's own secrets and those shared with it, sorted by name."""
-        records = self.store.list_visible(self.project, self._community_names)
-        records.sort(key=lambda r: (r.name, r.project != self.project, r.project, r.id))
-        return {"project": self.project, "secrets": [self.meta(r) for r in records]}
+        return self._list_document()[1]
+
+    def list_tag(self, user: str) -> str:
+        """The entity tag of `list`, read without the listing's times or any value."""
+        columns = self.store.stamp_columns(self.project, self._community_names)
+        return entity_tag("secrets", self.project, columns)
+
+    def listing(self, user: str, known: Collection[str] = ()) -> Tagged:
+        """`list` as JSON with its entity tag; no body if the tag is one of ``known``.
+
+        The JSON is built once per state of the listing: while the tag stays the same, the
+        last body is sent again. (It holds no value, so keeping it is harmless.)
+        """
+        last = self._last_listing
+        if known or last is not None:
+            tag = self.list_tag(user)
+            if tag in known or "*" in known:
+                return Tagged(tag, None)
+            if last is not None and last.tag == tag:
+                return last
+        tag, document = self._list_document()
+        tagged = Tagged(tag, json.dumps(document, separators=(",", ":")).encode())
+        self._last_listing = tagged
+        return tagged
 
     def create(self, user: str, raw_body: bytes) -> dict[str, Any]:
         """Create a secret in this project from ``{"name", "value"}``."""
@@ -383,21 +504,47 @@ class SecretsService:
             ]
         }
 
+    def _environment_document(self) -> tuple[str, dict[str, str]]:
+        """The environment and its tag, from one read."""
+        columns: list[list[Any]] = [[], [], [], []]
+        ids, projects, names, versions = columns
+        environment: dict[str, str] = {}
+        leaders: dict[str, tuple[tuple[str, str], SealedRow]] = {}
+        for row in self.store.injected(self.project, self._community_names):
+            ids.append(row.id)
+            projects.append(row.project)
+            names.append(row.name)
+            versions.append(row.version)
+            if row.project == self.project:
+                environment[row.name] = self._decrypt(row)
+            else:
+                rank = (row.project, row.id)
+                leader = leaders.get(row.name)
+                if leader is None or rank < leader[0]:
+                    leaders[row.name] = (rank, row)
+        # The same precedence as `_precedence`: own secrets first, then added ones by rank.
+        for name, (_, row) in leaders.items():
+            if name not in environment:
+                environment[name] = self._decrypt(row)
+        return entity_tag("environment", self.project, columns), environment
+
     def environment(self, user: str) -> dict[str, dict[str, str]]:
         """What is injected into this project's kernels: own secrets, then added shared ones.
 
         A project's own secret wins a name clash.
         """
-        records = self.store.list_visible(self.project, self._community_names)
-        own = [r for r in records if r.project == self.project]
-        added = sorted(
-            (r for r in records if r.project != self.project and self.project in r.attached_to),
-            key=lambda r: (r.project, r.created_at, r.id),
-        )
-        environment: dict[str, str] = {}
-        for record in own:
-            environment[record.name] = self._decrypt(record)
-        for record in added:
-            if record.name not in environment:
-                environment[record.name] = self._decrypt(record)
-        return {"environment": environment}
+        return {"environment": self._environment_document()[1]}
+
+    def environment_tag(self, user: str) -> str:
+        """The entity tag of `environment`, read without any ciphertext or decryption."""
+        columns = self.store.injected_columns(self.project, self._community_names)
+        return entity_tag("environment", self.project, columns)
+
+    def environment_tagged(self, user: str, known: Collection[str] = ()) -> Tagged:
+        """`environment` as JSON with its entity tag; no body if the tag is one of ``known``."""
+        if known:
+            tag = self.environment_tag(user)
+            if tag in known or "*" in known:
+                return Tagged(tag, None)
+        tag, environment = self._environment_document()
+        return Tagged(tag, json.dumps({"environment": environment}).encode())

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    Connection,
     DateTime,
     Engine,
     ForeignKey,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -170,6 +172,71 @@ class SecretRecord(NamedTuple):
         )
 
 
+class Stamp(NamedTuple):
+    """What a project's view of a secret depends on, apart from times that never change
+    without its version: no value, nothing to decrypt."""
+
+    id: str
+    project: str
+    name: str
+    version: int
+    shared_with: tuple[str, ...]
+    attached: bool
+    """Whether the secret is added to the project that asks."""
+
+
+class MetaRow(NamedTuple):
+    """A `Stamp` with the rest of the public metadata, times already in ISO 8601."""
+
+    id: str
+    project: str
+    name: str
+    version: int
+    shared_with: tuple[str, ...]
+    attached: bool
+    created_by: str
+    created_at: str
+    updated_at: str
+
+
+class SealedRow(NamedTuple):
+    """A secret to inject: its identity, its version, and its ciphertext."""
+
+    id: str
+    project: str
+    name: str
+    version: int
+    sealed: Sealed
+
+
+def iso_millis(moment: dt.datetime | str) -> str:
+    """A stored time in ISO 8601, UTC, to the millisecond, as JavaScript's ``toISOString``.
+
+    Accepts a datetime, or SQLite's text as SQLAlchemy writes it (naive UTC,
+    ``YYYY-MM-DD HH:MM:SS.ffffff``), which is sliced rather than parsed: listing thousands of
+    secrets would otherwise spend most of its time here.
+    """
+    if isinstance(moment, str):
+        if len(moment) == 26 and moment[10] == " " and moment[19] == ".":
+            return f"{moment[:10]}T{moment[11:23]}Z"
+        moment = dt.datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    elif moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
+
+
+class _StoredTime(TypeDecorator[Any]):
+    """A time column read as the driver gives it (SQLite: text), for `iso_millis`."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> None:
+        return None
+
+
 _NOWHERE: frozenset[str] = frozenset()
 
 _RECORD_COLUMNS = (
@@ -186,9 +253,15 @@ _RECORD_COLUMNS = (
 )
 
 
+_READ_ONLY = "jupyterlab_secrets_read_only"
+_BATCH = 500
+"""Rows fetched at a time when streaming: few enough to die young (no full GC pass)."""
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Durable, concurrent-safe SQLite: WAL, full sync, a busy timeout, FKs, and
-    ``BEGIN IMMEDIATE`` so a transaction never has to upgrade a read lock to a write lock."""
+    ``BEGIN IMMEDIATE`` so a transaction never has to upgrade a read lock to a write lock
+    (read-only snapshots, which never write, begin deferred and block no one)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
@@ -205,7 +278,11 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only snapshot takes no lock up front: WAL readers block no one.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _create_private_file(path: Path) -> None:
@@ -350,6 +427,183 @@ class SecretsStore(LoggingConfigurable):
                 version,
             ) in rows
         ]
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction whose statements all see one state of the database."""
+        with self.engine.connect() as connection:
+            connection.execution_options(**{_READ_ONLY: True})
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+                    )
+                yield connection
+
+    @staticmethod
+    def _visible(project: str, communities: list[str]) -> Any:
+        condition = SecretRow.project == project
+        if communities:
+            shared = select(ShareRow.secret_id).where(ShareRow.community.in_(communities))
+            condition = or_(condition, SecretRow.id.in_(shared))
+        return condition
+
+    @staticmethod
+    def _links(
+        connection: Connection, visible: Any, project: str
+    ) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+        """The shares of the visible secrets, and which secrets are added to ``project``."""
+        shares: dict[str, list[str]] = {}
+        for secret_id, community in connection.execute(
+            select(ShareRow.secret_id, ShareRow.community)
+            .where(ShareRow.secret_id.in_(select(SecretRow.id).where(visible)))
+            .order_by(ShareRow.community)
+        ):
+            shares.setdefault(secret_id, []).append(community)
+        attached = frozenset(
+            connection.execute(
+                select(AttachmentRow.secret_id).where(AttachmentRow.project == project)
+            ).scalars()
+        )
+        return {key: tuple(value) for key, value in shares.items()}, attached
+
+    def _stamp_rows(
+        self, project: str, communities: Iterable[str], name: str | None = None
+    ) -> tuple[list[Any], dict[str, tuple[str, ...]], frozenset[str]]:
+        visible = self._visible(project, list(communities))
+        query = select(SecretRow.id, SecretRow.project, SecretRow.name, SecretRow.version)
+        if name is not None:
+            query = query.where(SecretRow.name == name)
+        with self._snapshot() as connection:
+            rows = connection.execute(query.where(visible).order_by(SecretRow.id)).all()
+            shares, attached = self._links(connection, visible, project)
+        return rows, shares, attached
+
+    def stamps(
+        self, project: str, communities: Iterable[str], *, name: str | None = None
+    ) -> list[Stamp]:
+        """What ``project`` sees (its own secrets and those shared with ``communities``), as
+        stamps, by ID. With ``name``, only the secrets of that name."""
+        rows, shares, attached = self._stamp_rows(project, communities, name)
+        return [
+            Stamp(
+                secret_id,
+                owner,
+                secret_name,
+                version,
+                shares.get(secret_id, ()),
+                secret_id in attached,
+            )
+            for secret_id, owner, secret_name, version in rows
+        ]
+
+    def stamp_columns(self, project: str, communities: Iterable[str]) -> list[Sequence[Any]]:
+        """`stamps`, by column (one list per field): the cheapest form to compute a tag from."""
+        rows, shares, attached = self._stamp_rows(project, communities)
+        if not rows:
+            return []
+        ids, projects, names, versions = zip(*rows, strict=True)
+        shared_with = shares.get
+        return [
+            ids,
+            projects,
+            names,
+            versions,
+            [shared_with(secret_id, ()) for secret_id in ids],
+            [secret_id in attached for secret_id in ids],
+        ]
+
+    def metas(self, project: str, communities: Iterable[str]) -> list[MetaRow]:
+        """What ``project`` sees, with the public metadata, by ID: the rows of a listing."""
+        visible = self._visible(project, list(communities))
+        query = (
+            select(
+                SecretRow.id,
+                SecretRow.project,
+                SecretRow.name,
+                SecretRow.version,
+                SecretRow.created_by,
+                type_coerce(SecretRow.created_at, _StoredTime()),
+                type_coerce(SecretRow.updated_at, _StoredTime()),
+            )
+            .where(visible)
+            .order_by(SecretRow.id)
+        )
+        with self._snapshot() as connection:
+            rows = connection.execute(query).all()
+            shares, attached = self._links(connection, visible, project)
+        make, shared_with = MetaRow._make, shares.get
+        return [
+            make(
+                (
+                    secret_id,
+                    owner,
+                    name,
+                    version,
+                    shared_with(secret_id, ()),
+                    secret_id in attached,
+                    created_by,
+                    iso_millis(created_at),
+                    iso_millis(updated_at),
+                )
+            )
+            for secret_id, owner, name, version, created_by, created_at, updated_at in rows
+        ]
+
+    @staticmethod
+    def _injected_queries(project: str, communities: Iterable[str], columns: Any) -> list[Any]:
+        """Its own secrets by name, then the shared ones added to it (while still shared with
+        one of ``communities``) by project: both orders are total, so every read agrees."""
+        community_list = list(communities)
+        queries = [select(*columns).where(SecretRow.project == project).order_by(SecretRow.name)]
+        if community_list:
+            added = select(AttachmentRow.secret_id).where(AttachmentRow.project == project)
+            shared = select(ShareRow.secret_id).where(ShareRow.community.in_(community_list))
+            queries.append(
+                select(*columns)
+                .where(
+                    SecretRow.project != project,
+                    SecretRow.id.in_(added),
+                    SecretRow.id.in_(shared),
+                )
+                .order_by(SecretRow.project, SecretRow.id)
+            )
+        return queries
+
+    def injected(self, project: str, communities: Iterable[str]) -> Iterator[SealedRow]:
+        """What ``project``'s kernels get: its own secrets by name, then the shared ones added
+        to it (while still shared with one of ``communities``) by project.
+
+        Rows are yielded as they are read, in one snapshot, so thousands of them are never
+        held at once.
+        """
+        columns = (
+            SecretRow.id,
+            SecretRow.project,
+            SecretRow.name,
+            SecretRow.version,
+            SecretRow.ciphertext,
+            SecretRow.nonce,
+            SecretRow.key_id,
+        )
+        with self._snapshot() as connection:
+            for query in self._injected_queries(project, communities, columns):
+                for rows in connection.execute(query).partitions(_BATCH):
+                    for secret_id, owner, name, version, ciphertext, nonce, key_id in rows:
+                        sealed = Sealed(ciphertext, nonce, key_id)
+                        yield SealedRow(secret_id, owner, name, version, sealed)
+
+    def injected_columns(self, project: str, communities: Iterable[str]) -> list[list[Any]]:
+        """The IDs, projects, names and versions of `injected`, in its order, by column;
+        no ciphertext is read."""
+        columns: list[list[Any]] = [[], [], [], []]
+        fields = (SecretRow.id, SecretRow.project, SecretRow.name, SecretRow.version)
+        with self._snapshot() as connection:
+            for query in self._injected_queries(project, communities, fields):
+                for rows in connection.execute(query).partitions(_BATCH):
+                    for column, values in zip(columns, zip(*rows, strict=True), strict=True):
+                        column.extend(values)
+        return columns
 
     def insert(self, record: SecretRecord) -> SecretRecord:
         """Add a new secret; raise `NameTakenError` if its project has that name already."""

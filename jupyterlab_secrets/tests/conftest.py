@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jupyter_server.auth.identity import IdentityProvider, User
+from jupyter_server.serverapp import ServerApp
+from tornado.httpclient import AsyncHTTPClient
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
 from jupyterlab_secrets.app import SecretsExtension
@@ -73,42 +78,114 @@ _NO_BODY = object()
 Api = Callable[..., Awaitable[Reply]]
 
 
+def _request(
+    method: str,
+    body: Any = _NO_BODY,
+    raw: bytes | None = None,
+    user: str | None = None,
+    auth: bool = True,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments of a tornado fetch for one API call."""
+    sent = dict(headers or {})
+    if user is not None:
+        sent["X-Test-User"] = user
+    if not auth:
+        sent["Authorization"] = ""
+    if raw is not None:
+        data: bytes | None = raw
+    elif body is not _NO_BODY:
+        data = json.dumps(body).encode()
+    else:
+        data = b"" if method in ("POST", "PUT", "PATCH") else None
+    return {
+        "method": method,
+        "body": data,
+        "headers": sent,
+        "raise_error": False,
+        "allow_nonstandard_methods": True,
+    }
+
+
+def _reply(response: Any) -> Reply:
+    decoded = json.loads(response.body) if response.body else None
+    return Reply(response.code, decoded, response.headers)
+
+
 @pytest.fixture
 def api(jp_fetch: Any) -> Api:
-    """Call the secrets API: ``await api("POST", "secrets", body={...})``."""
+    """Call the secrets API: ``await api("POST", "secrets", body={...})``; keywords ``user``,
+    ``raw`` (bytes instead of ``body``), ``auth=False`` and ``headers``."""
 
-    async def call(
-        method: str,
-        *path: str,
-        body: Any = _NO_BODY,
-        raw: bytes | None = None,
-        user: str | None = None,
-        auth: bool = True,
-    ) -> Reply:
-        headers = {}
-        if user is not None:
-            headers["X-Test-User"] = user
-        if not auth:
-            headers["Authorization"] = ""
-        if raw is not None:
-            data: bytes | None = raw
-        elif body is not _NO_BODY:
-            data = json.dumps(body).encode()
-        else:
-            data = b"" if method in ("POST", "PUT", "PATCH") else None
-        response = await jp_fetch(
-            *API,
-            *path,
-            method=method,
-            body=data,
-            headers=headers,
-            raise_error=False,
-            allow_nonstandard_methods=True,
-        )
-        decoded = json.loads(response.body) if response.body else None
-        return Reply(response.code, decoded, response.headers)
+    async def call(method: str, *path: str, **options: Any) -> Reply:
+        return _reply(await jp_fetch(*API, *path, **_request(method, **options)))
 
     return call
+
+
+@dataclass
+class Server:
+    """Another jupyter_server with the extension, in this process, for one project."""
+
+    project: str
+    app: ServerApp
+    http: HTTPServer
+    url: str
+    token: str
+    client: AsyncHTTPClient = field(default_factory=lambda: AsyncHTTPClient(force_instance=True))
+
+    async def api(self, method: str, *path: str, **options: Any) -> Reply:
+        """Call its secrets API, as the `api` fixture calls the test server's."""
+        request = _request(method, **options)
+        request["headers"].setdefault("Authorization", f"token {self.token}")
+        url = "/".join([self.url, *API, *path])
+        return _reply(await self.client.fetch(url, **request))
+
+    async def stop(self) -> None:
+        self.client.close()
+        self.http.stop()
+        await self.http.close_all_connections()
+        await self.app._cleanup()
+
+
+@pytest.fixture
+def start_server(
+    jp_serverapp: Any, jp_server_config: Config, jp_asyncio_loop: Any, tmp_path: Path
+) -> Iterator[Callable[[str], Server]]:
+    """Start more servers, each of its own project, on the test server's store and keys.
+
+    Each is a whole jupyter_server (authentication, the extension's start-up, its own
+    database connections), as a team runs one per project.
+    """
+    servers: list[Server] = []
+
+    def start(project: str) -> Server:
+        config = Config(copy.deepcopy(jp_server_config))
+        config.SecretsExtension.project = project
+        token = uuid.uuid4().hex
+        config.IdentityProvider.token = token
+        root = tmp_path / f"root-{project}-{len(servers)}"
+        root.mkdir()
+        app = ServerApp(
+            config=config,
+            root_dir=str(root),
+            base_url=f"/{project}/",
+            open_browser=False,
+            allow_root=True,
+        )
+        app.init_signal = lambda: None  # type: ignore[method-assign]
+        app.initialize(argv=[], new_httpserver=False)
+        sockets = bind_sockets(0, "127.0.0.1")
+        http = HTTPServer(app.web_app)
+        http.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        server = Server(project, app, http, f"http://127.0.0.1:{port}/{project}", token)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        jp_asyncio_loop.run_until_complete(server.stop())
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ META_KEYS = {
     "origin",
     "attached",
     "editable",
+    "shadowed",
 }
+"""The Meta fields of the contract, plus ``shadowed``, an extra one (see `SecretsService.meta`)."""
 
 
 def _utc(text: str) -> dt.datetime:

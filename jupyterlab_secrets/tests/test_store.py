@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from jupyterlab_secrets.crypto import Keyring, Sealed
-from jupyterlab_secrets.service import SecretsError, SecretsService
+from jupyterlab_secrets.service import SecretsError, SecretsService, isoformat
 from jupyterlab_secrets.store import (
     NameTakenError,
     NotFoundError,
@@ -294,3 +294,43 @@ def test_a_second_store_on_the_same_database_sees_the_same_rows(db_url: str) -> 
     finally:
         first.close()
         second.close()
+
+
+def test_a_listing_reads_times_as_one_by_one_reads_them(store: SecretsStore) -> None:
+    # Given a record created at a time with microseconds, on each backend
+    moment = dt.datetime(2024, 5, 17, 9, 30, 12, 345678, tzinfo=UTC)
+    stored = store.insert(record()._replace(created_at=moment, updated_at=moment))
+    # When it is read in a listing (times as stored, not parsed) and alone (parsed)
+    (listed,) = store.metas("proj-a", [])
+    alone = store.get(stored.id)
+    # Then both give the same ISO 8601 text, to the millisecond, in UTC
+    assert alone is not None
+    assert listed.created_at == listed.updated_at == "2024-05-17T09:30:12.345Z"
+    assert isoformat(alone.created_at) == listed.created_at
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2024-05-17 09:30:12.345678", "2024-05-17T09:30:12.345Z"),
+        ("2024-05-17 09:30:12.000000", "2024-05-17T09:30:12.000Z"),
+        ("2024-05-17 09:30:12", "2024-05-17T09:30:12.000Z"),
+        ("2024-05-17 09:30:12.5", "2024-05-17T09:30:12.500Z"),
+    ],
+)
+def test_a_listing_reads_every_sqlite_time_text(
+    sqlite_store: SecretsStore, stored: str, expected: str
+) -> None:
+    # Given a SQLite row whose time text is in one of the forms SQLite may hold
+    secret = sqlite_store.insert(record())
+    with sqlite_store.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE secrets SET created_at = :t, updated_at = :t WHERE id = :id"),
+            {"t": stored, "id": secret.id},
+        )
+    # When it is listed, and read alone
+    (listed,) = sqlite_store.metas("proj-a", [])
+    alone = sqlite_store.get(secret.id)
+    # Then both read the same time
+    assert alone is not None
+    assert listed.created_at == isoformat(alone.created_at) == expected
