@@ -431,6 +431,14 @@ describe('#!:bash cells', () => {
     );
     expect(execution.stdout).toBe('1\n');
   });
+
+  it('keep no value in the namespace the transformer lives in', async () => {
+    const execution = await execute(
+      kernel,
+      "print(sorted(k for k in [t for t in get_ipython().input_transformers_cleanup if getattr(t, 'jupyterlab_secrets', False)][0].__globals__ if k in ('SECRETS', 'fields', 'values')))"
+    );
+    expect(execution.stdout).toBe('[]\n');
+  });
 });
 
 describe('a change of the secrets', () => {

@@ -197,8 +197,8 @@ export function juliaInjection(
     '        end',
     `        ENV["${NAMES_VARIABLE}"] = join((first(p) for p in secrets), ',')`,
     `        ENV["${STATUS_VARIABLE}"] = token * ":ok"`,
-    '    catch error',
-    `        ENV["${STATUS_VARIABLE}"] = token * ":error:" * string(nameof(typeof(error)))`,
+    '    catch err',
+    `        ENV["${STATUS_VARIABLE}"] = token * ":error:" * string(nameof(typeof(err)))`,
     '    end',
     '    nothing',
     'end',
@@ -417,6 +417,10 @@ try:
     os.environ[STATUS] = TOKEN + ':ok'
 except BaseException as error:
     os.environ[STATUS] = TOKEN + ':error:' + type(error).__name__
+finally:
+    # The transformer keeps this namespace alive: keep no value in it.
+    for name in ('SECRETS', 'fields', 'values'):
+        globals().pop(name, None)
 `;
 
   let pythonScriptBase64: string | null = null;
