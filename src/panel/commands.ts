@@ -18,6 +18,8 @@ import {
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { ISecretMeta } from '../api';
+import { readOnlyReason } from './access';
+import { showAccessDialog } from './accessview';
 import { errorMessage } from './form';
 import { ITEM_CLASS, ITEM_ID_ATTRIBUTE } from './list';
 import type { SecretsPanel } from './panel';
@@ -91,6 +93,18 @@ export function addCommands(
   };
 
   /**
+   * Why a secret of another project cannot be changed here, or the
+   * caption for one that can.
+   */
+  const readOnlyCaption = (
+    args: ReadonlyPartialJSONObject,
+    caption: string
+  ): string => {
+    const secret = secretOf(args);
+    return secret && !secret.editable ? readOnlyReason(secret, trans) : caption;
+  };
+
+  /**
    * Show the panel with a form in place of the list.
    */
   const openForm = async (request: Parameters<SecretsPanel['openForm']>[0]) => {
@@ -141,7 +155,11 @@ export function addCommands(
 
   commands.addCommand(CommandIDs.edit, {
     label: trans.__('Edit'),
-    caption: trans.__('Change the name or the content of this secret'),
+    caption: args =>
+      readOnlyCaption(
+        args,
+        trans.__('Change the name or the content of this secret')
+      ),
     icon: editIcon,
     describedBy,
     isEnabled: args => secretOf(args)?.editable === true,
@@ -155,7 +173,8 @@ export function addCommands(
 
   commands.addCommand(CommandIDs.remove, {
     label: trans.__('Delete'),
-    caption: trans.__('Delete this secret from the project'),
+    caption: args =>
+      readOnlyCaption(args, trans.__('Delete this secret from the project')),
     icon: deleteIcon,
     describedBy,
     isEnabled: args => secretOf(args)?.editable === true,
@@ -188,29 +207,23 @@ export function addCommands(
 
   commands.addCommand(CommandIDs.access, {
     label: trans.__('Access'),
-    caption: trans.__('The communities this secret is shared with'),
+    caption: args => {
+      const secret = secretOf(args);
+      return secret?.origin === 'shared'
+        ? trans.__(
+            'Shared by project %1: only that project decides who it is shared with.',
+            secret.project
+          )
+        : trans.__('Share this secret with the communities of the project');
+    },
     icon: usersIcon,
     describedBy,
     isEnabled: args => secretOf(args)?.origin === 'project',
     execute: async args => {
       const secret = secretOf(args);
-      if (secret?.origin !== 'project') {
-        return;
+      if (secret?.origin === 'project') {
+        await showAccessDialog({ model, secret, trans });
       }
-      const shared =
-        secret.shared_with.length > 0
-          ? trans.__(
-              'It is shared with: %1.',
-              secret.shared_with.join(trans.__(', '))
-            )
-          : trans.__('It is not shared with any community.');
-      await showDialog({
-        title: trans.__('Access to "%1"', secret.name),
-        body: `${shared} ${trans.__(
-          'Sharing a secret with a community is configured by an admin of that community.'
-        )}`,
-        buttons: [Dialog.okButton({ label: trans.__('Close') })]
-      });
     }
   });
 
