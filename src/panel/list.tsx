@@ -3,6 +3,7 @@ import { Button, ellipsesIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ISecretMeta, SecretsAPIError } from '../api';
+import { readOnlyReason } from './access';
 
 /**
  * The class of the list view.
@@ -18,6 +19,11 @@ const LIST_CLASS = 'jp-SecretsPanel-list';
  * The class of a section heading.
  */
 const SECTION_CLASS = 'jp-SecretsPanel-section';
+
+/**
+ * The class of the hint under a section heading.
+ */
+const SECTION_HINT_CLASS = 'jp-SecretsPanel-sectionHint';
 
 /**
  * The class of one secret in a list.
@@ -48,6 +54,12 @@ const ITEM_VALUE_CLASS = 'jp-SecretsPanel-itemValue';
  * The class of a shared item's note.
  */
 const ITEM_NOTE_CLASS = 'jp-SecretsPanel-itemNote';
+
+/**
+ * The class of the note of a shared item whose name the project's own
+ * secret also has.
+ */
+const ITEM_CLASH_CLASS = 'jp-SecretsPanel-itemClash';
 
 /**
  * The class of an item's options button.
@@ -211,6 +223,11 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
             <h3 id={`${id}-shared`} className={SECTION_CLASS}>
               {__('Shared with project')}
             </h3>
+            <p className={SECTION_HINT_CLASS}>
+              {__(
+                'Read-only here: add one to the project to get it in kernels, or clone it to edit a copy.'
+              )}
+            </p>
             <ul
               className={LIST_CLASS}
               aria-label={__('Secrets shared with this project')}
@@ -281,24 +298,21 @@ const SecretItem = React.memo(
       ),
       __('Updated %1', Private.formatDate(secret.updated_at))
     ];
-    if (shared) {
-      tooltip.push(__('Shared from project %1', secret.project));
-    }
-
     let note: string | null = null;
     if (shared) {
-      note = secret.attached
-        ? __('Added to project, from %1', secret.project)
-        : __('Not added, from %1', secret.project);
-      if (props.clash) {
-        note += ' · ' + __("this project's own secret of the same name wins");
-      }
+      note = `${
+        secret.attached ? __('Added to project') : __('Not added to project')
+      } · ${__('from project %1, read-only', secret.project)}`;
+      tooltip.push(readOnlyReason(secret, trans));
+    } else if (secret.shared_with.length > 0) {
+      note = __('Shared with %1', secret.shared_with.join(__(', ')));
     }
+    const clash = shared && props.clash;
 
     return (
       <li
         className={`${ITEM_CLASS}${props.highlighted ? ` ${HIGHLIGHT_CLASS}` : ''}${
-          shared && props.clash ? ' jp-mod-clash' : ''
+          clash ? ' jp-mod-clash' : ''
         }`}
         {...{ [ITEM_ID_ATTRIBUTE]: secret.id }}
         title={tooltip.join('\n')}
@@ -311,6 +325,13 @@ const SecretItem = React.memo(
             <time dateTime={secret.updated_at}>{updated}</time>
           </span>
           {note && <span className={ITEM_NOTE_CLASS}>{note}</span>}
+          {clash && (
+            <span className={ITEM_CLASH_CLASS}>
+              {__(
+                "This project's own secret of the same name wins: kernels get that one."
+              )}
+            </span>
+          )}
         </div>
         <button
           type="button"
@@ -398,7 +419,8 @@ namespace Private {
         a.updated_at === b.updated_at &&
         a.origin === b.origin &&
         a.attached === b.attached &&
-        a.editable === b.editable)
+        a.editable === b.editable &&
+        a.shared_with.join('\n') === b.shared_with.join('\n'))
     );
   }
 

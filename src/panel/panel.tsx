@@ -17,7 +17,7 @@ import {
 import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
 import { ISignal, Signal } from '@lumino/signaling';
-import { Panel, Widget } from '@lumino/widgets';
+import { Menu, Panel, Widget } from '@lumino/widgets';
 import * as React from 'react';
 
 import { ISecretMeta } from '../api';
@@ -283,7 +283,10 @@ export class SecretsPanel extends SidePanel {
    */
   openMenu(secret: ISecretMeta, anchor: HTMLElement, byKeyboard = false): void {
     this._menu?.dispose();
-    const menu = (this._menu = new MenuSvg({ commands: this.commands }));
+    const menu = (this._menu = new MenuSvg({
+      commands: this.commands,
+      renderer: Private.itemMenuRenderer
+    }));
     menu.addClass(MENU_CLASS);
     for (const command of this.itemMenu) {
       if (command === null) {
@@ -452,6 +455,26 @@ export namespace SecretsPanel {
 }
 
 namespace Private {
+  /**
+   * Draws an item menu's entries with their caption as title, so that a
+   * disabled entry says why: Edit of a shared secret names its project.
+   */
+  class ItemMenuRenderer extends MenuSvg.Renderer {
+    createItemARIA(
+      data: Menu.IRenderData
+    ): ReturnType<MenuSvg.Renderer['createItemARIA']> {
+      const aria = super.createItemARIA(data);
+      const caption = data.item.caption;
+      // The entry's element takes these attributes as they are.
+      return (caption ? { ...aria, title: caption } : aria) as typeof aria;
+    }
+  }
+
+  /**
+   * The renderer of the item menus.
+   */
+  export const itemMenuRenderer = new ItemMenuRenderer();
+
   /**
    * The Create button of the toolbar.
    *

@@ -149,6 +149,47 @@ describe('SecretsPanel', () => {
     await dispose(panel);
   });
 
+  it('says why a shared secret is read-only, and when its name clashes', async () => {
+    const { panel } = await renderPanel(
+      [
+        meta('api-key', { shared_with: ['ml-team'] }),
+        meta('api-key', {
+          id: 'id-shared-api-key',
+          origin: 'shared',
+          project: 'proj-a',
+          editable: false,
+          attached: true
+        }),
+        meta('team-key', {
+          origin: 'shared',
+          project: 'proj-a',
+          editable: false
+        })
+      ],
+      {}
+    );
+
+    const items = Array.from(
+      panel.node.querySelectorAll('.jp-SecretsPanel-item')
+    ) as HTMLElement[];
+    const [own, clashing, shared] = items;
+    expect(own.textContent).toContain('Shared with ml-team');
+    expect(clashing.textContent).toContain(
+      'Added to project · from project proj-a, read-only'
+    );
+    expect(clashing.textContent).toContain(
+      "This project's own secret of the same name wins"
+    );
+    expect(shared.textContent).toContain(
+      'Not added to project · from project proj-a, read-only'
+    );
+    expect(shared.textContent).not.toContain('wins');
+    expect(shared.title).toContain(
+      'Shared by project proj-a: read-only here. Clone it to edit a copy.'
+    );
+    await dispose(panel);
+  });
+
   it('explains the empty list with code that reads a secret', async () => {
     const { panel } = await renderPanel([], {});
 
