@@ -554,7 +554,10 @@ test.describe('Secrets panel', () => {
     await page.route(
       /\/jupyterlab-secrets\/api\/secrets(\?.*)?$/,
       async route => {
-        const response = await route.fetch();
+        // Always the whole list: a 304 would hide the mocked changes.
+        const headers = { ...route.request().headers() };
+        delete headers['if-none-match'];
+        const response = await route.fetch({ headers });
         const body = await response.json();
         body.secrets.push({ ...shared, attached });
         await route.fulfill({ response, json: body });
