@@ -37,15 +37,15 @@ export interface ISecretList {
 }
 
 /**
- * The answer of a conditional `GET secrets`.
+ * The answer of a conditional `GET`.
  */
-export interface IConditionalList {
+export interface IConditional<T> {
   /**
-   * The list, or `null` when it is still the one the entity tag names.
+   * The body, or `null` when it is still the one the entity tag names.
    */
-  list: ISecretList | null;
+  body: T | null;
   /**
-   * The entity tag of the list now current, when the server gives one.
+   * The entity tag of the answer now current, when the server gives one.
    */
   etag: string | null;
 }
@@ -129,21 +129,12 @@ export class SecretsClient {
    *
    * @param etag - the entity tag of the list held, if any
    */
-  async listIfChanged(etag: string | null): Promise<IConditionalList> {
-    const init: RequestInit = {};
-    if (etag !== null) {
-      init.headers = { 'If-None-Match': etag };
-    }
-    const { response, data } = await Private.send(
+  listIfChanged(etag: string | null): Promise<IConditional<ISecretList>> {
+    return Private.getIfChanged<ISecretList>(
       'secrets',
-      init,
+      etag,
       this.serverSettings
     );
-    const current = response.headers.get('ETag');
-    if (response.status === 304) {
-      return { list: null, etag: current ?? etag };
-    }
-    return { list: data as ISecretList, etag: current };
   }
 
   /**
@@ -243,6 +234,25 @@ export class SecretsClient {
     return answer.environment;
   }
 
+  /**
+   * The environment, unless it has not changed since the answer tagged
+   * `etag`. The server derives the tag from metadata, never from values, and
+   * answers an unchanged environment without decrypting anything.
+   *
+   * @param etag - the entity tag of the environment held, if any
+   */
+  async environmentIfChanged(
+    etag: string | null
+  ): Promise<IConditional<Record<string, string>>> {
+    const answer = await Private.getIfChanged<{
+      environment: Record<string, string>;
+    }>('environment', etag, this.serverSettings);
+    return {
+      body: answer.body ? answer.body.environment : null,
+      etag: answer.etag
+    };
+  }
+
   private _request<T>(path: string, init: RequestInit = {}): Promise<T> {
     return requestAPI<T>(path, init, this.serverSettings);
   }
@@ -258,6 +268,26 @@ export class SecretsClient {
 }
 
 namespace Private {
+  /**
+   * A `GET` with `If-None-Match`: the body, or `null` on 304 Not Modified.
+   */
+  export async function getIfChanged<T>(
+    path: string,
+    etag: string | null,
+    settings: ServerConnection.ISettings
+  ): Promise<IConditional<T>> {
+    const init: RequestInit = {};
+    if (etag !== null) {
+      init.headers = { 'If-None-Match': etag };
+    }
+    const { response, data } = await send(path, init, settings);
+    const current = response.headers.get('ETag');
+    if (response.status === 304) {
+      return { body: null, etag: current ?? etag };
+    }
+    return { body: data as T, etag: current };
+  }
+
   /**
    * Send a request to the secrets API: the answer and its decoded JSON
    * body. Any status but 2xx and 304 (not modified, which has no body) is

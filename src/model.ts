@@ -150,15 +150,15 @@ export class SecretsModel implements ISecretsModel {
         return;
       }
       this._applied = request;
-      if (answer.list === null) {
+      if (answer.body === null) {
         // "Not modified" speaks of the tag sent; a newer list may have
         // come in meanwhile, which it says nothing about.
         if (sent !== this._etag || this._error === null) {
           return;
         }
       } else {
-        this._project = answer.list.project;
-        this._secrets = answer.list.secrets;
+        this._project = answer.body.project;
+        this._secrets = answer.body.secrets;
         this._etag = answer.etag;
       }
       this._error = null;

@@ -166,8 +166,33 @@ describe('SecretsClient', () => {
     const first = await client.listIfChanged(null);
     const second = await client.listIfChanged(first.etag);
 
-    expect(first).toEqual({ list, etag: '"v1"' });
-    expect(second).toEqual({ list: null, etag: '"v1"' });
+    expect(first).toEqual({ body: list, etag: '"v1"' });
+    expect(second).toEqual({ body: null, etag: '"v1"' });
     expect(headers).toEqual([null, '"v1"']);
+  });
+
+  it('asks for the environment with If-None-Match and reads 304 as unchanged', async () => {
+    const headers: Array<string | null> = [];
+    const answers = [
+      new Response(JSON.stringify({ environment: { A_KEY: 'a' } }), {
+        status: 200,
+        headers: { ETag: '"e1"' }
+      }),
+      new Response(null, { status: 304, headers: { ETag: '"e1"' } })
+    ];
+    const fetchMock = jest.fn(async (input: RequestInfo | URL) => {
+      headers.push((input as Request).headers.get('If-None-Match'));
+      return answers.shift()!;
+    });
+    const client = new SecretsClient(
+      ServerConnection.makeSettings({ fetch: fetchMock as any })
+    );
+
+    const first = await client.environmentIfChanged(null);
+    const second = await client.environmentIfChanged(first.etag);
+
+    expect(first).toEqual({ body: { A_KEY: 'a' }, etag: '"e1"' });
+    expect(second).toEqual({ body: null, etag: '"e1"' });
+    expect(headers).toEqual([null, '"e1"']);
   });
 });

@@ -2,9 +2,10 @@ import { JSONExt } from '@lumino/coreutils';
 import { ISignal, Signal } from '@lumino/signaling';
 
 /**
- * Fetches the environment injected into the project's kernels.
+ * Fetches the environment injected into the project's kernels; `null` means
+ * it has not changed since the last answer (a 304 to a conditional request).
  */
-export type EnvironmentFetcher = () => Promise<Record<string, string>>;
+export type EnvironmentFetcher = () => Promise<Record<string, string> | null>;
 
 /**
  * The project's environment (secret names and values), kept in memory so that
@@ -67,6 +68,9 @@ export class EnvironmentCache {
       }
       this._applied = request;
       this._error = null;
+      if (environment === null) {
+        return false;
+      }
       const changed =
         this._environment === null ||
         !JSONExt.deepEqual(this._environment, environment);

@@ -11,6 +11,7 @@ import {
 import { ConsolePanel, IConsoleTracker } from '@jupyterlab/console';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { ISecretsModel } from '../tokens';
@@ -33,6 +34,17 @@ export namespace CommandIDs {
  * server never hangs the application.
  */
 const ACTIVATION_TIMEOUT = 5000;
+
+/**
+ * How often the environment is asked for, to pick up changes made on other
+ * servers of the same store.
+ */
+const POLL_INTERVAL = 3000;
+
+/**
+ * The longest wait between two asks, after failures.
+ */
+const POLL_MAX_INTERVAL = 60000;
 
 /**
  * The name of the toolbar item in notebooks and consoles.
@@ -65,20 +77,43 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
   ): Promise<void> => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_secrets');
     const kernelspecs = app.serviceManager.kernelspecs;
-    const cache = new EnvironmentCache(() => model.client.environment());
+    // Conditional fetches: an unchanged environment costs the server a few
+    // metadata queries and sends no value.
+    let etag: string | null = null;
+    const cache = new EnvironmentCache(async () => {
+      const answer = await model.client.environmentIfChanged(etag);
+      etag = answer.etag;
+      return answer.body;
+    });
     const injector = new KernelInjector({
       cache,
       languageOf: kernel =>
         kernelspecs.specs?.kernelspecs[kernel.name]?.language
     });
-    const refresher = new Private.Refresher(cache);
+    const refresh = () => cache.refresh().catch(() => false);
 
     // Activation waits for the environment and the kernelspecs, so that no
     // notebook starts a kernel before an injection can be queued at once.
     await Private.atMost(
-      Promise.all([refresher.refresh(), kernelspecs.ready, model.ready]),
+      Promise.all([refresh(), kernelspecs.ready, model.ready]),
       ACTIVATION_TIMEOUT
     );
+
+    // Changes made on other servers of the store (a shared secret edited or
+    // unshared there) reach this project's kernels through this poll. After
+    // a failure it backs off, so a server that was away is asked again.
+    const poll = new Poll({
+      factory: () => cache.refresh(),
+      frequency: {
+        interval: POLL_INTERVAL,
+        backoff: true,
+        max: POLL_MAX_INTERVAL
+      },
+      auto: false,
+      name: 'jupyterlab-secrets:environment',
+      standby: 'never'
+    });
+    app.restored.then(() => poll.start()).catch(() => undefined);
 
     // Every change made here refetches the environment. A plain refresh
     // does only when it brought news (a change made in another tab, say):
@@ -88,7 +123,7 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
     model.changed.connect((_, change) => {
       const now = Private.fingerprint(model);
       if (change.type !== 'refresh' || now !== injected) {
-        void refresher.refresh();
+        void refresh();
       }
       injected = now;
     });
@@ -186,9 +221,6 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
 };
 
 namespace Private {
-  const FIRST_RETRY = 5000;
-  const LAST_RETRY = 60000;
-
   /**
    * What the environment depends on, in the model's metadata: the names and
    * versions of the project's own secrets and of the shared ones added.
@@ -215,30 +247,5 @@ namespace Private {
         timer = setTimeout(resolve, ms);
       })
     ]).finally(() => clearTimeout(timer));
-  }
-
-  /**
-   * Refreshes the cache, and tries again later after a failure, so that a
-   * server that was briefly away does not leave kernels without secrets.
-   */
-  export class Refresher {
-    constructor(cache: EnvironmentCache) {
-      this._cache = cache;
-    }
-
-    async refresh(): Promise<void> {
-      clearTimeout(this._timer);
-      try {
-        await this._cache.refresh();
-        this._delay = FIRST_RETRY;
-      } catch {
-        this._timer = setTimeout(() => void this.refresh(), this._delay);
-        this._delay = Math.min(this._delay * 2, LAST_RETRY);
-      }
-    }
-
-    private _cache: EnvironmentCache;
-    private _delay = FIRST_RETRY;
-    private _timer: ReturnType<typeof setTimeout> | undefined = undefined;
   }
 }

@@ -26,6 +26,22 @@ describe('EnvironmentCache', () => {
     expect(changes).toBe(2);
   });
 
+  it('keeps the environment when the server says it has not changed', async () => {
+    const answers: Array<Record<string, string> | null> = [
+      { A_KEY: 'a' },
+      null
+    ];
+    const cache = new EnvironmentCache(async () => answers.shift()!);
+    let changes = 0;
+    cache.changed.connect(() => changes++);
+
+    expect(await cache.refresh()).toBe(true);
+    expect(await cache.refresh()).toBe(false);
+
+    expect(cache.environment).toEqual({ A_KEY: 'a' });
+    expect(changes).toBe(1);
+  });
+
   it('an empty environment is a loaded one', async () => {
     const cache = new EnvironmentCache(async () => ({}));
     let changes = 0;
