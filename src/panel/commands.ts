@@ -136,6 +136,7 @@ export function addCommands(
     label: trans.__('Create secret'),
     caption: trans.__('Create a secret in this project'),
     icon: args => (args.isPalette ? undefined : addIcon),
+    describedBy: { args: { type: 'object', properties: {} } },
     execute: () => openForm({ mode: 'create' })
   });
 
