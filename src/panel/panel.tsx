@@ -16,6 +16,7 @@ import {
 } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
+import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Menu, Panel, Widget } from '@lumino/widgets';
 import * as React from 'react';
@@ -25,7 +26,6 @@ import { ISecretsModel } from '../tokens';
 import { FormRequest } from './form';
 import { SecretForm } from './formview';
 import { ITEM_ID_ATTRIBUTE, SecretsList } from './list';
-import { RefreshPoll } from './poll';
 
 /**
  * The class of the Secrets panel.
@@ -85,10 +85,21 @@ export class SecretsPanel extends SidePanel {
     this.content.node.removeAttribute('role');
     this.content.node.removeAttribute('aria-label');
     this.model = options.model;
-    this._poll = new RefreshPoll(
-      () => this.model.refresh(),
-      options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL
-    );
+    // While the panel shows, the list follows changes made elsewhere: in
+    // another tab, or on another server of the same store. Nothing is
+    // fetched while the browser tab is hidden.
+    this._poll = new Poll({
+      auto: false,
+      factory: () => this.model.refresh(),
+      frequency: {
+        interval: Private.pollInterval(
+          options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL
+        ),
+        backoff: false
+      },
+      name: 'jupyterlab-secrets:list',
+      standby: 'when-hidden'
+    });
     this.commands = options.commands;
     this.itemMenu = options.itemMenu ?? [];
     const trans = (this.trans = (options.translator ?? nullTranslator).load(
@@ -182,10 +193,14 @@ export class SecretsPanel extends SidePanel {
    * 0 fetches it only when the panel is shown.
    */
   get refreshInterval(): number {
-    return this._poll.interval;
+    const interval = this._poll.frequency.interval;
+    return interval === Poll.NEVER ? 0 : interval;
   }
   set refreshInterval(value: number) {
-    this._poll.interval = Math.max(0, value);
+    this._poll.frequency = {
+      ...this._poll.frequency,
+      interval: Private.pollInterval(value)
+    };
   }
 
   /**
@@ -361,7 +376,7 @@ export class SecretsPanel extends SidePanel {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.model.refresh();
-    this._poll.start();
+    void this._poll.start();
     this._now = Date.now();
     this._stateChanged.emit();
     this._startClock();
@@ -373,17 +388,17 @@ export class SecretsPanel extends SidePanel {
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     if (this.isVisible) {
-      this._poll.start();
+      void this._poll.start();
     }
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this._poll.stop();
+    void this._poll.stop();
     super.onBeforeDetach(msg);
   }
 
   protected onBeforeHide(msg: Message): void {
-    this._poll.stop();
+    void this._poll.stop();
     this._stopClock();
     this._menu?.dispose();
     super.onBeforeHide(msg);
@@ -417,7 +432,7 @@ export class SecretsPanel extends SidePanel {
   private _focusCreate = false;
   private _now = Date.now();
   private _clock: number | null = null;
-  private _poll: RefreshPoll;
+  private _poll: Poll;
   private _stateChanged = new Signal<this, void>(this);
 }
 
@@ -455,6 +470,13 @@ export namespace SecretsPanel {
 }
 
 namespace Private {
+  /**
+   * The poll interval for a refresh interval: 0 or less never polls.
+   */
+  export function pollInterval(ms: number): number {
+    return ms > 0 ? ms : Poll.NEVER;
+  }
+
   /**
    * Draws an item menu's entries with their caption as title, so that a
    * disabled entry says why: Edit of a shared secret names its project.
