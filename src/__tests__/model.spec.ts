@@ -4,6 +4,7 @@ import { PromiseDelegate } from '@lumino/coreutils';
 import { ISecretMeta, SecretsAPIError, SecretsClient } from '../api';
 import { SecretsModel } from '../model';
 import { ISecretsChange } from '../tokens';
+import { meta } from './fakes';
 
 /**
  * An answer of the mocked server: a status and a JSON body, or a failure.
@@ -41,23 +42,6 @@ function mockServer(handler: (method: string, path: string) => Answer) {
     fetch: fetchMock as any
   });
   return { client: new SecretsClient(settings), requests };
-}
-
-function meta(name: string, extra: Partial<ISecretMeta> = {}): ISecretMeta {
-  return {
-    id: `id-${name}`,
-    name,
-    project: 'default',
-    created_by: 'alice',
-    created_at: '2026-01-01T00:00:00.000Z',
-    updated_at: '2026-01-01T00:00:00.000Z',
-    version: 1,
-    shared_with: [],
-    origin: 'project',
-    attached: false,
-    editable: true,
-    ...extra
-  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { nullTranslator } from '@jupyterlab/translation';
 
 import { ICommunity, ISecretMeta } from '../../api';
+import { meta as secretMeta } from '../../__tests__/fakes';
 import {
   accessSummary,
   accessSwitches,
@@ -10,21 +11,11 @@ import {
 
 const trans = nullTranslator.load('jupyterlab_secrets');
 
+/**
+ * The secret these tests look at: `team-key` of `proj-a`.
+ */
 function meta(extra: Partial<ISecretMeta> = {}): ISecretMeta {
-  return {
-    id: 'id-key',
-    name: 'team-key',
-    project: 'proj-a',
-    created_by: 'alice',
-    created_at: '2026-01-01T00:00:00.000Z',
-    updated_at: '2026-01-01T00:00:00.000Z',
-    version: 1,
-    shared_with: [],
-    origin: 'project',
-    attached: false,
-    editable: true,
-    ...extra
-  };
+  return secretMeta('team-key', { id: 'id-key', project: 'proj-a', ...extra });
 }
 
 const mlTeam: ICommunity = {

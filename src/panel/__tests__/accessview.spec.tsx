@@ -6,6 +6,7 @@ import * as React from 'react';
 import { act } from 'react';
 
 import { ICommunity, ISecretMeta, SecretsClient } from '../../api';
+import { meta as secretMeta } from '../../__tests__/fakes';
 import { SecretsModel } from '../../model';
 import { AccessView } from '../accessview';
 
@@ -14,21 +15,11 @@ import { AccessView } from '../accessview';
 
 const trans = nullTranslator.load('jupyterlab_secrets');
 
+/**
+ * The secret these tests look at: `team-key` of `proj-a`.
+ */
 function meta(extra: Partial<ISecretMeta> = {}): ISecretMeta {
-  return {
-    id: 'id-key',
-    name: 'team-key',
-    project: 'proj-a',
-    created_by: 'alice',
-    created_at: '2026-01-01T00:00:00.000Z',
-    updated_at: '2026-01-01T00:00:00.000Z',
-    version: 1,
-    shared_with: [],
-    origin: 'project',
-    attached: false,
-    editable: true,
-    ...extra
-  };
+  return secretMeta('team-key', { id: 'id-key', project: 'proj-a', ...extra });
 }
 
 /**

@@ -6,28 +6,12 @@ import { act } from 'react';
 import { ISecretMeta, SecretsClient } from '../../api';
 import { SecretsModel } from '../../model';
 import { SecretsPanel } from '../panel';
+import { meta } from '../../__tests__/fakes';
 
 // React warns about updates outside act() unless told this is a test.
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
 // jsdom lays nothing out, so it cannot scroll.
 Element.prototype.scrollIntoView = jest.fn();
-
-function meta(name: string, extra: Partial<ISecretMeta> = {}): ISecretMeta {
-  return {
-    id: `id-${name}`,
-    name,
-    project: 'default',
-    created_by: 'alice',
-    created_at: '2026-01-01T00:00:00.000Z',
-    updated_at: '2026-01-01T00:00:00.000Z',
-    version: 1,
-    shared_with: [],
-    origin: 'project',
-    attached: false,
-    editable: true,
-    ...extra
-  };
-}
 
 /**
  * A panel over the real model, whose REST layer serves these secrets and
