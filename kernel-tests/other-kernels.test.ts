@@ -16,9 +16,9 @@ import {
   execute,
   hex,
   IExecution,
+  IInjectionFixture,
   ITestServer,
-  makeInjector,
-  startServer
+  startInjectionFixture
 } from './server';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -37,14 +37,14 @@ const secrets: Record<string, string> = {
 const names = Object.keys(secrets).sort();
 const exportable = names.filter(name => !name.includes('-'));
 
+let fixture: IInjectionFixture | undefined;
 let server: ITestServer;
 let cache: EnvironmentCache;
 let injector: KernelInjector;
-const ids: Record<string, string> = {};
-const sessions: Session.ISessionConnection[] = [];
+let ids: Record<string, string>;
 
 beforeAll(async () => {
-  server = await startServer({
+  fixture = await startInjectionFixture(secrets, {
     echo: {
       argv: [
         jupyterCommand('python'),
@@ -56,36 +56,19 @@ beforeAll(async () => {
       language: 'echo'
     }
   });
-  for (const name of names) {
-    ids[name] = (await server.client.create(name, secrets[name])).id;
-  }
-  ({ cache, injector } = await makeInjector(server));
+  ({ server, cache, injector, ids } = fixture);
 });
 
 afterAll(async () => {
-  injector?.dispose();
-  await Promise.all(sessions.map(s => s.shutdown().catch(() => undefined)));
-  await server?.stop();
+  await fixture?.stop();
 });
 
-let counter = 0;
-async function startSession(
-  kernel: string
-): Promise<Session.ISessionConnection> {
-  const name = `notebook-${++counter}.ipynb`;
-  const session = await server.sessions.startNew({
-    path: name,
-    name,
-    type: 'notebook',
-    kernel: { name: kernel }
-  });
-  sessions.push(session);
-  return session;
+function startSession(kernel: string): Promise<Session.ISessionConnection> {
+  return fixture!.startSession(kernel);
 }
 
-async function closeSession(session: Session.ISessionConnection) {
-  sessions.splice(sessions.indexOf(session), 1);
-  await session.shutdown();
+function closeSession(session: Session.ISessionConnection): Promise<void> {
+  return fixture!.closeSession(session);
 }
 
 /**

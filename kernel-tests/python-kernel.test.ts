@@ -19,9 +19,9 @@ import {
   execute,
   hex,
   IExecution,
+  IInjectionFixture,
   ITestServer,
-  makeInjector,
-  startServer,
+  startInjectionFixture,
   waitForStatus
 } from './server';
 
@@ -46,44 +46,27 @@ const ENV_CHECK = `print(__import__('json').dumps({k: __import__('os').environb.
   names
 )}}))`;
 
+let fixture: IInjectionFixture | undefined;
 let server: ITestServer;
 let cache: EnvironmentCache;
 let injector: KernelInjector;
-const ids: Record<string, string> = {};
-const sessions: Session.ISessionConnection[] = [];
+let ids: Record<string, string>;
 
 beforeAll(async () => {
-  server = await startServer();
-  for (const name of names) {
-    ids[name] = (await server.client.create(name, secrets[name])).id;
-  }
-  ({ cache, injector } = await makeInjector(server));
+  fixture = await startInjectionFixture(secrets);
+  ({ server, cache, injector, ids } = fixture);
 });
 
 afterAll(async () => {
-  injector?.dispose();
-  await Promise.all(sessions.map(s => s.shutdown().catch(() => undefined)));
-  await server?.stop();
+  await fixture?.stop();
 });
 
-let counter = 0;
-async function startSession(
-  kernel = 'python3'
-): Promise<Session.ISessionConnection> {
-  const name = `notebook-${++counter}.ipynb`;
-  const session = await server.sessions.startNew({
-    path: name,
-    name,
-    type: 'notebook',
-    kernel: { name: kernel }
-  });
-  sessions.push(session);
-  return session;
+function startSession(kernel = 'python3'): Promise<Session.ISessionConnection> {
+  return fixture!.startSession(kernel);
 }
 
-async function closeSession(session: Session.ISessionConnection) {
-  sessions.splice(sessions.indexOf(session), 1);
-  await session.shutdown();
+function closeSession(session: Session.ISessionConnection): Promise<void> {
+  return fixture!.closeSession(session);
 }
 
 /**

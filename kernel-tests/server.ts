@@ -15,6 +15,7 @@ import {
   KernelSpec,
   KernelSpecAPI,
   ServerConnection,
+  Session,
   SessionManager
 } from '@jupyterlab/services';
 
@@ -148,6 +149,86 @@ export async function makeInjector(
     languageOf: kernel => server.specs.kernelspecs[kernel.name]?.language
   });
   return { cache, injector };
+}
+
+/**
+ * A test server holding a set of secrets, the injector over it, and the
+ * notebook sessions the tests start on it.
+ */
+export interface IInjectionFixture {
+  server: ITestServer;
+  cache: EnvironmentCache;
+  injector: KernelInjector;
+  /**
+   * The id of each secret, by name.
+   */
+  ids: Record<string, string>;
+  /**
+   * Start a notebook session on a kernel, shut down by `stop` if the test
+   * does not close it.
+   */
+  startSession(kernel: string): Promise<Session.ISessionConnection>;
+  /**
+   * Shut down a session the test started.
+   */
+  closeSession(session: Session.ISessionConnection): Promise<void>;
+  /**
+   * Dispose of the injector, shut down the sessions left, stop the server.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a server, store the secrets in it (in the order of their names) and
+ * build the injector over it.
+ *
+ * @param extraKernels - kernelspecs to install for this server only
+ */
+export async function startInjectionFixture(
+  secrets: Record<string, string>,
+  extraKernels: Record<string, IExtraKernel> = {}
+): Promise<IInjectionFixture> {
+  const server = await startServer(extraKernels);
+  const ids: Record<string, string> = {};
+  let built: { cache: EnvironmentCache; injector: KernelInjector };
+  try {
+    for (const name of Object.keys(secrets).sort()) {
+      ids[name] = (await server.client.create(name, secrets[name])).id;
+    }
+    built = await makeInjector(server);
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+  const { cache, injector } = built;
+  const sessions: Session.ISessionConnection[] = [];
+  let counter = 0;
+  return {
+    server,
+    cache,
+    injector,
+    ids,
+    async startSession(kernel) {
+      const name = `notebook-${++counter}.ipynb`;
+      const session = await server.sessions.startNew({
+        path: name,
+        name,
+        type: 'notebook',
+        kernel: { name: kernel }
+      });
+      sessions.push(session);
+      return session;
+    },
+    async closeSession(session) {
+      sessions.splice(sessions.indexOf(session), 1);
+      await session.shutdown();
+    },
+    async stop() {
+      injector.dispose();
+      await Promise.all(sessions.map(s => s.shutdown().catch(() => undefined)));
+      await server.stop();
+    }
+  };
 }
 
 /**
