@@ -71,13 +71,23 @@ class _Precedence(NamedTuple):
     leaders: dict[str, tuple[str, str]]
     """For each name of an added shared secret, the (project, ID) of the one that wins."""
 
-    def shadows(self, row: Stamp | MetaRow) -> bool:
+    def shadows(self, name: str, project: str, secret_id: str) -> bool:
         """Whether a shared secret is kept out of the environment by another one, or would be
         if it were added."""
-        if row.name in self.own:
+        if name in self.own:
             return True
-        leader = self.leaders.get(row.name)
-        return leader is not None and leader < (row.project, row.id)
+        leader = self.leaders.get(name)
+        return leader is not None and leader < (project, secret_id)
+
+
+class _Fragment(NamedTuple):
+    """One secret's Meta as JSON, with what it was built from, to be reused while that holds."""
+
+    version: int
+    shared_with: tuple[str, ...]
+    attached: bool
+    shadowed: bool
+    json: str
 
 
 @dataclass(frozen=True)
@@ -192,7 +202,8 @@ def entity_tag(kind: str, project: str, columns: Sequence[Sequence[Any]]) -> str
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-_STAMP_WIDTH = len(Stamp._fields)
+_FEW = 200
+"""Up to this many changed secrets, a listing reads them by ID rather than all at once."""
 
 
 def _now() -> dt.datetime:
@@ -227,6 +238,7 @@ class SecretsService:
         """The communities this project belongs to, by name."""
         self._community_names = [c.name for c in self.project_communities]
         self._last_listing: Tagged | None = None
+        self._fragments: dict[str, _Fragment] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -274,25 +286,43 @@ class SecretsService:
             ) from None
         return data.decode("utf-8")
 
-    def _precedence(self, candidates: Iterable[Stamp | MetaRow]) -> _Precedence:
-        """Who holds each name in this project's environment.
+    def _precedence(
+        self,
+        ids: Iterable[str],
+        projects: Iterable[str],
+        names: Iterable[str],
+        attached: Iterable[bool],
+    ) -> _Precedence:
+        """Who holds each name in this project's environment, among the given secrets.
 
         The project's own secret wins a name clash. Among shared secrets added to the project,
         the one of the first project by name (then by ID) wins.
         """
         own: set[str] = set()
         leaders: dict[str, tuple[str, str]] = {}
-        for candidate in candidates:
-            if candidate.project == self.project:
-                own.add(candidate.name)
-            elif candidate.attached:
-                rank = (candidate.project, candidate.id)
-                leader = leaders.get(candidate.name)
+        for secret_id, project, name, added in zip(ids, projects, names, attached, strict=True):
+            if project == self.project:
+                own.add(name)
+            elif added:
+                rank = (project, secret_id)
+                leader = leaders.get(name)
                 if leader is None or rank < leader:
-                    leaders[candidate.name] = rank
+                    leaders[name] = rank
         return _Precedence(own, leaders)
 
+    def _list_key(self, name: str, project: str, secret_id: str) -> str:
+        """The listing's order (by name, the project's own first, then by project and ID) as
+        one string: sorting by it allocates no tuples."""
+        own = "0" if project == self.project else "1"
+        return f"{name}\0{own}{project}\0{secret_id}"
+
     def _meta(self, row: MetaRow, precedence: _Precedence) -> dict[str, Any]:
+        return self._meta_of(row, self._shadowed(row, precedence))
+
+    def _shadowed(self, row: Stamp | MetaRow, precedence: _Precedence) -> bool:
+        return row.project != self.project and precedence.shadows(row.name, row.project, row.id)
+
+    def _meta_of(self, row: MetaRow, shadowed: bool) -> dict[str, Any]:
         own = row.project == self.project
         return {
             "id": row.id,
@@ -306,7 +336,7 @@ class SecretsService:
             "origin": "project" if own else "shared",
             "attached": row.attached and not own,
             "editable": own,
-            "shadowed": not own and precedence.shadows(row),
+            "shadowed": shadowed,
         }
 
     def meta(self, record: SecretRecord) -> dict[str, Any]:
@@ -330,7 +360,12 @@ class SecretsService:
         precedence = _Precedence(set(), {})
         if record.project != self.project:
             rivals = self.store.stamps(self.project, self._community_names, name=record.name)
-            precedence = self._precedence(rivals)
+            precedence = self._precedence(
+                [r.id for r in rivals],
+                [r.project for r in rivals],
+                [r.name for r in rivals],
+                [r.attached for r in rivals],
+            )
         return self._meta(row, precedence)
 
     def _new_secret(self, user: str, name: str, plaintext: bytes) -> dict[str, Any]:
@@ -358,18 +393,17 @@ class SecretsService:
         for record in self.store.key_samples():
             self.keyring.decrypt(record.sealed, project=record.project, secret_id=record.id)
 
-    def _list_document(self) -> tuple[str, dict[str, Any]]:
-        rows = self.store.metas(self.project, self._community_names)
-        # The rows come by ID, as `stamp_columns` reads them, so the tags agree.
-        tag = entity_tag("secrets", self.project, list(zip(*rows, strict=True))[:_STAMP_WIDTH])
-        precedence = self._precedence(rows)
-        project = self.project
-        rows.sort(key=lambda r: (r.name, r.project != project, r.project, r.id))
-        return tag, {"project": project, "secrets": [self._meta(r, precedence) for r in rows]}
-
     def list(self, user: str) -> dict[str, Any]:
         """The project's own secrets and those shared with it, sorted by name."""
-        return self._list_document()[1]
+        rows = self.store.metas(self.project, self._community_names)
+        precedence = self._precedence(
+            [r.id for r in rows],
+            [r.project for r in rows],
+            [r.name for r in rows],
+            [r.attached for r in rows],
+        )
+        rows.sort(key=lambda r: self._list_key(r.name, r.project, r.id))
+        return {"project": self.project, "secrets": [self._meta(r, precedence) for r in rows]}
 
     def list_tag(self, user: str) -> str:
         """The entity tag of `list`, read without the listing's times or any value."""
@@ -380,19 +414,75 @@ class SecretsService:
         """`list` as JSON with its entity tag; no body if the tag is one of ``known``.
 
         The JSON is built once per state of the listing: while the tag stays the same, the
-        last body is sent again. (It holds no value, so keeping it is harmless.)
+        last body is sent again. Each secret's Meta is built once per state of that secret,
+        so a listing after one change reads and encodes one row. (Neither holds a value, so
+        keeping them is harmless.)
         """
+        columns = self.store.stamp_columns(self.project, self._community_names)
+        tag = entity_tag("secrets", self.project, columns)
+        if tag in known or "*" in known:
+            return Tagged(tag, None)
         last = self._last_listing
-        if known or last is not None:
-            tag = self.list_tag(user)
-            if tag in known or "*" in known:
-                return Tagged(tag, None)
-            if last is not None and last.tag == tag:
-                return last
-        tag, document = self._list_document()
-        tagged = Tagged(tag, json.dumps(document, separators=(",", ":")).encode())
-        self._last_listing = tagged
+        if last is not None and last.tag == tag:
+            return last
+        text, consistent = self._listing_json(columns)
+        tagged = Tagged(tag, text.encode())
+        # Kept only if the rows read second were those the tag was computed from.
+        self._last_listing = tagged if consistent else None
         return tagged
+
+    def _listing_json(self, columns: Sequence[Sequence[Any]]) -> tuple[str, bool]:
+        """The listing's JSON, from its stamps by column, reusing every `_Fragment` that holds;
+        and whether the rows read for the others still matched their stamps."""
+        ids, projects, names, versions, shares, attached = columns or ((),) * 6
+        precedence = self._precedence(ids, projects, names, attached)
+        previous, fragments = self._fragments, {}
+        missing: dict[str, int] = {}
+        for index, secret_id in enumerate(ids):
+            project = projects[index]
+            shadowed = project != self.project and precedence.shadows(
+                names[index], project, secret_id
+            )
+            fragment = previous.get(secret_id)
+            if (
+                fragment is not None
+                and fragment.version == versions[index]
+                and fragment.shared_with == shares[index]
+                and fragment.attached == attached[index]
+                and fragment.shadowed == shadowed
+            ):
+                fragments[secret_id] = fragment
+            else:
+                missing[secret_id] = index
+        consistent = True
+        if missing:
+            # A few rows by ID; many (the first listing) by reading them all.
+            few = list(missing) if len(missing) <= _FEW else None
+            for row in self.store.metas(self.project, self._community_names, ids=few):
+                index = missing.pop(row.id, None)
+                if index is None:
+                    continue
+                shadowed = row.project != self.project and precedence.shadows(
+                    row.name, row.project, row.id
+                )
+                meta = json.dumps(self._meta_of(row, shadowed))
+                fragments[row.id] = _Fragment(
+                    row.version, row.shared_with, row.attached, shadowed, meta
+                )
+                consistent = consistent and (row.version, row.shared_with, row.attached) == (
+                    versions[index],
+                    shares[index],
+                    attached[index],
+                )
+            # Gone between the two reads: not listed; the next tag will differ.
+            consistent = consistent and not missing
+        self._fragments = fragments
+        order = sorted(
+            (index for index, secret_id in enumerate(ids) if secret_id in fragments),
+            key=lambda index: self._list_key(names[index], projects[index], ids[index]),
+        )
+        secrets = ", ".join([fragments[ids[index]].json for index in order])
+        return f'{{"project": {json.dumps(self.project)}, "secrets": [{secrets}]}}', consistent
 
     def create(self, user: str, raw_body: bytes) -> dict[str, Any]:
         """Create a secret in this project from ``{"name", "value"}``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     create_engine,
     delete,
     event,
@@ -456,7 +457,8 @@ class SecretsStore(LoggingConfigurable):
         shares: dict[str, list[str]] = {}
         for secret_id, community in connection.execute(
             select(ShareRow.secret_id, ShareRow.community)
-            .where(ShareRow.secret_id.in_(select(SecretRow.id).where(visible)))
+            .join(SecretRow, SecretRow.id == ShareRow.secret_id)
+            .where(visible)
             .order_by(ShareRow.community)
         ):
             shares.setdefault(secret_id, []).append(community)
@@ -467,55 +469,46 @@ class SecretsStore(LoggingConfigurable):
         )
         return {key: tuple(value) for key, value in shares.items()}, attached
 
-    def _stamp_rows(
-        self, project: str, communities: Iterable[str], name: str | None = None
-    ) -> tuple[list[Any], dict[str, tuple[str, ...]], frozenset[str]]:
+    def stamp_columns(
+        self, project: str, communities: Iterable[str], *, name: str | None = None
+    ) -> list[list[Any]]:
+        """What ``project`` sees (its own secrets and those shared with ``communities``), by
+        ID, as the columns of `Stamp` (one list per field; none when it sees nothing): the
+        cheapest form to read, and to compute a tag from. With ``name``, only those so named.
+        """
         visible = self._visible(project, list(communities))
         query = select(SecretRow.id, SecretRow.project, SecretRow.name, SecretRow.version)
         if name is not None:
             query = query.where(SecretRow.name == name)
+        columns: list[list[Any]] = [[], [], [], []]
         with self._snapshot() as connection:
-            rows = connection.execute(query.where(visible).order_by(SecretRow.id)).all()
+            result = connection.execute(query.where(visible).order_by(SecretRow.id))
+            for rows in result.partitions(_BATCH):
+                for column, values in zip(columns, zip(*rows, strict=True), strict=True):
+                    column.extend(values)
             shares, attached = self._links(connection, visible, project)
-        return rows, shares, attached
+        if not columns[0]:
+            return []
+        shared_with = shares.get
+        columns.append([shared_with(secret_id, ()) for secret_id in columns[0]])
+        columns.append([secret_id in attached for secret_id in columns[0]])
+        return columns
 
     def stamps(
         self, project: str, communities: Iterable[str], *, name: str | None = None
     ) -> list[Stamp]:
-        """What ``project`` sees (its own secrets and those shared with ``communities``), as
-        stamps, by ID. With ``name``, only the secrets of that name."""
-        rows, shares, attached = self._stamp_rows(project, communities, name)
-        return [
-            Stamp(
-                secret_id,
-                owner,
-                secret_name,
-                version,
-                shares.get(secret_id, ()),
-                secret_id in attached,
-            )
-            for secret_id, owner, secret_name, version in rows
-        ]
+        """`stamp_columns` as a list of `Stamp`."""
+        columns = self.stamp_columns(project, communities, name=name)
+        return [Stamp._make(fields) for fields in zip(*columns, strict=True)]
 
-    def stamp_columns(self, project: str, communities: Iterable[str]) -> list[Sequence[Any]]:
-        """`stamps`, by column (one list per field): the cheapest form to compute a tag from."""
-        rows, shares, attached = self._stamp_rows(project, communities)
-        if not rows:
-            return []
-        ids, projects, names, versions = zip(*rows, strict=True)
-        shared_with = shares.get
-        return [
-            ids,
-            projects,
-            names,
-            versions,
-            [shared_with(secret_id, ()) for secret_id in ids],
-            [secret_id in attached for secret_id in ids],
-        ]
-
-    def metas(self, project: str, communities: Iterable[str]) -> list[MetaRow]:
-        """What ``project`` sees, with the public metadata, by ID: the rows of a listing."""
+    def metas(
+        self, project: str, communities: Iterable[str], *, ids: Iterable[str] | None = None
+    ) -> list[MetaRow]:
+        """What ``project`` sees, with the public metadata, by ID: the rows of a listing.
+        With ``ids``, only those of these IDs."""
         visible = self._visible(project, list(communities))
+        if ids is not None:
+            visible = and_(visible, SecretRow.id.in_(list(ids)))
         query = (
             select(
                 SecretRow.id,
