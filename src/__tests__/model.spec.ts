@@ -4,45 +4,7 @@ import { PromiseDelegate } from '@lumino/coreutils';
 import { ISecretMeta, SecretsAPIError, SecretsClient } from '../api';
 import { SecretsModel } from '../model';
 import { ISecretsChange } from '../tokens';
-import { meta } from './fakes';
-
-/**
- * An answer of the mocked server: a status and a JSON body, or a failure.
- */
-type Answer = { status: number; body?: unknown } | Error;
-
-/**
- * A REST layer answering from a handler, recording each request. The model
- * on top of it is the real one.
- */
-function mockServer(handler: (method: string, path: string) => Answer) {
-  const requests: Array<{ method: string; path: string; body: string }> = [];
-  const fetchMock = jest.fn(
-    async (input: RequestInfo | URL, init?: RequestInit) => {
-      const request = input instanceof Request ? input : null;
-      const url = (request ? request.url : String(input)).split('?')[0];
-      const method = (request?.method ?? init?.method ?? 'GET').toUpperCase();
-      const path = url.replace(/^.*\/jupyterlab-secrets\/api\//, '');
-      const body = request
-        ? await request.text()
-        : ((init?.body as string) ?? '');
-      requests.push({ method, path, body });
-      const answer = handler(method, path);
-      if (answer instanceof Error) {
-        throw answer;
-      }
-      return new Response(
-        answer.body === undefined ? null : JSON.stringify(answer.body),
-        { status: answer.status }
-      );
-    }
-  );
-  const settings = ServerConnection.makeSettings({
-    baseUrl: 'http://localhost:8888/',
-    fetch: fetchMock as any
-  });
-  return { client: new SecretsClient(settings), requests };
-}
+import { Answer, meta, mockServer } from './fakes';
 
 /**
  * A server keeping a list of secrets in memory, values apart.

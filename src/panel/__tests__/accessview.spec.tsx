@@ -1,12 +1,11 @@
-import { ServerConnection } from '@jupyterlab/services';
 import { nullTranslator } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 import { act } from 'react';
 
-import { ICommunity, ISecretMeta, SecretsClient } from '../../api';
-import { meta as secretMeta } from '../../__tests__/fakes';
+import { ICommunity, ISecretMeta } from '../../api';
+import { meta as secretMeta, mockServer } from '../../__tests__/fakes';
 import { SecretsModel } from '../../model';
 import { AccessView } from '../accessview';
 
@@ -28,16 +27,8 @@ function meta(extra: Partial<ISecretMeta> = {}): ISecretMeta {
  */
 function fakeServer(communities: ICommunity[], secret = meta()) {
   const state = { secret, communities };
-  const requests: Array<{ method: string; path: string; body: string }> = [];
-  const fetchMock = async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : null;
-    const url = (request ? request.url : String(input)).split('?')[0];
-    const method = (request?.method ?? init?.method ?? 'GET').toUpperCase();
-    const path = url.replace(/^.*\/jupyterlab-secrets\/api\//, '');
-    const body = request ? await request.text() : '';
-    requests.push({ method, path, body });
-    const json = (status: number, data: unknown) =>
-      new Response(JSON.stringify(data), { status });
+  const json = (status: number, body: unknown) => ({ status, body });
+  const { client, requests } = mockServer((method, path, body) => {
     if (path === 'secrets') {
       return json(200, { project: 'proj-a', secrets: [state.secret] });
     }
@@ -63,10 +54,7 @@ function fakeServer(communities: ICommunity[], secret = meta()) {
       return json(200, state.secret);
     }
     return json(500, { message: 'unexpected' });
-  };
-  const client = new SecretsClient(
-    ServerConnection.makeSettings({ fetch: fetchMock as any })
-  );
+  });
   return { client, state, requests };
 }
 

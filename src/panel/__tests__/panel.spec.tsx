@@ -1,12 +1,11 @@
-import { ServerConnection } from '@jupyterlab/services';
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 import { act } from 'react';
 
-import { ISecretMeta, SecretsClient } from '../../api';
+import { ISecretMeta } from '../../api';
 import { SecretsModel } from '../../model';
 import { SecretsPanel } from '../panel';
-import { meta } from '../../__tests__/fakes';
+import { meta, mockServer } from '../../__tests__/fakes';
 
 // React warns about updates outside act() unless told this is a test.
 (globalThis as any).IS_REACT_ACT_ENVIRONMENT = true;
@@ -22,21 +21,14 @@ async function renderPanel(
   values: Record<string, string>
 ) {
   const requests: string[] = [];
-  const fetchMock = async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : null;
-    const url = (request ? request.url : String(input)).split('?')[0];
-    const method = (request?.method ?? init?.method ?? 'GET').toUpperCase();
-    const path = url.replace(/^.*\/jupyterlab-secrets\/api\//, '');
+  const { client } = mockServer((method, path) => {
     requests.push(`${method} ${path}`);
     const reveal = path.match(/^secrets\/(.+)\/reveal$/);
     const body = reveal
       ? { value: values[reveal[1]] }
       : { project: 'default', secrets };
-    return new Response(JSON.stringify(body), { status: 200 });
-  };
-  const client = new SecretsClient(
-    ServerConnection.makeSettings({ fetch: fetchMock as any })
-  );
+    return { status: 200, body };
+  });
   const model = new SecretsModel(client);
   await model.ready;
   const panel = new SecretsPanel({ model, commands: new CommandRegistry() });
