@@ -1,38 +1,16 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 
+import { API, createSecret, environment, uniqueName } from './helpers';
+
 /**
  * Secrets reach the notebook's kernel as environment variables, in a real
  * JupyterLab with a real ipykernel. All spec files share one server and
  * store, so every test uses names of its own.
  */
 
-const API = '/jupyterlab-secrets/api';
-
-/**
- * A valid secret name no other test uses.
- */
-function uniqueName(prefix: string): string {
-  const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  return `${prefix}-${suffix}`;
-}
-
-async function createSecret(
-  page: IJupyterLabPageFixture,
-  name: string,
-  value: string
-): Promise<{ id: string; version: number }> {
-  const response = await page.request.post(`${API}/secrets`, {
-    data: { name, value }
-  });
-  expect(response.status()).toBe(201);
-  return response.json();
-}
-
 async function environmentSize(page: IJupyterLabPageFixture): Promise<number> {
-  const response = await page.request.get(`${API}/environment`);
-  expect(response.status()).toBe(200);
-  return Object.keys((await response.json()).environment).length;
+  return Object.keys(await environment(page)).length;
 }
 
 /**

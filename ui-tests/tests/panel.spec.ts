@@ -1,51 +1,17 @@
 import { expect, galata, test } from '@jupyterlab/galata';
-import type { Locator, Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
 
-/**
- * The seed's flows in the Secrets panel, step by step as a person does
- * them, finding elements by role and accessible name. All spec files share
- * one server and store, so every test uses names of its own.
- */
-
-const API = '/jupyterlab-secrets/api';
-
-interface IMeta {
-  id: string;
-  name: string;
-  version: number;
-  origin: string;
-  attached: boolean;
-  editable: boolean;
-}
-
-/**
- * A valid secret name no other test uses.
- */
-function uniqueName(prefix: string): string {
-  const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  return `${prefix}-${suffix}`;
-}
-
-/**
- * Open the Secrets panel from its sidebar tab.
- */
-async function openPanel(page: Page): Promise<Locator> {
-  const region = page.getByRole('region', { name: 'Secrets' });
-  if (!(await region.isVisible())) {
-    await page.getByRole('tab', { name: 'Secrets' }).click();
-  }
-  await expect(region).toBeVisible();
-  return region;
-}
-
-/**
- * The project's secrets, as the API lists them.
- */
-async function listSecrets(page: Page): Promise<IMeta[]> {
-  const response = await page.request.get(`${API}/secrets`);
-  expect(response.status()).toBe(200);
-  return (await response.json()).secrets;
-}
+import {
+  API,
+  chooseFromMenu,
+  createSecret,
+  IMeta,
+  item,
+  listSecrets,
+  openPanel,
+  reveal,
+  uniqueName
+} from './helpers';
 
 /**
  * The secret of that name, as the API lists it.
@@ -55,60 +21,6 @@ async function findSecret(
   name: string
 ): Promise<IMeta | undefined> {
   return (await listSecrets(page)).find(s => s.name === name);
-}
-
-/**
- * A secret created through the API.
- */
-async function createSecret(
-  page: Page,
-  name: string,
-  value: string
-): Promise<IMeta> {
-  const response = await page.request.post(`${API}/secrets`, {
-    data: { name, value }
-  });
-  expect(response.status()).toBe(201);
-  return response.json();
-}
-
-/**
- * A secret's value, through the API.
- */
-async function reveal(page: Page, id: string): Promise<string> {
-  const response = await page.request.post(`${API}/secrets/${id}/reveal`);
-  expect(response.status()).toBe(200);
-  return (await response.json()).value;
-}
-
-/**
- * The listed item of a secret.
- */
-function item(region: Locator, name: string): Locator {
-  return region.getByRole('listitem').filter({
-    has: region.page().getByRole('button', {
-      name: `Options for ${name}`,
-      exact: true
-    })
-  });
-}
-
-/**
- * Choose an entry of a listed secret's menu.
- */
-async function chooseFromMenu(
-  region: Locator,
-  name: string,
-  entry: string
-): Promise<void> {
-  const page = region.page();
-  await region
-    .getByRole('button', { name: `Options for ${name}`, exact: true })
-    .click();
-  await page
-    .getByRole('menu')
-    .getByRole('menuitem', { name: entry, exact: true })
-    .click();
 }
 
 /**

@@ -1,10 +1,19 @@
-import {
-  expect,
-  galata,
-  IJupyterLabPageFixture,
-  test as base
-} from '@jupyterlab/galata';
+import { expect } from '@jupyterlab/galata';
 import type { Locator, Page } from '@playwright/test';
+
+import {
+  apiOf,
+  chooseFromMenu,
+  createSecret,
+  environment,
+  item,
+  listSecrets,
+  openMenu,
+  openPanel,
+  reveal,
+  uniqueName
+} from './helpers';
+import { test } from './peer';
 
 /**
  * Sharing a secret with a community, across two real servers that share
@@ -13,99 +22,11 @@ import type { Locator, Page } from '@playwright/test';
  * fixture is alice's; each test opens bob's JupyterLab beside it.
  */
 
-const API = '/jupyterlab-secrets/api';
-
 /**
  * How long a change made on one server may take to show on the other: the
  * panel fetches its list every 3 seconds.
  */
 const LIVE_TIMEOUT = 10 * 1000;
-
-interface IMeta {
-  id: string;
-  name: string;
-  project: string;
-  version: number;
-  shared_with: string[];
-  origin: string;
-  attached: boolean;
-  editable: boolean;
-}
-
-const test = base.extend<{ peerURL: string; bob: IJupyterLabPageFixture }>({
-  // The server of proj-b; the `sharing` project of the configuration sets it.
-  peerURL: ['http://localhost:8989', { option: true }],
-  bob: async (
-    { browser, peerURL, request, tmpPath, waitForApplication },
-    use
-  ) => {
-    // JupyterLab opens in a folder of the test, as the `page` fixture does.
-    const folder = `${peerURL}/api/contents/${encodeURIComponent(tmpPath)}`;
-    expect(
-      (await request.put(folder, { data: { type: 'directory' } })).ok()
-    ).toBe(true);
-    const { page } = await galata.newPage({
-      baseURL: peerURL,
-      browser,
-      tmpPath,
-      waitForApplication
-    });
-    await use(page);
-    await page.context().close();
-    await request.delete(folder);
-  }
-});
-
-/**
- * A valid secret name no other test uses.
- */
-function uniqueName(prefix: string): string {
-  const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  return `${prefix}-${suffix}`;
-}
-
-/**
- * The API root of the server a page shows.
- */
-function apiOf(page: Page): string {
-  return `${new URL(page.url()).origin}${API}`;
-}
-
-/**
- * Open the Secrets panel from its sidebar tab.
- */
-async function openPanel(page: Page): Promise<Locator> {
-  const region = page.getByRole('region', { name: 'Secrets' });
-  if (!(await region.isVisible())) {
-    await page.getByRole('tab', { name: 'Secrets' }).click();
-  }
-  await expect(region).toBeVisible();
-  return region;
-}
-
-/**
- * The secrets a page's project sees, as its server lists them.
- */
-async function listSecrets(page: Page): Promise<IMeta[]> {
-  const response = await page.request.get(`${apiOf(page)}/secrets`);
-  expect(response.status()).toBe(200);
-  return (await response.json()).secrets;
-}
-
-/**
- * A secret created through a page's server.
- */
-async function createSecret(
-  page: Page,
-  name: string,
-  value: string
-): Promise<IMeta> {
-  const response = await page.request.post(`${apiOf(page)}/secrets`, {
-    data: { name, value }
-  });
-  expect(response.status()).toBe(201);
-  return response.json();
-}
 
 /**
  * Share a secret through a page's server.
@@ -120,62 +41,6 @@ async function setAccess(
     { data: { communities } }
   );
   expect(response.status()).toBe(200);
-}
-
-/**
- * What a page's server injects into its project's kernels.
- */
-async function environment(page: Page): Promise<Record<string, string>> {
-  const response = await page.request.get(`${apiOf(page)}/environment`);
-  expect(response.status()).toBe(200);
-  return (await response.json()).environment;
-}
-
-/**
- * A secret's value, through a page's server.
- */
-async function reveal(page: Page, id: string): Promise<string> {
-  const response = await page.request.post(
-    `${apiOf(page)}/secrets/${id}/reveal`
-  );
-  expect(response.status()).toBe(200);
-  return (await response.json()).value;
-}
-
-/**
- * The listed item of a secret.
- */
-function item(scope: Locator, name: string): Locator {
-  return scope.getByRole('listitem').filter({
-    has: scope.page().getByRole('button', {
-      name: `Options for ${name}`,
-      exact: true
-    })
-  });
-}
-
-/**
- * Open a listed secret's menu.
- */
-async function openMenu(scope: Locator, name: string): Promise<Locator> {
-  await scope
-    .getByRole('button', { name: `Options for ${name}`, exact: true })
-    .click();
-  const menu = scope.page().getByRole('menu');
-  await expect(menu).toBeVisible();
-  return menu;
-}
-
-/**
- * Choose an entry of a listed secret's menu.
- */
-async function chooseFromMenu(
-  scope: Locator,
-  name: string,
-  entry: string
-): Promise<void> {
-  const menu = await openMenu(scope, name);
-  await menu.getByRole('menuitem', { name: entry, exact: true }).click();
 }
 
 /**
