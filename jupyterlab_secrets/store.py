@@ -477,9 +477,9 @@ class SecretsStore(LoggingConfigurable):
         cheapest form to read, and to compute a tag from. With ``name``, only those so named.
         """
         visible = self._visible(project, list(communities))
-        query = select(SecretRow.id, SecretRow.project, SecretRow.name, SecretRow.version)
         if name is not None:
-            query = query.where(SecretRow.name == name)
+            visible = and_(visible, SecretRow.name == name)
+        query = select(SecretRow.id, SecretRow.project, SecretRow.name, SecretRow.version)
         columns: list[list[Any]] = [[], [], [], []]
         with self._snapshot() as connection:
             result = connection.execute(query.where(visible).order_by(SecretRow.id))
