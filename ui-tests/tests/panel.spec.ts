@@ -513,6 +513,29 @@ test.describe('Secrets panel', () => {
     await page.keyboard.press('Escape');
   });
 
+  test('reaches the end of a long list by scrolling the panel', async ({
+    page
+  }) => {
+    // Given more secrets than the sidebar can show at once
+    const prefix = uniqueName('zz-many');
+    for (let i = 0; i < 40; i++) {
+      await createSecret(page, `${prefix}-${String(i).padStart(2, '0')}`, 'v');
+    }
+    const last = `${prefix}-39`;
+
+    // When the user opens the last one's menu
+    const region = await openPanel(page);
+    await region
+      .getByRole('button', { name: `Options for ${last}`, exact: true })
+      .click();
+
+    // Then the menu opens: the panel scrolled to it
+    await expect(
+      page.getByRole('menu').getByRole('menuitem', { name: 'Clone' })
+    ).toBeEnabled();
+    await page.keyboard.press('Escape');
+  });
+
   test('shows a list error with the server message', async ({ page }) => {
     await page.route(/\/jupyterlab-secrets\/api\/secrets(\?.*)?$/, route =>
       route.fulfill({
