@@ -47,13 +47,3 @@ def jp_server_config(secrets_config: dict[str, Any]) -> Config:
             "SecretsExtension": secrets_config,
         }
     )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Let pytest-jupyter, not pytest-asyncio, run coroutine tests.
-
-    pytest-jupyter runs them on the loop its test server listens on; pytest-asyncio's "auto"
-    mode would run them on a loop of its own, where every request to the server times out.
-    """
-    if config.pluginmanager.hasplugin("asyncio"):
-        config.option.asyncio_mode = "strict"
