@@ -301,41 +301,16 @@ export function generatorFor(
 /**
  * Encode a string as UTF-8, then as base64.
  *
- * A lone surrogate, which no UTF-8 text holds, becomes U+FFFD, like
- * `TextEncoder` does.
+ * A lone surrogate, which no UTF-8 text holds, becomes U+FFFD.
  */
 export function utf8ToBase64(text: string): string {
-  const bytes = Private.utf8(text);
-  if (typeof btoa === 'function') {
-    let binary = '';
-    for (let i = 0; i < bytes.length; i += 0x8000) {
-      binary += String.fromCharCode.apply(
-        null,
-        Array.from(bytes.subarray(i, i + 0x8000))
-      );
-    }
-    return btoa(binary);
+  const bytes = new TextEncoder().encode(text);
+  let binary = '';
+  // In chunks: one call with a 64 KiB argument list would overflow the stack.
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   }
-  const chars = Private.BASE64_ALPHABET;
-  let out = '';
-  let i = 0;
-  for (; i + 2 < bytes.length; i += 3) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out +=
-      chars[n >> 18] +
-      chars[(n >> 12) & 63] +
-      chars[(n >> 6) & 63] +
-      chars[n & 63];
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i] << 16;
-    out += chars[n >> 18] + chars[(n >> 12) & 63] + '==';
-  } else if (rest === 2) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
-    out += chars[n >> 18] + chars[(n >> 12) & 63] + chars[(n >> 6) & 63] + '=';
-  }
-  return out;
+  return btoa(binary);
 }
 
 namespace Private {
@@ -349,9 +324,6 @@ namespace Private {
    * Names a POSIX shell can export.
    */
   export const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-  export const BASE64_ALPHABET =
-    'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
   /**
    * The end of bash's first line: the part recognised when removing the
@@ -484,42 +456,5 @@ finally:
     if (!/^[A-Za-z0-9]+$/.test(token)) {
       throw new Error('An injection token holds only letters and digits.');
     }
-  }
-
-  /**
-   * The UTF-8 bytes of a string.
-   */
-  export function utf8(text: string): Uint8Array {
-    const bytes = new Uint8Array(text.length * 3);
-    let n = 0;
-    for (let i = 0; i < text.length; i++) {
-      let c = text.charCodeAt(i);
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-        const d = text.charCodeAt(i + 1);
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-          i++;
-        }
-      }
-      if (c >= 0xd800 && c <= 0xdfff) {
-        c = 0xfffd;
-      }
-      if (c < 0x80) {
-        bytes[n++] = c;
-      } else if (c < 0x800) {
-        bytes[n++] = 0xc0 | (c >> 6);
-        bytes[n++] = 0x80 | (c & 63);
-      } else if (c < 0x10000) {
-        bytes[n++] = 0xe0 | (c >> 12);
-        bytes[n++] = 0x80 | ((c >> 6) & 63);
-        bytes[n++] = 0x80 | (c & 63);
-      } else {
-        bytes[n++] = 0xf0 | (c >> 18);
-        bytes[n++] = 0x80 | ((c >> 12) & 63);
-        bytes[n++] = 0x80 | ((c >> 6) & 63);
-        bytes[n++] = 0x80 | (c & 63);
-      }
-    }
-    return bytes.subarray(0, n);
   }
 }
