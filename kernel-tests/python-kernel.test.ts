@@ -449,15 +449,13 @@ describe('a change of the secrets', () => {
       name: 'LIVE_NEW_NAME'
     });
     await server.client.remove(ids.LIVE_DELETED);
-    const start = Date.now();
+    // (How long this takes is measured in bench/, not asserted here.)
     await cache.refresh();
     const execution = await execute(kernel, check);
-    const elapsed = Date.now() - start;
 
     // Then the running kernel has the new set, without a restart
     expect(execution.stdout).toBe('after None renamed value None\n');
     expect(execution.reply.execution_count).toBe(2);
-    expect(elapsed).toBeLessThan(1000);
     expect(injector.stateOf(kernel)?.names).toContain('LIVE_NEW_NAME');
     expect(injector.stateOf(kernel)?.names).not.toContain('LIVE_DELETED');
     await closeSession(session);

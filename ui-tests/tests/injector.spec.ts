@@ -76,9 +76,9 @@ test.describe('Secrets in the kernel', () => {
       0
     );
 
-    // Then the running kernel has the new value within a second
-    await page.waitForTimeout(1000);
-    expect(await runFirstCell(page)).toBe(`'${edited}'`);
+    // Then the running kernel has the new value, without a restart (how
+    // long it takes is measured in bench/, not asserted here)
+    await expect.poll(() => runFirstCell(page)).toBe(`'${edited}'`);
 
     // When it changes behind JupyterLab's back, and the user reloads the
     // secrets from the command palette
