@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests talk to are there: Debian's Chromium for
-# the browser tests and PostgreSQL on 127.0.0.1:5432 for the store tests.
+# the browser tests, R with IRkernel for the kernel tests, and PostgreSQL on
+# 127.0.0.1:5432 for the store tests.
 set -euo pipefail
 
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "==> Installing Debian's Chromium"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "Chromium is missing: run 'sudo apt-get install -y chromium'." >&2
-    exit 1
+apt_updated=no
+# Install Debian packages as root; anyone else is told what to run.
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "Missing: run 'sudo apt-get install -y $*'." >&2
+    return 1
   fi
+  if [ "$apt_updated" = no ]; then
+    apt-get update -qq
+    apt_updated=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> Installing Debian's Chromium"
+  apt_install chromium
+fi
+
+# IRkernel, so that the injector is tested against a real R kernel too.
+if ! Rscript -e 'library(IRkernel)' >/dev/null 2>&1; then
+  echo "==> Installing R and IRkernel"
+  apt_install r-cran-irkernel || echo "==> Without IRkernel its kernel tests will be skipped"
 fi
 
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then

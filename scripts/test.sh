@@ -19,7 +19,10 @@ python -m pytest -q -p no:cacheprovider
 echo "==> jest"
 jlpm test
 
-echo "==> Kernel injection against real kernels (ipykernel, bash_kernel)"
+echo "==> Kernel injection against real kernels (ipykernel, bash_kernel, IRkernel)"
+if command -v R >/dev/null && ! jupyter kernelspec list --json | grep -q '"ir"'; then
+  R -q -e 'IRkernel::installspec(sys_prefix = TRUE)' >/dev/null
+fi
 jlpm test:kernels
 
 echo "==> Browser tests (Galata, Debian's Chromium)"
