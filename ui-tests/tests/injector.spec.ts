@@ -153,9 +153,18 @@ test.describe('Secrets in a console', () => {
         kernelPreference: { name: 'python3' }
       });
     });
+    // A console replaces its prompt cell when its kernel arrives, dropping
+    // what was typed before: type as soon as it has a kernel, still starting.
+    await page.waitForFunction(
+      () =>
+        !!(window as any).jupyterapp.shell.currentWidget?.sessionContext
+          ?.session?.kernel
+    );
     const prompt = page.locator('.jp-CodeConsole-promptCell .cm-content');
+    const code = `import os; os.environ['${name}']`;
     await prompt.click();
-    await page.keyboard.type(`import os; os.environ['${name}']`);
+    await page.keyboard.type(code);
+    await expect(prompt).toHaveText(code);
     await page.keyboard.press('Shift+Enter');
 
     // Then it shows the value, as the kernel's first cell
