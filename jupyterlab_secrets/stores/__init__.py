@@ -1,0 +1,1 @@
+"""Where secrets are kept: one small interface (`base.SecretStore`) and its backends."""
