@@ -45,6 +45,9 @@ class StoredSecret:
     """Timezone-aware, UTC."""
     updated_at: dt.datetime
     updated_by: str
+    value_length: int
+    """How many characters the current value has (a ciphertext shows its length anyway):
+    values too short to hide in outputs are marked without decrypting them."""
     shared_with: tuple[str, ...] = ()
     """The communities it is shared with, sorted."""
     attached_as: str | None = None
