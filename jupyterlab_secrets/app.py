@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from sqlalchemy.exc import SQLAlchemyError
-from traitlets import Dict, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Int, TraitError, Type, Unicode, default, validate
 
 from .crypto import KEY_ENV, DecryptionError, Keyring, KeyUnavailableError, load_keyring
 from .handlers import route_table
+from .kernel_connection import SETTINGS_KEY, CachedEnvironment, redacting_connection_class
 from .migrations import SchemaError
+from .redaction import DEFAULT_MIN_LENGTH, Redactor
 from .service import SecretsService
 from .store import SecretsStore, redact_url
 
@@ -66,6 +69,26 @@ class SecretsExtension(ExtensionApp):
         ),
     )
 
+    redact_outputs = Bool(
+        True,
+        config=True,
+        help=(
+            "Replace the values of the kernel's secrets in every output sent to a client "
+            "(stream, display, result and error messages) with [REDACTED:<name>]: the value "
+            "itself, its base64 forms and its URL-encoded forms."
+        ),
+    )
+
+    redact_min_length = Int(
+        DEFAULT_MIN_LENGTH,
+        config=True,
+        help=(
+            "Values shorter than this many characters are not redacted from outputs: short "
+            "strings appear by chance, and hiding every place where they appear would reveal "
+            "them. The panel marks such secrets as too short to hide in outputs."
+        ),
+    )
+
     store_class = Type(
         default_value=SecretsStore,
         klass=SecretsStore,
@@ -102,6 +125,9 @@ class SecretsExtension(ExtensionApp):
                 self.project,
                 redact_url(self.db_url),
             )
+        self.redactor: Redactor | None = None
+        if self.redact_outputs:
+            self.install_redaction()
 
     def open_store(self) -> SecretsStore:
         """Open the configured store; raise `UnavailableError` if the database cannot open."""
@@ -161,6 +187,44 @@ class SecretsExtension(ExtensionApp):
                 "several keys separated by ';' may be listed while rotating). Nothing was changed."
             ) from None
         return service
+
+    def install_redaction(self) -> None:
+        """Make every kernel websocket of this server redact the kernel's secrets."""
+        base = self.serverapp.kernel_websocket_connection_class
+        connection_class = redacting_connection_class(base)
+        if connection_class is None:
+            self.log.warning(
+                "jupyterlab_secrets cannot redact outputs sent through %s.%s "
+                "(ServerApp.kernel_websocket_connection_class): secret values printed by "
+                "kernels reach clients as they are",
+                base.__module__,
+                base.__qualname__,
+            )
+            return
+        # Every kernel of this server gets the project's environment today. A source of each
+        # kernel's own secrets plugs in here: Redactor(secrets_for, min_length).
+        source = CachedEnvironment(self.read_environment)
+        self.redactor = Redactor(source, self.redact_min_length, refresh=source.refresh)
+        try:
+            source.refresh()
+        except Exception:
+            self.log.warning(
+                "jupyterlab_secrets could not read the secrets to redact", exc_info=True
+            )
+        # The extension's settings are copied into the server's after this method.
+        self.serverapp.kernel_websocket_connection_class = connection_class
+        self.settings["kernel_websocket_connection_class"] = connection_class
+        self.settings[SETTINGS_KEY] = self.redactor
+
+    def read_environment(self, known_tag: str | None) -> tuple[str, dict[str, str] | None]:
+        """The project's environment and its tag; no environment while the tag is
+        ``known_tag`` (no value is decrypted then)."""
+        if self.service is None:
+            return "", {}
+        tagged = self.service.environment_tagged(self.name, {known_tag} if known_tag else ())
+        if tagged.body is None:
+            return tagged.tag, None
+        return tagged.tag, json.loads(tagged.body)["environment"]
 
     def initialize_handlers(self) -> None:
         """Register the REST routes (jupyter_server prefixes them with the base URL)."""

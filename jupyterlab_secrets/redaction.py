@@ -1,0 +1,224 @@
+"""Redaction of secret values in what kernels send to clients.
+
+A `Redactor` turns the values of a kernel's secrets into one compiled matcher (an Aho-Corasick
+automaton, leftmost-longest) that finds, in one pass over a text, every value and the forms
+a value commonly takes on the way out of a program: base64 (standard and URL-safe, at any
+offset inside a longer base64 string), URL encoding (``quote``, ``quote_plus``) and string
+escapes (``repr``, JSON). Each match becomes ``[REDACTED:<name>]``.
+
+The matcher is built once per change of secrets (the source hands out a new mapping when
+they change), never once per message, and it does not scan once per secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from ahocorasick_rs import BytesAhoCorasick, Implementation, MatchKind
+
+DEFAULT_MIN_LENGTH = 8
+"""Shorter values are not redacted: they appear by chance in ordinary output, and hiding each
+place where they appear would reveal them."""
+
+OUTPUT_TYPES = frozenset(
+    {"stream", "display_data", "update_display_data", "execute_result", "error"}
+)
+"""The IOPub messages that carry a kernel's output."""
+
+REPLY_TYPES = frozenset({"execute_reply", "inspect_reply"})
+"""Shell replies that can show a rendered value (a pager payload, an inspected variable)."""
+
+SecretsFor = Callable[[str], Mapping[str, str]]
+"""A kernel's current secrets by kernel ID, as ``{name: value}``. It is called for every output
+message, so it must be cheap: hand out the same mapping object until the secrets change."""
+
+
+def placeholder(name: str) -> str:
+    """What replaces a value of the secret ``name``."""
+    return f"[REDACTED:{name}]"
+
+
+def _base64_inner(data: bytes, offset: int, encode: Callable[[bytes], bytes]) -> str:
+    """The base64 characters that encode ``data`` whatever bytes surround it, when ``data``
+    starts ``offset`` bytes (mod 3) into a longer base64-encoded string.
+
+    The characters at either edge also hold bits of the neighbouring bytes, so they are
+    dropped: what remains appears in every base64 string that holds ``data`` at that offset.
+    """
+    encoded = encode(b"\0" * offset + data).rstrip(b"=")
+    first = -(-offset * 8 // 6)  # the first character made only of data bits
+    last = (offset + len(data)) * 8 // 6  # past the last character made only of data bits
+    return encoded[first:last].decode("ascii")
+
+
+def forms(value: str) -> set[str]:
+    """Every form of ``value`` that is redacted, the value itself included."""
+    data = value.encode("utf-8")
+    found = {
+        value,
+        quote(value),
+        quote(value, safe=""),
+        quote_plus(value),
+        quote_plus(value, safe=""),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value)[1:-1],
+    }
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for offset in range(3):
+            found.add(_base64_inner(data, offset, encode))
+    found.discard("")
+    return found
+
+
+class Matcher:
+    """One automaton over every form of every secret value, for one set of secrets.
+
+    It works on UTF-8 bytes: on a kernel message's content as the kernel packed it (JSON), so
+    that the usual message, which holds no secret, is passed on without being decoded, and on
+    the decoded strings of a message that may hold one.
+    """
+
+    def __init__(self, secrets: Mapping[str, str], min_length: int = DEFAULT_MIN_LENGTH) -> None:
+        replacements: dict[bytes, bytes] = {}
+        # Sorted so that two secrets with the same value always show the same name.
+        for name, value in sorted(secrets.items()):
+            if len(value) < min_length:
+                continue
+            shown = placeholder(name).encode()
+            for form in forms(value):
+                # A form as it sits inside a JSON string too, for the scan of packed content.
+                for variant in (
+                    form,
+                    json.dumps(form)[1:-1],
+                    json.dumps(form, ensure_ascii=False)[1:-1],
+                ):
+                    replacements.setdefault(variant.encode("utf-8", "surrogatepass"), shown)
+        self.patterns = sorted(replacements, key=len, reverse=True)
+        self._replacements = [replacements[pattern] for pattern in self.patterns]
+        self._automaton = (
+            BytesAhoCorasick(
+                self.patterns,
+                matchkind=MatchKind.LeftmostLongest,
+                # A DFA scans several times faster than the NFAs; it is built once per change.
+                implementation=Implementation.DFA,
+            )
+            if self.patterns
+            else None
+        )
+        self._shortest = len(self.patterns[-1]) if self.patterns else 0
+
+    def __bool__(self) -> bool:
+        return self._automaton is not None
+
+    def finds(self, data: bytes) -> bool:
+        """Whether ``data`` holds any pattern."""
+        if self._automaton is None or len(data) < self._shortest:
+            return False
+        return bool(self._automaton.find_matches_as_indexes(data))
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """``data`` with every match replaced; the same object when nothing matched."""
+        if self._automaton is None or len(data) < self._shortest:
+            return data
+        matches = self._automaton.find_matches_as_indexes(data)
+        if not matches:
+            return data
+        parts: list[bytes] = []
+        position = 0
+        for index, start, end in matches:
+            parts.append(data[position:start])
+            parts.append(self._replacements[index])
+            position = end
+        parts.append(data[position:])
+        return b"".join(parts)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every match replaced; the same object when nothing matched."""
+        if self._automaton is None or len(text) < self._shortest:
+            return text
+        # UTF-8 is self-synchronising: a match of a valid UTF-8 pattern starts and ends on
+        # character boundaries. "surrogatepass" keeps a lone surrogate (valid in JSON) as is.
+        data = text.encode("utf-8", "surrogatepass")
+        redacted = self.redact_bytes(data)
+        if redacted is data:
+            return text
+        return redacted.decode("utf-8", "surrogatepass")
+
+    def redact_tree(self, node: Any) -> Any:
+        """A JSON-like value with every string in it redacted (keys too); the same object
+        when nothing matched, so an unchanged message need not be encoded again."""
+        if isinstance(node, str):
+            return self.redact(node)
+        if isinstance(node, list):
+            items = [self.redact_tree(item) for item in node]
+            if all(new is old for new, old in zip(items, node, strict=True)):
+                return node
+            return items
+        if isinstance(node, dict):
+            changed = False
+            result = {}
+            for key, item in node.items():
+                new_key = self.redact(key) if isinstance(key, str) else key
+                new_item = self.redact_tree(item)
+                changed = changed or new_key is not key or new_item is not item
+                result[new_key] = new_item
+            return result if changed else node
+        return node
+
+    def may_hold(self, packed_json: bytes) -> bool:
+        """Whether a JSON document, as packed, may hold a secret in one of its strings.
+
+        False is certain when the document uses no ``\\u`` or ``\\/`` escape: its other
+        escapes are the ones `json.dumps` writes too, so a string holding a form holds it
+        in one of the escaped variants this automaton searches for.
+        """
+        if self._automaton is None:
+            return False
+        if b"\\u" in packed_json or b"\\/" in packed_json:
+            return True
+        return self.finds(packed_json)
+
+
+class Redactor:
+    """Redacts kernel messages with the current secrets of each kernel.
+
+    ``secrets_for`` gives a kernel's secrets; a new matcher is compiled only when it hands out
+    a different mapping object (or another minimum length), so a source that keeps its mapping
+    until the secrets change costs nothing per message. ``refresh``, when given, brings the
+    source up to date; the kernel connection awaits it (in a thread) before it passes on a
+    request that runs code, so that code sees no secret the redactor does not know.
+    """
+
+    def __init__(
+        self,
+        secrets_for: SecretsFor,
+        min_length: int = DEFAULT_MIN_LENGTH,
+        refresh: Callable[[], None] | None = None,
+    ) -> None:
+        self.secrets_for = secrets_for
+        self.min_length = min_length
+        self.refresh = refresh
+        self._compiled: dict[int, tuple[Mapping[str, str], Matcher]] = {}
+
+    def matcher(self, kernel_id: str) -> Matcher:
+        """The matcher of a kernel's current secrets."""
+        secrets = self.secrets_for(kernel_id)
+        cached = self._compiled.get(id(secrets))
+        if cached is not None and cached[0] is secrets:
+            return cached[1]
+        matcher = Matcher(secrets, self.min_length)
+        # Kernels of one server usually share one mapping; old ones are dropped wholesale.
+        if len(self._compiled) >= 64:
+            self._compiled.clear()
+        self._compiled[id(secrets)] = (secrets, matcher)
+        return matcher
+
+    @staticmethod
+    def wants(msg_type: str) -> bool:
+        """Whether messages of this type are redacted."""
+        return msg_type in OUTPUT_TYPES or msg_type in REPLY_TYPES
