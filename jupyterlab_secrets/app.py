@@ -85,7 +85,7 @@ class SecretsExtension(ExtensionApp):
         help=(
             "Values shorter than this many characters are not redacted from outputs: short "
             "strings appear by chance, and hiding every place where they appear would reveal "
-            "them. The panel marks such secrets as too short to hide in outputs."
+            "them."
         ),
     )
 

@@ -70,6 +70,9 @@ class RedactingConnectionMixin:
 
     def _redacted(self, redactor: Redactor, msg_list: list[Any]) -> list[Any]:
         """The message parts with the kernel's secrets redacted; the same list if none."""
+        matcher = redactor.matcher(self.kernel_id)  # type: ignore[attr-defined]
+        if not matcher:
+            return msg_list
         session = self.session  # type: ignore[attr-defined]
         delim = _delimiter_index(msg_list)
         # After the delimiter: signature, header, parent header, metadata, content, buffers.
@@ -78,9 +81,6 @@ class RedactingConnectionMixin:
             return msg_list
         header = session.unpack(_as_bytes(parts[1]))
         if not redactor.wants(header.get("msg_type", "")):
-            return msg_list
-        matcher = redactor.matcher(self.kernel_id)  # type: ignore[attr-defined]
-        if not matcher:
             return msg_list
         packed = _as_bytes(parts[4])
         if session.packer in _JSON_PACKERS and not matcher.may_hold(packed):
@@ -119,7 +119,7 @@ class RedactingConnectionMixin:
                 redactor = self.redactor
                 if refresh and redactor is not None and redactor.refresh is not None:
                     try:
-                        await asyncio.to_thread(redactor.refresh)
+                        await asyncio.to_thread(redactor.prepare, self.kernel_id)  # type: ignore[attr-defined]
                     except Exception:
                         self.log.warning(  # type: ignore[attr-defined]
                             "jupyterlab_secrets could not refresh the secrets to redact",

@@ -13,6 +13,7 @@ they change), never once per message, and it does not scan once per secret.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -75,6 +76,40 @@ def forms(value: str) -> set[str]:
     return found
 
 
+class _Screen:
+    """Hyperscan's literal matcher (SIMD), where its wheel exists: it tells whether a text
+    holds any pattern several times faster than the automaton, which then finds and
+    replaces the matches in the few texts that do."""
+
+    def __init__(self, patterns: list[bytes]) -> None:
+        import hyperscan
+
+        self._stop = hyperscan.ScanTerminated
+        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._database.compile(
+            expressions=patterns,
+            ids=list(range(len(patterns))),
+            flags=hyperscan.HS_FLAG_SINGLEMATCH,
+            literal=True,
+        )
+
+    def finds(self, data: bytes) -> bool:
+        # Returning True from the handler stops the scan at the first match.
+        try:
+            self._database.scan(data, match_event_handler=_stop_scan)
+        except self._stop:
+            return True
+        return False
+
+
+def _stop_scan(*_: Any) -> bool:
+    return True
+
+
+HAS_HYPERSCAN = importlib.util.find_spec("hyperscan") is not None
+"""Whether hyperscan is installed (it has wheels for Linux x86-64 and macOS only)."""
+
+
 class Matcher:
     """One automaton over every form of every secret value, for one set of secrets.
 
@@ -83,7 +118,13 @@ class Matcher:
     the decoded strings of a message that may hold one.
     """
 
-    def __init__(self, secrets: Mapping[str, str], min_length: int = DEFAULT_MIN_LENGTH) -> None:
+    def __init__(
+        self,
+        secrets: Mapping[str, str],
+        min_length: int = DEFAULT_MIN_LENGTH,
+        *,
+        prefer_screen: bool = True,
+    ) -> None:
         replacements: dict[bytes, bytes] = {}
         # Sorted so that two secrets with the same value always show the same name.
         for name, value in sorted(secrets.items()):
@@ -111,14 +152,24 @@ class Matcher:
             else None
         )
         self._shortest = len(self.patterns[-1]) if self.patterns else 0
+        self._screen = (
+            _Screen(self.patterns) if self.patterns and prefer_screen and HAS_HYPERSCAN else None
+        )
 
     def __bool__(self) -> bool:
         return self._automaton is not None
+
+    @property
+    def engine(self) -> str:
+        """What tells whether a message may hold a secret: ``hyperscan`` or ``aho-corasick``."""
+        return "hyperscan" if self._screen is not None else "aho-corasick"
 
     def finds(self, data: bytes) -> bool:
         """Whether ``data`` holds any pattern."""
         if self._automaton is None or len(data) < self._shortest:
             return False
+        if self._screen is not None:
+            return self._screen.finds(data)
         return bool(self._automaton.find_matches_as_indexes(data))
 
     def redact_bytes(self, data: bytes) -> bytes:
@@ -139,7 +190,8 @@ class Matcher:
 
     def redact(self, text: str) -> str:
         """``text`` with every match replaced; the same object when nothing matched."""
-        if self._automaton is None or len(text) < self._shortest:
+        # A character is 1 to 4 bytes, and patterns are measured in bytes.
+        if self._automaton is None or 4 * len(text) < self._shortest:
             return text
         # UTF-8 is self-synchronising: a match of a valid UTF-8 pattern starts and ends on
         # character boundaries. "surrogatepass" keeps a lone surrogate (valid in JSON) as is.
@@ -188,10 +240,11 @@ class Redactor:
     """Redacts kernel messages with the current secrets of each kernel.
 
     ``secrets_for`` gives a kernel's secrets; a new matcher is compiled only when it hands out
-    a different mapping object (or another minimum length), so a source that keeps its mapping
-    until the secrets change costs nothing per message. ``refresh``, when given, brings the
-    source up to date; the kernel connection awaits it (in a thread) before it passes on a
-    request that runs code, so that code sees no secret the redactor does not know.
+    a different mapping object, so a source that keeps its mapping until the secrets change
+    costs nothing per message. ``refresh``, when given, brings the source up to date: the
+    kernel connection runs `prepare` in a thread before it passes on a request that runs code,
+    so that code prints no secret the redactor does not know, and the matcher of a change is
+    compiled off the event loop.
     """
 
     def __init__(
@@ -217,6 +270,12 @@ class Redactor:
             self._compiled.clear()
         self._compiled[id(secrets)] = (secrets, matcher)
         return matcher
+
+    def prepare(self, kernel_id: str) -> None:
+        """Refresh the source, and compile the matcher of the kernel's secrets (blocking)."""
+        if self.refresh is not None:
+            self.refresh()
+        self.matcher(kernel_id)
 
     @staticmethod
     def wants(msg_type: str) -> bool:

@@ -1,0 +1,101 @@
+"""The redaction matcher on its own: which forms it finds, and when it may skip a message.
+
+The kernel tests (`test_redaction.py`) check the same through a real server; these check the
+corner cases that are slow to reach through a kernel.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from types import MappingProxyType
+from urllib.parse import quote, quote_plus
+
+import pytest
+from jupyter_client.session import json_packer
+
+from jupyterlab_secrets.redaction import HAS_HYPERSCAN, Matcher, Redactor
+
+ENGINES = [pytest.param(False, id="aho-corasick"), pytest.param(True, id="hyperscan")]
+
+
+@pytest.fixture(params=ENGINES)
+def prefer_screen(request: pytest.FixtureRequest) -> bool:
+    """Each engine that screens packed messages; hyperscan only where it is installed."""
+    if request.param and not HAS_HYPERSCAN:
+        pytest.skip("hyperscan has no wheel for this platform; the automaton screens alone")
+    return request.param
+
+
+VALUES = ["plain-token-1234", 'qu"ote\\back\nslash\ttab', "\u00fcn\u00efc\u00f6de-\u2603-value"]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_base64_inside_any_longer_string_is_found(value: str, prefer_screen: bool) -> None:
+    # Given a matcher of one value
+    matcher = Matcher({"key": value}, prefer_screen=prefer_screen)
+    rng = random.Random(5)
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for before in range(6):
+            for after in range(4):
+                # When the value is encoded between random bytes
+                data = rng.randbytes(before) + value.encode() + rng.randbytes(after)
+                encoded = encode(data).decode()
+                # Then the redacted text holds the placeholder, and the rest is only edges
+                redacted = matcher.redact(encoded)
+                head, found, tail = redacted.partition("[REDACTED:key]")
+                assert found, (before, after)
+                assert len(head) <= before * 4 // 3 + 2
+                assert len(tail) <= after * 4 // 3 + 4
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_url_and_escaped_forms_are_found(value: str, prefer_screen: bool) -> None:
+    matcher = Matcher({"key": value}, prefer_screen=prefer_screen)
+    for form in (value, quote(value), quote(value, safe=""), quote_plus(value), repr(value)):
+        assert "[REDACTED:key]" in matcher.redact(f"<{form}>"), form
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_packed_message_is_screened_without_decoding(value: str, prefer_screen: bool) -> None:
+    # Given a matcher, and a message content packed as kernels pack it
+    matcher = Matcher({"key": value}, prefer_screen=prefer_screen)
+    holding = json_packer({"name": "stdout", "text": f"before {value} after\n"})
+    clean = json_packer({"name": "stdout", "text": "nothing secret here\n" * 50})
+    # Then a content holding the value may hold it, and a clean one surely does not
+    assert matcher.may_hold(holding)
+    assert not matcher.may_hold(clean)
+    # And one packed with \\u escapes (another encoder) is always decoded to be checked
+    escaped = json.dumps({"text": f"before {value} after"}, ensure_ascii=True).encode()
+    assert matcher.may_hold(escaped)
+    redacted = matcher.redact_tree(json.loads(escaped))
+    assert redacted == {"text": "before [REDACTED:key] after"}
+
+
+def test_longest_value_wins_and_short_values_are_kept() -> None:
+    # Given one value inside another, and a value shorter than the minimum
+    matcher = Matcher({"inner": "abcdefgh12", "outer": "xx-abcdefgh12-yy", "short": "1234567"})
+    # Then the longer match is redacted as a whole, and the short value is left alone
+    text = "xx-abcdefgh12-yy abcdefgh12 1234567"
+    assert matcher.redact(text) == "[REDACTED:outer] [REDACTED:inner] 1234567"
+
+
+def test_unchanged_content_is_the_same_object() -> None:
+    matcher = Matcher({"key": "plain-token-1234"})
+    content = {"data": {"text/plain": ["a", "b"]}, "metadata": {}}
+    assert matcher.redact_tree(content) is content
+
+
+def test_matcher_is_compiled_once_per_change_of_secrets() -> None:
+    # Given a source that hands out the same mapping until the secrets change
+    current = MappingProxyType({"key": "plain-token-1234"})
+    redactor = Redactor(lambda kernel_id: current)
+    first = redactor.matcher("k1")
+    # Then every kernel and message reuses its matcher
+    assert redactor.matcher("k1") is first
+    assert redactor.matcher("k2") is first
+    # And a change of secrets compiles a new one, which knows the new value
+    current = MappingProxyType({"key": "plain-token-1234", "new": "brand-new-value"})
+    assert redactor.matcher("k1") is not first
+    assert redactor.matcher("k1").redact("brand-new-value") == "[REDACTED:new]"
