@@ -80,7 +80,10 @@ export async function startServer(
       `--ServerApp.root_dir=${root}`,
       '--ServerApp.allow_root=True',
       `--SecretsExtension.db_url=sqlite:///${path.join(dir, 'secrets.db')}`,
-      `--SecretsExtension.key_file=${path.join(dir, 'key')}`
+      `--SecretsExtension.key_file=${path.join(dir, 'key')}`,
+      // These tests read injected values back from outputs; redaction of outputs is
+      // tested on its own (jupyterlab_secrets/tests/test_redaction.py).
+      '--SecretsExtension.redact_outputs=False'
     ],
     {
       env: {
