@@ -45,6 +45,7 @@ class RedactingConnectionMixin:
     """Redacts the outgoing messages of a `ZMQChannelsWebsocketConnection` subclass."""
 
     _backlog: list[tuple[Any, bool]] | None = None
+    _drainer: asyncio.Future[None] | None = None
 
     @property
     def redactor(self) -> Redactor | None:
@@ -106,7 +107,8 @@ class RedactingConnectionMixin:
             return
         if self._backlog is None:
             self._backlog = []
-            asyncio.ensure_future(self._drain())
+            # Held, so that the event loop's weak reference is not the only one.
+            self._drainer = asyncio.ensure_future(self._drain())
         self._backlog.append((incoming_msg, refresh))
 
     async def _drain(self) -> None:

@@ -76,6 +76,14 @@ def forms(value: str) -> set[str]:
     return found
 
 
+SCREEN_PREFIX = 256
+"""How many bytes of each pattern Hyperscan screens for."""
+
+DFA_LIMIT = 64 * 1024
+"""Up to this many bytes of patterns, the automaton is a DFA: several times faster than an NFA,
+but its size grows with the patterns' (a few 64 KB values would need gigabytes)."""
+
+
 class _Screen:
     """Hyperscan's literal matcher (SIMD), where its wheel exists: it tells whether a text
     holds any pattern several times faster than the automaton, which then finds and
@@ -84,11 +92,14 @@ class _Screen:
     def __init__(self, patterns: list[bytes]) -> None:
         import hyperscan
 
+        # A text that holds a pattern holds its beginning: screening for beginnings is as
+        # sure, and keeps within Hyperscan's limit on a pattern's length (values may be 64 KB).
+        starts = sorted({pattern[:SCREEN_PREFIX] for pattern in patterns})
         self._stop = hyperscan.ScanTerminated
         self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._database.compile(
-            expressions=patterns,
-            ids=list(range(len(patterns))),
+            expressions=starts,
+            ids=list(range(len(starts))),
             flags=hyperscan.HS_FLAG_SINGLEMATCH,
             literal=True,
         )
@@ -145,16 +156,23 @@ class Matcher:
             BytesAhoCorasick(
                 self.patterns,
                 matchkind=MatchKind.LeftmostLongest,
-                # A DFA scans several times faster than the NFAs; it is built once per change.
-                implementation=Implementation.DFA,
+                implementation=(
+                    Implementation.DFA
+                    if sum(map(len, self.patterns)) <= DFA_LIMIT
+                    else Implementation.ContiguousNFA
+                ),
             )
             if self.patterns
             else None
         )
         self._shortest = len(self.patterns[-1]) if self.patterns else 0
-        self._screen = (
-            _Screen(self.patterns) if self.patterns and prefer_screen and HAS_HYPERSCAN else None
-        )
+        self._screen: _Screen | None = None
+        if self.patterns and prefer_screen and HAS_HYPERSCAN:
+            try:
+                self._screen = _Screen(self.patterns)
+            except Exception:
+                # The automaton screens alone: slower, as sure.
+                self._screen = None
 
     def __bool__(self) -> bool:
         return self._automaton is not None

@@ -152,6 +152,19 @@ async def test_base64_at_every_offset_is_redacted(
     assert_never_received(client, value)
 
 
+async def test_largest_value_is_redacted(api: Api, connect: Connect) -> None:
+    # Given a secret of the largest size allowed, in a Python kernel
+    value = "v" + os.urandom(32767).hex() + "!"
+    await create_secret(api, "big", value)
+    client = await connect("python3", V1)
+    await client.execute(python_setenv("big", value))
+    # When a cell prints it
+    text = text_of(await client.execute("print(os.environ['big'])"))
+    # Then it is redacted
+    assert text == "[REDACTED:big]\n"
+    assert_never_received(client, value)
+
+
 async def test_url_encoded_value_is_redacted(api: Api, connect: Connect) -> None:
     # Given a value with characters that URL encoding changes
     value = "p@ss w/rd+?&=\u00fc-" + new_value()

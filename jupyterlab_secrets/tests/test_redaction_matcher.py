@@ -99,3 +99,15 @@ def test_matcher_is_compiled_once_per_change_of_secrets() -> None:
     current = MappingProxyType({"key": "plain-token-1234", "new": "brand-new-value"})
     assert redactor.matcher("k1") is not first
     assert redactor.matcher("k1").redact("brand-new-value") == "[REDACTED:new]"
+
+
+def test_largest_value_is_found(prefer_screen: bool) -> None:
+    # Given a value of the largest size allowed (65,536 bytes)
+    value = "v" + random.Random(3).randbytes(32767).hex() + "!"
+    assert len(value.encode()) == 65_536
+    matcher = Matcher({"big": value}, prefer_screen=prefer_screen)
+    # Then it is found as is and in base64, in a packed message too
+    assert matcher.redact(f"<{value}>") == "<[REDACTED:big]>"
+    encoded = base64.b64encode(b"x" + value.encode()).decode()
+    assert "[REDACTED:big]" in matcher.redact(encoded)
+    assert matcher.may_hold(json_packer({"text": f"<{value}>"}))
