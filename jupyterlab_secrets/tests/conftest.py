@@ -225,6 +225,14 @@ def keyring() -> Keyring:
     return Keyring([generate_key()])
 
 
+def require_or_skip(reason: str) -> None:
+    """Skip a test whose service is missing, saying why; in CI (``CI=true``), fail instead:
+    no test layer may skip quietly there."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}, and CI=true: start it (see scripts/test-services.sh).")
+    pytest.skip(f"{reason}: its tests are skipped (with CI=true they would fail).")
+
+
 def postgres_reachable() -> bool:
     """Whether the PostgreSQL of our machines answers on 127.0.0.1:5432."""
     try:
@@ -241,7 +249,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'db' / 'secrets.db'}"
         return
     if not postgres_reachable():
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+        require_or_skip("PostgreSQL is not reachable at 127.0.0.1:5432")
     import psycopg
     from sqlalchemy.engine import make_url
 
