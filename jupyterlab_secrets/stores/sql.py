@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from traitlets import Int, Unicode
 
@@ -302,12 +303,18 @@ class SqlSecretStore(SecretStore):
     def _audience(self, connection: Connection, secret_id: str) -> set[tuple[str, str]]:
         """The counters of those who see a secret besides its owner: the communities it is
         shared with and the projects that added it."""
-        communities = connection.execute(
-            select(ShareRow.community).where(ShareRow.secret_id == secret_id)
-        ).scalars()
-        projects = connection.execute(
-            select(AttachmentRow.project).where(AttachmentRow.secret_id == secret_id)
-        ).scalars()
+        communities = (
+            connection.execute(select(ShareRow.community).where(ShareRow.secret_id == secret_id))
+            .scalars()
+            .all()
+        )
+        projects = (
+            connection.execute(
+                select(AttachmentRow.project).where(AttachmentRow.secret_id == secret_id)
+            )
+            .scalars()
+            .all()
+        )
         return {(_COMMUNITY, c) for c in communities} | {(_PROJECT, p) for p in projects}
 
     def _bump(self, connection: Connection, scopes: Iterable[tuple[str, str]]) -> None:
@@ -316,12 +323,8 @@ class SqlSecretStore(SecretStore):
         ordered = sorted(set(scopes))
         if not ordered:
             return
-        if self._sqlite:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        statement = upsert(ChangeCounterRow)
-        statement = statement.on_conflict_do_update(
+        upsert = sqlite.insert if self._sqlite else postgresql.insert
+        statement = upsert(ChangeCounterRow).on_conflict_do_update(
             index_elements=[ChangeCounterRow.scope, ChangeCounterRow.name],
             set_={"counter": ChangeCounterRow.counter + 1},
         )
@@ -363,9 +366,11 @@ class SqlSecretStore(SecretStore):
         are not looked at: one of them cannot take this project offline."""
         visible = self._visible(view)
         with self._read() as connection:
-            key_ids = connection.execute(
-                select(SecretRow.key_id).where(visible).distinct()
-            ).scalars()
+            key_ids = (
+                connection.execute(select(SecretRow.key_id).where(visible).distinct())
+                .scalars()
+                .all()
+            )
             for key_id in sorted(key_ids):
                 secret_id, project, ciphertext, nonce = connection.execute(
                     select(SecretRow.id, SecretRow.project, SecretRow.ciphertext, SecretRow.nonce)
