@@ -20,6 +20,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -33,7 +34,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from traitlets import Int, Unicode
 
 from ..crypto import DecryptionError, Keyring, Sealed
@@ -115,7 +118,14 @@ def _undecryptable() -> UndecryptableError:
 
 def count_stored_secrets(db_url: str) -> int:
     """How many secrets the database at ``db_url`` holds (0 when it has no table yet), without
-    keys and without migrating it: whether a new key may be created depends on it."""
+    keys, without migrating it, and without creating a SQLite file: whether a new key may be
+    created depends on it."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and not database.startswith("file:") and database != ":memory:":
+            if not Path(database).expanduser().exists():
+                return 0
     engine = create_store_engine(db_url)
     try:
         with read_snapshot(engine) as connection:
@@ -162,14 +172,17 @@ class SqlSecretStore(SecretStore):
         """Database failures as domain errors, with no statement parameter in them."""
         try:
             yield
-        except (OperationalError, InterfaceError) as error:
+        except IntegrityError:
+            raise  # a constraint the calling method turns into its own error
+        except DataError:
+            raise InvalidInputError("The database refused this input.") from None
+        except DBAPIError as error:
+            # Unreachable, locked for too long, damaged, or a schema changed under us.
             self.log.debug("The secrets database failed", exc_info=True)
             raise UnavailableError(
                 f"The secrets database {redact_url(self.db_url)} cannot be used right now "
                 f"({type(error.orig).__name__}). Try again; if it persists, check the database."
             ) from None
-        except DataError:
-            raise InvalidInputError("The database refused this input.") from None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -302,12 +315,18 @@ class SqlSecretStore(SecretStore):
     def _audience(self, connection: Connection, secret_id: str) -> set[tuple[str, str]]:
         """The counters of those who see a secret besides its owner: the communities it is
         shared with and the projects that added it."""
-        communities = connection.execute(
-            select(ShareRow.community).where(ShareRow.secret_id == secret_id)
-        ).scalars()
-        projects = connection.execute(
-            select(AttachmentRow.project).where(AttachmentRow.secret_id == secret_id)
-        ).scalars()
+        communities = (
+            connection.execute(select(ShareRow.community).where(ShareRow.secret_id == secret_id))
+            .scalars()
+            .all()
+        )
+        projects = (
+            connection.execute(
+                select(AttachmentRow.project).where(AttachmentRow.secret_id == secret_id)
+            )
+            .scalars()
+            .all()
+        )
         return {(_COMMUNITY, c) for c in communities} | {(_PROJECT, p) for p in projects}
 
     def _bump(self, connection: Connection, scopes: Iterable[tuple[str, str]]) -> None:
@@ -316,12 +335,8 @@ class SqlSecretStore(SecretStore):
         ordered = sorted(set(scopes))
         if not ordered:
             return
-        if self._sqlite:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        statement = upsert(ChangeCounterRow)
-        statement = statement.on_conflict_do_update(
+        upsert = sqlite.insert if self._sqlite else postgresql.insert
+        statement = upsert(ChangeCounterRow).on_conflict_do_update(
             index_elements=[ChangeCounterRow.scope, ChangeCounterRow.name],
             set_={"counter": ChangeCounterRow.counter + 1},
         )
@@ -363,9 +378,11 @@ class SqlSecretStore(SecretStore):
         are not looked at: one of them cannot take this project offline."""
         visible = self._visible(view)
         with self._read() as connection:
-            key_ids = connection.execute(
-                select(SecretRow.key_id).where(visible).distinct()
-            ).scalars()
+            key_ids = (
+                connection.execute(select(SecretRow.key_id).where(visible).distinct())
+                .scalars()
+                .all()
+            )
             for key_id in sorted(key_ids):
                 secret_id, project, ciphertext, nonce = connection.execute(
                     select(SecretRow.id, SecretRow.project, SecretRow.ciphertext, SecretRow.nonce)

@@ -233,6 +233,12 @@ def test_a_view_sees_its_own_and_those_shared_with_its_communities_only(
     assert sorted(s.id for s in store.list(A)) == sorted([own.id, shared.id])
     seen = store.get(A, shared.id)
     assert (seen.project, seen.shared_with, seen.attached_as) == ("proj-b", ("ml-team",), None)
+    # And every community it is shared with, also those proj-a is not in
+    store.set_shares(B, shared.id, add=["other-team"], remove=[])
+    assert store.get(A, shared.id).shared_with == ("ml-team", "other-team")
+    listed = {s.id: s for s in store.list(A)}
+    assert listed[shared.id].shared_with == ("ml-team", "other-team")
+    assert listed[own.id].shared_with == ()
     assert store.read_values(A, [shared.id]) == {shared.id: "b"}
     # And the others are not found, by any read
     for hidden in (elsewhere.id, private.id):
