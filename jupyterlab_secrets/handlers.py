@@ -50,7 +50,9 @@ class SecretsHandler(APIHandler):
         """Authenticate (as every API handler), then refuse an oversized body unread."""
         await super().prepare()
         length = self.request.headers.get("Content-Length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        if length is not None and not length.isdigit():
+            raise ApiError(400, "The request's Content-Length is not a number.")
+        if length is not None and int(length) > MAX_BODY_BYTES:
             raise ApiError(413, f"The request body must be at most {MAX_BODY_BYTES:,} bytes.")
         # A body without a length (chunked) stops at the same limit while it is read.
         self.request.connection.set_max_body_size(MAX_BODY_BYTES)  # type: ignore[union-attr]
