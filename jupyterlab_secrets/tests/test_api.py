@@ -259,13 +259,15 @@ UNKNOWN_ID_CALLS = [
 async def test_unknown_ids_are_404(
     api: Api, method: str, suffix: tuple[str, ...], body: Any, secret_id: str
 ) -> None:
-    # Given a project with one secret
+    await assert_no_such_secret(api, method, ("secrets", secret_id, *suffix), body)
+
+
+async def assert_no_such_secret(api: Api, method: str, path: tuple[str, ...], body: Any) -> None:
+    """Given a project with one secret, a call of ``path`` is 404 and changes nothing."""
     await create_secret(api, "existing")
     before = await snapshot(api)
-    # When a route is called with an ID that does not exist
     kwargs = {"body": body} if body is not None else {}
-    reply = await api(method, "secrets", secret_id, *suffix, **kwargs)
-    # Then it is 404, and nothing changed
+    reply = await api(method, *path, **kwargs)
     assert reply.status == 404
     assert reply.body == {"message": "No such secret."}
     assert await snapshot(api) == before
