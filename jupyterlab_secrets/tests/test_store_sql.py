@@ -16,7 +16,7 @@ from sqlalchemy import select, text, update
 
 import jupyterlab_secrets
 from jupyterlab_secrets.crypto import Keyring, generate_key
-from jupyterlab_secrets.errors import StaleVersionError, UnavailableError, UndecryptableError
+from jupyterlab_secrets.errors import UnavailableError, UndecryptableError
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.sql import SqlSecretStore, count_stored_secrets
 from jupyterlab_secrets.stores.sql_schema import SecretRow, VersionRow
@@ -434,6 +434,7 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
     stop = threading.Event()
     rotating = threading.Event()
     during = [0]
+    busy = [0]
 
     def edit(worker: int) -> None:
         mine = ids[worker::4]
@@ -445,6 +446,11 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
                 updated = server.update(
                     A, secret_id, expected_version=versions[secret_id], user="bob", value=value
                 )
+            except UnavailableError:
+                # SQLite's lock was busy for longer than its timeout (the machine may be
+                # loaded): refused, so nothing was acknowledged, and nothing may be lost.
+                busy[0] += 1
+                continue
             except Exception as error:  # asserted on below
                 failures.append(error)
                 return
@@ -488,11 +494,11 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
     lost = sum(values[i] != acknowledged.get(i, "initial") for i in ids)
     print(
         f"\n{len(acknowledged)} secrets edited, {during[0]} edits acknowledged during "
-        f"{len(rotator_keys)} rotations ({changed} values re-encrypted); lost: {lost}"
+        f"{len(rotator_keys)} rotations ({changed} values re-encrypted), {busy[0]} refused "
+        f"as busy; lost: {lost}"
     )
     assert failures == []
     assert lost == 0
-    assert not any(isinstance(f, StaleVersionError) for f in failures)
 
 
 # -- production code ---------------------------------------------------------------------------
