@@ -181,6 +181,8 @@ def test_reads_take_no_write_lock(sqlite: SqlSecretStore, sqlite_path: Path) -> 
         assert sqlite.change_marker(B)
         assert [v.version for v in sqlite.versions(A, secret.id)] == [2, 1]
         assert sqlite.read_version(A, secret.id, 1) == "v1"
+        # And another server opens the store (its schema is current: nothing to migrate)
+        SqlSecretStore(f"sqlite:///{sqlite_path}", sqlite.keyring).close()
         assert time.monotonic() - started < 4.5  # below the busy timeout of 5 s
     finally:
         blocker.rollback()
@@ -435,6 +437,7 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
     rotating = threading.Event()
     during = [0]
     busy = [0]
+    busy_rotations = [0]
 
     def edit(worker: int) -> None:
         mine = ids[worker::4]
@@ -473,11 +476,19 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
         time.sleep(0.2)
         rotating.set()
         for keys in rotator_keys:
-            rotator = SqlSecretStore(db_url, keys)
-            try:
-                changed += rotator.rotate().changed
-            finally:
-                rotator.close()
+            for _attempt in range(5):
+                rotator = SqlSecretStore(db_url, keys)
+                try:
+                    changed += rotator.rotate().changed
+                    break
+                except UnavailableError:
+                    # SQLite stayed busy (its lock is not handed out fairly): the operator
+                    # runs it again, and it carries on where it stopped.
+                    busy_rotations[0] += 1
+                finally:
+                    rotator.close()
+            else:
+                pytest.fail("the rotation stayed busy five times")
         rotating.clear()
         time.sleep(0.1)
     finally:
@@ -494,8 +505,8 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
     lost = sum(values[i] != acknowledged.get(i, "initial") for i in ids)
     print(
         f"\n{len(acknowledged)} secrets edited, {during[0]} edits acknowledged during "
-        f"{len(rotator_keys)} rotations ({changed} values re-encrypted), {busy[0]} refused "
-        f"as busy; lost: {lost}"
+        f"{len(rotator_keys)} rotations ({changed} values re-encrypted), {busy[0]} edits and "
+        f"{busy_rotations[0]} rotations refused as busy; lost: {lost}"
     )
     assert failures == []
     assert lost == 0
