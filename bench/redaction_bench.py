@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import secrets
@@ -123,11 +122,10 @@ class Bench:
     def set_secrets(self, count: int) -> None:
         """Make the project hold exactly ``count`` secrets, and the redactor know them."""
         service = self.extension.service
-        for meta in service.list("bench")["secrets"]:
-            service.delete("bench", meta["id"])
+        for meta in service.list("bench").secrets:
+            service.delete("bench", meta.id)
         for index in range(count):
-            body = json.dumps({"name": f"secret-{index:03d}", "value": self.values[index]})
-            service.create("bench", body.encode())
+            service.create("bench", f"secret-{index:03d}", self.values[index])
         self.extension.redactor.prepare(self.kernel_id)
 
     async def connect(self, connection_class: type, protocol: str | None) -> tuple[Any, Any]:

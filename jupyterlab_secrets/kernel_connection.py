@@ -174,16 +174,18 @@ def redacting_connection_class(base: type) -> type | None:
 class CachedEnvironment:
     """The project's environment for every kernel of this server, kept until it changes.
 
-    ``read(known_tag)`` answers ``(tag, environment)``, or ``(tag, None)`` when the tag is
-    still ``known_tag``: a check costs a metadata read and no decryption. Calling the object
-    never reads anything: it hands out the mapping of the last `refresh`, the same object
-    until the environment changes.
+    ``marker()`` answers a string that changes whenever the environment may change (cheap:
+    no value is read); ``read()`` answers the environment (it decrypts every value). Calling
+    the object never reads anything: it hands out the mapping of the last `refresh`, the same
+    object until the environment changes, so the redactor compiles once per change.
     """
 
-    def __init__(self, read: Callable[[str | None], tuple[str, Mapping[str, str] | None]]) -> None:
+    def __init__(self, read: Callable[[], Mapping[str, str]], marker: Callable[[], str]) -> None:
         self._read = read
+        self._read_marker = marker
         self._lock = threading.Lock()
-        self._tag: str | None = None
+        self._marker: str | None = None
+        self._generation = 0
         self._values: Mapping[str, str] = MappingProxyType({})
 
     def __call__(self, kernel_id: str) -> Mapping[str, str]:
@@ -191,9 +193,22 @@ class CachedEnvironment:
         return self._values
 
     def refresh(self) -> None:
-        """Read the environment again if its tag changed (blocking: run it in a thread)."""
+        """Read the environment again if its marker changed, or after `invalidate`
+        (blocking: run it in a thread)."""
         with self._lock:
-            tag, values = self._read(self._tag)
-            if values is not None:
+            generation = self._generation
+            # The marker is read first: a change made while the values are read moves it
+            # again, so the next refresh reads that change.
+            marker = self._read_marker()
+            if marker == self._marker:
+                return
+            values = self._read()
+            if values != self._values:
                 self._values = MappingProxyType(dict(values))
-            self._tag = tag
+            # An invalidation during the read may not be in what was read: read again next time.
+            self._marker = marker if generation == self._generation else None
+
+    def invalidate(self) -> None:
+        """Say that the environment changed: the next `refresh` reads it (any thread)."""
+        self._generation += 1
+        self._marker = None

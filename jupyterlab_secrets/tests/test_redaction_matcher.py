@@ -13,11 +13,13 @@ import platform
 import random
 import sys
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
 from jupyter_client.session import json_packer
 
+from jupyterlab_secrets.kernel_connection import CachedEnvironment
 from jupyterlab_secrets.redaction import HAS_HYPERSCAN, Matcher, Redactor
 
 ENGINES = [pytest.param(False, id="aho-corasick"), pytest.param(True, id="hyperscan")]
@@ -119,3 +121,34 @@ def test_largest_value_is_found(prefer_screen: bool) -> None:
     encoded = base64.b64encode(b"x" + value.encode()).decode()
     assert "[REDACTED:big]" in matcher.redact(encoded)
     assert matcher.may_hold(json_packer({"text": f"<{value}>"}))
+
+
+def test_environment_is_read_only_when_the_secrets_change(make_service: Any) -> None:
+    # Given the redaction source over a real service, counting the environment's reads
+    service = make_service("proj-a")
+    reads: list[dict[str, str]] = []
+
+    def read() -> dict[str, str]:
+        reads.append(service.environment("jupyter-server"))
+        return reads[-1]
+
+    source = CachedEnvironment(read, service.change_marker)
+    service.listeners.append(lambda change: source.invalidate())
+    created = service.create("alice", "api-key", "first-value-1234")
+    source.refresh()
+    held = source("k1")
+    assert dict(held) == {"api-key": "first-value-1234"}
+    # When nothing changed, checks read nothing and hand out the same mapping
+    source.refresh()
+    source.refresh()
+    assert len(reads) == 1
+    assert source("k2") is held
+    # When a value changes, the next check reads the new environment
+    service.patch("alice", created.id, created.version, value="second-value-1234")
+    source.refresh()
+    assert len(reads) == 2
+    assert dict(source("k1")) == {"api-key": "second-value-1234"}
+    # And a listener's call alone is enough to read again, even with the marker unmoved
+    source.invalidate()
+    source.refresh()
+    assert len(reads) == 3
