@@ -5,17 +5,13 @@
  */
 
 import { ISecretMeta, ISecretUpdate, SecretsAPIError } from '../api';
-import { NAME_MAX_LENGTH, checkName, describeNameProblem } from '../names';
-
-/**
- * The largest content the server accepts, in UTF-8 bytes.
- */
-export const MAX_CONTENT_BYTES = 65536;
-
-/**
- * The translation function of the extension's bundle.
- */
-export type Translate = (msg: string, ...args: any[]) => string;
+import {
+  MAX_VALUE_BYTES,
+  NAME_MAX_LENGTH,
+  Translate,
+  checkName,
+  describeNameProblem
+} from '../names';
 
 /**
  * What a form is opened for.
@@ -83,32 +79,6 @@ export function takenNames(
 }
 
 /**
- * The length of a text in UTF-8, as the server counts it.
- */
-export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) {
-      bytes += 1;
-    } else if (code < 0x800) {
-      bytes += 2;
-    } else if (
-      code >= 0xd800 &&
-      code <= 0xdbff &&
-      i + 1 < text.length &&
-      (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
-    ) {
-      bytes += 4;
-      i++;
-    } else {
-      bytes += 3;
-    }
-  }
-  return bytes;
-}
-
-/**
  * Check a content against the rules of the server.
  */
 export function checkContent(content: string): ContentProblem | null {
@@ -118,10 +88,11 @@ export function checkContent(content: string): ContentProblem | null {
   if (content.includes('\0')) {
     return { kind: 'nul' };
   }
-  // A UTF-8 character takes at most 4 bytes: short texts need no count.
-  if (content.length * 4 > MAX_CONTENT_BYTES) {
-    const bytes = utf8Length(content);
-    if (bytes > MAX_CONTENT_BYTES) {
+  // A UTF-16 unit takes at most 3 bytes in UTF-8 (a pair takes 4): short
+  // texts need no count.
+  if (content.length * 3 > MAX_VALUE_BYTES) {
+    const bytes = Private.encoder.encode(content).length;
+    if (bytes > MAX_VALUE_BYTES) {
       return { kind: 'too-large', bytes };
     }
   }
@@ -144,7 +115,7 @@ export function describeContentProblem(
       return __(
         'The content is too large: %1 bytes, at most %2 are allowed.',
         problem.bytes.toLocaleString(),
-        MAX_CONTENT_BYTES.toLocaleString()
+        MAX_VALUE_BYTES.toLocaleString()
       );
   }
 }
@@ -286,6 +257,11 @@ export function errorMessage(error: unknown, __: Translate): string {
 }
 
 namespace Private {
+  /**
+   * Counts UTF-8 bytes as the server does.
+   */
+  export const encoder = new TextEncoder();
+
   /**
    * The first line of an error's message: never a stack trace.
    */

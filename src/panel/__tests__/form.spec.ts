@@ -1,8 +1,8 @@
 import { nullTranslator } from '@jupyterlab/translation';
 
 import { SecretsAPIError } from '../../api';
+import { MAX_VALUE_BYTES } from '../../names';
 import {
-  MAX_CONTENT_BYTES,
   buildUpdate,
   checkContent,
   cloneName,
@@ -10,7 +10,6 @@ import {
   mergeReloaded,
   serverProblem,
   takenNames,
-  utf8Length,
   validate
 } from '../form';
 
@@ -46,8 +45,10 @@ describe('validate', () => {
     expect(problems.content).toBeNull();
   });
 
-  it('compares names case-sensitively, like the environment', () => {
-    expect(validate({ name: 'path', content: 'v' }, [], __).name).toBeNull();
+  it('compares taken names case-sensitively, like the environment, and reserved ones in any case', () => {
+    expect(validate({ name: 'path', content: 'v' }, [], __).name).toMatch(
+      /reserved/
+    );
     expect(
       validate({ name: 'Taken-Key', content: 'v' }, ['taken-key'], __).name
     ).toBeNull();
@@ -67,7 +68,7 @@ describe('validate', () => {
       bytes: 65538
     });
     expect(checkContent('é'.repeat(32768))).toBeNull();
-    expect(checkContent('a'.repeat(MAX_CONTENT_BYTES))).toBeNull();
+    expect(checkContent('a'.repeat(MAX_VALUE_BYTES))).toBeNull();
     expect(
       validate({ name: 'good-name', content: 'a'.repeat(65537) }, [], __)
         .content
@@ -75,13 +76,19 @@ describe('validate', () => {
   });
 });
 
-describe('utf8Length', () => {
-  it('counts bytes as UTF-8 does', () => {
-    expect(utf8Length('abc')).toBe(3);
-    expect(utf8Length('é')).toBe(2);
-    expect(utf8Length('€')).toBe(3);
-    expect(utf8Length('😀')).toBe(4);
-    expect(utf8Length('a\r\nb')).toBe(4);
+describe('checkContent sizes', () => {
+  it('counts bytes as UTF-8 does, at the limit', () => {
+    // '€' takes 3 bytes, '😀' 4 (two UTF-16 units)
+    expect(checkContent('€'.repeat(21845) + 'a')).toBeNull();
+    expect(checkContent('€'.repeat(21845) + 'ab')).toEqual({
+      kind: 'too-large',
+      bytes: 65537
+    });
+    expect(checkContent('😀'.repeat(16384))).toBeNull();
+    expect(checkContent('😀'.repeat(16384) + 'a')).toEqual({
+      kind: 'too-large',
+      bytes: 65537
+    });
   });
 });
 
