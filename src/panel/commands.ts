@@ -233,13 +233,10 @@ export function addCommands(
     caption: trans.__("Set this shared secret in the project's kernels"),
     icon: addIcon,
     describedBy,
-    isVisible: args => {
-      const secret = secretOf(args);
-      return secret?.origin === 'shared' && !secret.attached;
-    },
+    isVisible: args => Private.canAdd(secretOf(args)),
     execute: async args => {
       const secret = secretOf(args);
-      if (secret?.origin === 'shared' && !secret.attached) {
+      if (secret && Private.canAdd(secret)) {
         await change(
           () => model.attach(secret.id),
           trans.__(
@@ -303,6 +300,18 @@ export function addCommands(
 }
 
 namespace Private {
+  /**
+   * Whether a secret can be added to the project: a shared one not added
+   * yet, or added under a name its owner has changed since, which adding
+   * again brings up to date.
+   */
+  export function canAdd(secret: ISecretMeta | null): boolean {
+    return (
+      secret?.origin === 'shared' &&
+      (!secret.attached || secret.not_injected_reason === 'renamed')
+    );
+  }
+
   /**
    * The ID of the listed secret the context menu was opened on.
    */

@@ -134,7 +134,10 @@ describe('SecretsPanel', () => {
           origin: 'shared',
           project: 'proj-a',
           editable: false,
-          attached: true
+          attached: true,
+          shadowed: true,
+          injected: false,
+          not_injected_reason: 'shadowed'
         }),
         meta('team-key', {
           origin: 'shared',
@@ -163,6 +166,65 @@ describe('SecretsPanel', () => {
     expect(shared.title).toContain(
       'Shared by project proj-a: read-only here. Clone it to edit a copy.'
     );
+    await dispose(panel);
+  });
+
+  it('says what the server says of why kernels do not get an item, and nothing of its own', async () => {
+    const shared = { origin: 'shared', project: 'proj-a', editable: false };
+    const { panel } = await renderPanel(
+      [
+        // The project's own secret of this name: the server says nothing
+        // of the shared one below, so neither does the list.
+        meta('same-name'),
+        meta('plain-key', { injected: true, not_injected_reason: null }),
+        meta('pin', { injected: true, hidden_in_outputs: false }),
+        meta('broken-key', {
+          injected: false,
+          not_injected_reason: 'undecryptable'
+        }),
+        meta('same-name', {
+          ...shared,
+          id: 'id-shared-same-name',
+          shadowed: false,
+          not_injected_reason: 'not_added'
+        } as Partial<ISecretMeta>),
+        meta('HTTPS_PROXY', {
+          ...shared,
+          attached: true,
+          injected: false,
+          not_injected_reason: 'traffic'
+        } as Partial<ISecretMeta>),
+        meta('api-token-2', {
+          ...shared,
+          attached: true,
+          injected: false,
+          not_injected_reason: 'renamed',
+          attached_name: 'api-token'
+        } as Partial<ISecretMeta>)
+      ],
+      {}
+    );
+
+    const text = (id: string) =>
+      panel.node.querySelector(`[data-secret-id="${id}"]`)!.textContent;
+    expect(text('id-plain-key')).not.toMatch(/inject|hide|decrypt|wins/i);
+    expect(text('id-pin')).toContain('Too short to hide in outputs');
+    expect(text('id-broken-key')).toContain(
+      'Cannot be decrypted with the configured key.'
+    );
+    expect(text('id-shared-same-name')).not.toContain('wins');
+    expect(text('id-HTTPS_PROXY')).toContain(
+      'Not injected: a name that redirects network traffic is never taken from another project.'
+    );
+    expect(text('id-api-token-2')).toContain(
+      'Renamed by its owner since it was added as api-token: add it again to use it.'
+    );
+    expect(
+      panel.node.querySelector('[data-secret-id="id-broken-key"]')!.classList
+    ).toContain('jp-mod-notInjected');
+    expect(
+      panel.node.querySelector('[data-secret-id="id-plain-key"]')!.classList
+    ).not.toContain('jp-mod-notInjected');
     await dispose(panel);
   });
 
