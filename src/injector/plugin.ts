@@ -14,6 +14,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
+import { SecretsClient } from '../api';
 import { ISecretsModel } from '../tokens';
 import { EnvironmentCache } from './cache';
 import { KernelInjector } from './injector';
@@ -79,9 +80,11 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
     const kernelspecs = app.serviceManager.kernelspecs;
     // Conditional fetches: an unchanged environment costs the server a few
     // metadata queries and sends no value.
+    // Values are fetched here, not through the model, which holds none.
+    const client = new SecretsClient(app.serviceManager.serverSettings);
     let etag: string | null = null;
     const cache = new EnvironmentCache(async () => {
-      const answer = await model.client.environmentIfChanged(etag);
+      const answer = await client.environmentIfChanged(etag);
       etag = answer.etag;
       return answer.body;
     });

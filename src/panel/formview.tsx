@@ -147,7 +147,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
     if (!secret) {
       return;
     }
-    model.client.reveal(secret.id).then(
+    model.reveal(secret.id).then(
       value => {
         if (!alive.current) {
           return;
@@ -268,8 +268,8 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
     setBusy(true);
     try {
       const [meta, value] = await Promise.all([
-        model.client.get(secret.id),
-        model.client.reveal(secret.id)
+        model.get(secret.id),
+        model.reveal(secret.id)
       ]);
       if (!alive.current) {
         return;
