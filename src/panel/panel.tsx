@@ -582,15 +582,21 @@ namespace Private {
         <UseSignal signal={panel.stateChanged}>
           {() =>
             panel.form ? (
-              <SecretForm
-                key={panel.formKey}
-                request={panel.form}
-                model={panel.model}
-                trans={panel.trans}
-                allowShowContent={panel.allowShowContent}
-                onDone={id => panel.closeForm(id)}
-                onDirtyChange={dirty => panel.setFormDirty(dirty)}
-              />
+              // The form checks names against the list: drawn again when
+              // it changes.
+              <UseSignal signal={panel.model.changed}>
+                {() => (
+                  <SecretForm
+                    key={panel.formKey}
+                    request={panel.form!}
+                    model={panel.model}
+                    trans={panel.trans}
+                    allowShowContent={panel.allowShowContent}
+                    onDone={id => panel.closeForm(id)}
+                    onDirtyChange={dirty => panel.setFormDirty(dirty)}
+                  />
+                )}
+              </UseSignal>
             ) : (
               <UseSignal signal={panel.model.changed}>
                 {() => <ListView panel={panel} />}

@@ -21,13 +21,20 @@ async function renderPanel(
   values: Record<string, string>
 ) {
   const requests: string[] = [];
-  const { client } = mockServer((method, path) => {
+  const bodies: Record<string, string> = {};
+  const { client } = mockServer((method, path, body) => {
     requests.push(`${method} ${path}`);
+    bodies[`${method} ${path}`] = body;
     const reveal = path.match(/^secrets\/(.+)\/reveal$/);
-    const body = reveal
-      ? { value: values[reveal[1]] }
-      : { project: 'default', secrets };
-    return { status: 200, body };
+    if (reveal) {
+      return { status: 200, body: { value: values[reveal[1]] } };
+    }
+    if (method === 'PATCH' || method === 'POST') {
+      const id = path.split('/')[1];
+      const secret = secrets.find(s => s.id === id) ?? secrets[0];
+      return { status: 200, body: secret };
+    }
+    return { status: 200, body: { project: 'default', secrets } };
   });
   const model = new SecretsModel(client);
   await model.ready;
@@ -36,7 +43,7 @@ async function renderPanel(
     Widget.attach(panel, document.body);
     await Private.settle();
   });
-  return { panel, model, requests };
+  return { panel, model, requests, bodies };
 }
 
 /**
@@ -237,23 +244,44 @@ describe('SecretsPanel', () => {
     await dispose(panel);
   });
 
-  it('shows a value only inside the open Edit form', async () => {
+  it('shows a value only inside the open Edit form, once asked for', async () => {
     const { panel, requests } = await renderPanel([meta('api-key')], {
       'id-api-key': 'the-stored-value'
     });
+    const reveals = () =>
+      requests.filter(r => r === 'POST secrets/id-api-key/reveal').length;
     expect(document.body.innerHTML).not.toContain('the-stored-value');
-    expect(requests).not.toContain('POST secrets/id-api-key/reveal');
 
     await act(async () => {
       await panel.openForm({ mode: 'edit', secret: meta('api-key') });
       await Private.settle();
     });
     const content = byLabel(panel, 'Content');
-    expect(requests).toContain('POST secrets/id-api-key/reveal');
-    expect(content.value).toBe('the-stored-value');
-    expect(content.classList).toContain('jp-mod-masked');
+    expect(reveals()).toBe(0);
+    expect(content.value).toBe('');
+    expect(content.placeholder).toBe('Leave empty to keep the stored value');
     expect(byLabel(panel, 'Name')).toBe(document.activeElement);
     expect(button(panel, 'Save')).toBeDefined();
+
+    await act(async () => {
+      button(panel, 'Show content').click();
+      await Private.settle();
+    });
+    expect(reveals()).toBe(1);
+    expect(content.value).toBe('the-stored-value');
+    expect(content.classList).not.toContain('jp-mod-masked');
+
+    // Hiding and showing again fetches nothing more
+    await act(async () => {
+      button(panel, 'Hide content').click();
+      await Private.settle();
+    });
+    expect(content.classList).toContain('jp-mod-masked');
+    await act(async () => {
+      button(panel, 'Show content').click();
+      await Private.settle();
+    });
+    expect(reveals()).toBe(1);
 
     await act(async () => {
       button(panel, 'Cancel').click();
@@ -261,6 +289,84 @@ describe('SecretsPanel', () => {
     });
     expect(panel.node.querySelector('form')).toBeNull();
     expect(document.body.innerHTML).not.toContain('the-stored-value');
+    await dispose(panel);
+  });
+
+  it('renames a secret without ever fetching its value', async () => {
+    const { panel, requests, bodies } = await renderPanel(
+      [meta('api-key', { version: 4 })],
+      { 'id-api-key': 'the-stored-value' }
+    );
+    await act(async () => {
+      await panel.openForm({
+        mode: 'edit',
+        secret: meta('api-key', { version: 4 })
+      });
+      await Private.settle();
+    });
+
+    await type(byLabel(panel, 'Name'), 'api-key-renamed');
+    await act(async () => {
+      button(panel, 'Save').click();
+      await Private.settle();
+    });
+
+    expect(requests.filter(r => r.endsWith('/reveal'))).toEqual([]);
+    expect(requests).toContain('PATCH secrets/id-api-key');
+    expect(JSON.parse(bodies['PATCH secrets/id-api-key'])).toEqual({
+      version: 4,
+      name: 'api-key-renamed'
+    });
+    expect(panel.node.querySelector('form')).toBeNull();
+    await dispose(panel);
+  });
+
+  it('replaces a value typed over the stored one without fetching it', async () => {
+    const { panel, requests, bodies } = await renderPanel([meta('api-key')], {
+      'id-api-key': 'the-stored-value'
+    });
+    await act(async () => {
+      await panel.openForm({ mode: 'edit', secret: meta('api-key') });
+      await Private.settle();
+    });
+
+    await type(byLabel(panel, 'Content'), 'a new value');
+    await act(async () => {
+      button(panel, 'Save').click();
+      await Private.settle();
+    });
+
+    expect(requests.filter(r => r.endsWith('/reveal'))).toEqual([]);
+    expect(JSON.parse(bodies['PATCH secrets/id-api-key'])).toEqual({
+      version: 1,
+      value: 'a new value'
+    });
+    await dispose(panel);
+  });
+
+  it('clones a secret with its stored value without fetching it', async () => {
+    const { panel, requests, bodies } = await renderPanel([meta('api-key')], {
+      'id-api-key': 'the-stored-value'
+    });
+    await act(async () => {
+      await panel.openForm({ mode: 'clone', secret: meta('api-key') });
+      await Private.settle();
+    });
+    expect((byLabel(panel, 'Name') as HTMLInputElement).value).toBe(
+      'api-key-copy'
+    );
+
+    await act(async () => {
+      (
+        panel.node.querySelector('form button[type="submit"]') as HTMLElement
+      ).click();
+      await Private.settle();
+    });
+
+    expect(requests.filter(r => r.endsWith('/reveal'))).toEqual([]);
+    expect(JSON.parse(bodies['POST secrets/id-api-key/copy'])).toEqual({
+      name: 'api-key-copy'
+    });
     await dispose(panel);
   });
 
