@@ -5,6 +5,14 @@ import { ISignal } from '@lumino/signaling';
 import { ICommunity, ISecretMeta, ISecretUpdate, SecretsAPIError } from './api';
 
 /**
+ * How often the project's secrets are asked for by default, in
+ * milliseconds, so that changes made elsewhere (another tab, another server
+ * of the same store) show: the default of the panel's `refreshInterval`
+ * setting, and of the kernels' status.
+ */
+export const DEFAULT_REFRESH_INTERVAL = 3 * 1000;
+
+/**
  * What changed in the project's secrets, so listeners can react precisely.
  */
 export interface ISecretsChange {

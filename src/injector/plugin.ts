@@ -15,7 +15,7 @@ import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { SecretsClient } from '../api';
-import { ISecretsModel } from '../tokens';
+import { DEFAULT_REFRESH_INTERVAL, ISecretsModel } from '../tokens';
 import { EnvironmentCache } from './cache';
 import { KernelInjector } from './injector';
 import { SecretsStatus } from './status';
@@ -35,12 +35,6 @@ export namespace CommandIDs {
  * server never hangs the application.
  */
 const ACTIVATION_TIMEOUT = 5000;
-
-/**
- * How often the environment is asked for, to pick up changes made on other
- * servers of the same store.
- */
-const POLL_INTERVAL = 3000;
 
 /**
  * The longest wait between two asks, after failures.
@@ -108,7 +102,7 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
     const poll = new Poll({
       factory: () => cache.refresh(),
       frequency: {
-        interval: POLL_INTERVAL,
+        interval: DEFAULT_REFRESH_INTERVAL,
         backoff: true,
         max: POLL_MAX_INTERVAL
       },

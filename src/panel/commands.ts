@@ -21,7 +21,6 @@ import { ISecretMeta } from '../api';
 import { readOnlyReason } from './access';
 import { showAccessDialog } from './accessview';
 import { errorMessage } from './form';
-import { ITEM_CLASS, ITEM_ID_ATTRIBUTE } from './list';
 import type { SecretsPanel } from './panel';
 
 /**
@@ -73,7 +72,7 @@ export function addCommands(
   trans: TranslationBundle
 ): void {
   const { commands, shell } = app;
-  const model = panel.model;
+  const model = panel.model.secrets;
   const describedBy = {
     args: {
       type: 'object',
@@ -88,7 +87,7 @@ export function addCommands(
    */
   const secretOf = (args: ReadonlyPartialJSONObject): ISecretMeta | null => {
     const id =
-      typeof args.id === 'string' ? args.id : Private.contextMenuId(app);
+      typeof args.id === 'string' ? args.id : Private.contextMenuId(app, panel);
     return model.secrets.find(secret => secret.id === id) ?? null;
   };
 
@@ -315,10 +314,13 @@ namespace Private {
   /**
    * The ID of the listed secret the context menu was opened on.
    */
-  export function contextMenuId(app: JupyterFrontEnd): string | null {
-    const node = app.contextMenuHitTest(node =>
-      node.classList.contains(ITEM_CLASS)
+  export function contextMenuId(
+    app: JupyterFrontEnd,
+    panel: SecretsPanel
+  ): string | null {
+    const node = app.contextMenuHitTest(
+      node => panel.secretIdAt(node) !== null
     );
-    return node?.getAttribute(ITEM_ID_ATTRIBUTE) ?? null;
+    return node ? panel.secretIdAt(node) : null;
   }
 }

@@ -4,6 +4,7 @@ import * as React from 'react';
 
 import { ISecretMeta, SecretsAPIError } from '../api';
 import { readOnlyReason } from './access';
+import { formatDate, formatRelative } from './time';
 
 /**
  * The class of the list view.
@@ -195,7 +196,7 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
         hidden={!matches(secret)}
         highlighted={secret.id === props.highlight}
         menuOpen={secret.id === props.menuFor}
-        updated={Private.formatRelative(secret.updated_at, now)}
+        updated={formatRelative(secret.updated_at, now)}
         trans={trans}
         onOptions={props.onOptions}
       />
@@ -295,12 +296,8 @@ const SecretItem = React.memo(
     const shared = secret.origin === 'shared';
     const updated = props.updated;
     const tooltip = [
-      __(
-        'Created by %1, %2',
-        secret.created_by,
-        Private.formatDate(secret.created_at)
-      ),
-      __('Updated %1', Private.formatDate(secret.updated_at))
+      __('Created by %1, %2', secret.created_by, formatDate(secret.created_at)),
+      __('Updated %1', formatDate(secret.updated_at))
     ];
     let note: string | null = null;
     if (shared) {
@@ -490,67 +487,4 @@ namespace Private {
     const reason = secret.not_injected_reason ?? null;
     return reason !== null && reason !== 'not_added';
   }
-
-  /**
-   * The units of relative times, longest first.
-   */
-  const UNITS: ReadonlyArray<[Intl.RelativeTimeFormatUnit, number]> = [
-    ['years', 365 * 24 * 60 * 60 * 1000],
-    ['months', 30 * 24 * 60 * 60 * 1000],
-    ['days', 24 * 60 * 60 * 1000],
-    ['hours', 60 * 60 * 1000],
-    ['minutes', 60 * 1000],
-    ['seconds', 1000]
-  ];
-
-  /**
-   * A time relative to `now` ("5 minutes ago"), as `Time.formatHuman`
-   * writes it, with formatters made once per language: making them is
-   * what costs when a thousand secrets are listed.
-   */
-  export function formatRelative(value: string, now: number): string {
-    // A time ahead of this clock (a server's clock may be) reads "now".
-    const delta = Math.min(0, new Date(value).getTime() - now);
-    for (const [unit, milliseconds] of UNITS) {
-      const amount = Math.ceil(delta / milliseconds);
-      if (amount !== 0) {
-        return formatters().relative.format(amount, unit);
-      }
-    }
-    return formatters().relative.format(0, 'seconds');
-  }
-
-  /**
-   * A localized date and time, as `Time.format` writes it.
-   */
-  export function formatDate(value: string): string {
-    return formatters().absolute.format(new Date(value));
-  }
-
-  function formatters(): {
-    relative: Intl.RelativeTimeFormat;
-    absolute: Intl.DateTimeFormat;
-  } {
-    const lang = document.documentElement.lang || 'en';
-    if (cache?.lang !== lang) {
-      cache = {
-        lang,
-        relative: new Intl.RelativeTimeFormat(lang, {
-          numeric: 'auto',
-          style: 'long'
-        }),
-        absolute: new Intl.DateTimeFormat(lang, {
-          dateStyle: 'short',
-          timeStyle: 'short'
-        })
-      };
-    }
-    return cache;
-  }
-
-  let cache: {
-    lang: string;
-    relative: Intl.RelativeTimeFormat;
-    absolute: Intl.DateTimeFormat;
-  } | null = null;
 }
