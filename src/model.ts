@@ -7,6 +7,7 @@ import {
   SecretsAPIError,
   SecretsClient
 } from './api';
+import { LatestAnswer } from './latest';
 import { ISecretsChange, ISecretsModel } from './tokens';
 
 /**
@@ -51,7 +52,7 @@ export class SecretsModel implements ISecretsModel {
    * request's answer is kept.
    */
   refresh(): Promise<void> {
-    return this._fetch(++this._requested);
+    return this._fetch(this._latest.begin());
   }
 
   ownNames(): Set<string> {
@@ -153,10 +154,9 @@ export class SecretsModel implements ISecretsModel {
     const sent = this._etag;
     try {
       const answer = await this._client.listIfChanged(sent);
-      if (request < this._applied) {
+      if (!this._latest.accept(request)) {
         return;
       }
-      this._applied = request;
       if (answer.body === null) {
         // "Not modified" speaks of the tag sent; a newer list may have
         // come in meanwhile, which it says nothing about.
@@ -170,10 +170,9 @@ export class SecretsModel implements ISecretsModel {
       }
       this._error = null;
     } catch (error) {
-      if (request < this._applied) {
+      if (!this._latest.accept(request)) {
         return;
       }
-      this._applied = request;
       this._error =
         error instanceof SecretsAPIError
           ? error
@@ -193,8 +192,7 @@ export class SecretsModel implements ISecretsModel {
   private _secrets: ISecretMeta[] = [];
   private _error: SecretsAPIError | null = null;
   private _etag: string | null = null;
-  private _requested = 0;
-  private _applied = 0;
+  private _latest = new LatestAnswer();
   private _isDisposed = false;
   private _changed = new Signal<this, ISecretsChange>(this);
 }
