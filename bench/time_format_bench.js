@@ -47,5 +47,7 @@ for (let i = 0; i < runs; i++) {
   );
 }
 console.log(`${ITEMS} items, median of ${runs} runs:`);
-console.log(`  Time.formatHuman + Time.format: ${median(platform).toFixed(1)} ms`);
+console.log(
+  `  Time.formatHuman + Time.format: ${median(platform).toFixed(1)} ms`
+);
 console.log(`  src/panel/time.ts:              ${median(list).toFixed(1)} ms`);

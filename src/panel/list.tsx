@@ -82,7 +82,7 @@ const ITEM_OPTIONS_ICON_CLASS = 'jp-SecretsPanel-itemOptionsIcon';
  * The CSS property holding the options icon, drawn by a mask in the
  * theme's colour.
  */
-const OPTIONS_ICON_PROPERTY = '--jp-SecretsPanel-options-icon';
+const OPTIONS_ICON_PROPERTY = '--jp-secrets-panel-options-icon';
 
 /**
  * The class of the error banner.
