@@ -4,7 +4,7 @@ import * as React from 'react';
 
 import { ISecretMeta } from '../api';
 import { ISecretsModel } from '../tokens';
-import { NAME_MAX_LENGTH, NAME_MIN_LENGTH } from '../names';
+import { isTrafficName, NAME_MAX_LENGTH, NAME_MIN_LENGTH } from '../names';
 import {
   FormRequest,
   IFormValues,
@@ -337,6 +337,14 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
             '%1 to %2 Latin letters, digits, hyphens or underscores; it starts with a letter and ends with a letter or a digit.',
             NAME_MIN_LENGTH,
             NAME_MAX_LENGTH
+          )}
+          {nameMessage === null && isTrafficName(values.name) && (
+            <>
+              {' '}
+              {__(
+                "This name redirects network traffic: this project's kernels get it, but other projects never take it from a share."
+              )}
+            </>
           )}
         </div>
       </div>

@@ -370,6 +370,30 @@ describe('SecretsPanel', () => {
     await dispose(panel);
   });
 
+  it('checks names as the server does, and says what a traffic name means', async () => {
+    const { panel } = await renderPanel([], {});
+    await act(async () => {
+      await panel.openForm({ mode: 'create' });
+      await Private.settle();
+    });
+    const name = byLabel(panel, 'Name');
+    const [problem, hint] = name
+      .getAttribute('aria-describedby')!
+      .split(' ')
+      .map(id => document.getElementById(id)!);
+
+    await type(name, 'home');
+    expect(problem.textContent).toMatch(/reserved/);
+    await type(name, 'PYTHONWARNINGS');
+    expect(problem.textContent).toMatch(/starting with "PYTHON" are reserved/);
+    await type(name, 'HTTPS_PROXY');
+    expect(problem.textContent).toBe('');
+    expect(hint.textContent).toContain('This name redirects network traffic');
+    await type(name, 'my-api-key');
+    expect(hint.textContent).not.toContain('traffic');
+    await dispose(panel);
+  });
+
   it('refuses an invalid name in the Create form without a request', async () => {
     const { panel, requests } = await renderPanel([meta('api-key')], {});
     await act(async () => {
