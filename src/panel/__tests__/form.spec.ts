@@ -1,12 +1,16 @@
 import { nullTranslator } from '@jupyterlab/translation';
 
 import { SecretsAPIError } from '../../api';
+import { meta } from '../../__tests__/fakes';
 import { MAX_VALUE_BYTES } from '../../names';
 import {
   buildUpdate,
   checkContent,
   cloneName,
   errorMessage,
+  formReducer,
+  initialFormState,
+  keepsContent,
   mergeReloaded,
   serverProblem,
   takenNames,
@@ -225,5 +229,62 @@ describe('serverProblem', () => {
     expect(errorMessage(new SecretsAPIError(0, 'Unreachable.'), __)).toBe(
       'Unreachable.'
     );
+  });
+});
+
+describe('formReducer', () => {
+  const secret = meta('api-key', { version: 3 });
+
+  it('opens Edit and Clone without the stored content, which an empty field keeps', () => {
+    const edit = initialFormState({ mode: 'edit', secret }, []);
+    const clone = initialFormState({ mode: 'clone', secret }, ['api-key']);
+    const create = initialFormState({ mode: 'create' }, []);
+
+    expect(edit.content).toBe('unknown');
+    expect(edit.values).toEqual({ name: 'api-key', content: '' });
+    expect(keepsContent(edit)).toBe(true);
+    expect(clone.values.name).toBe('api-key-copy');
+    expect(keepsContent(clone)).toBe(true);
+    expect(create.content).toBe('known');
+    expect(keepsContent(create)).toBe(false);
+  });
+
+  it('keeps what the user typed when the stored content arrives', () => {
+    let state = initialFormState({ mode: 'edit', secret }, []);
+    state = formReducer(state, { type: 'reveal' });
+    expect(state.content).toBe('loading');
+    state = formReducer(state, {
+      type: 'type',
+      field: 'content',
+      value: 'typed'
+    });
+    state = formReducer(state, { type: 'revealed', value: 'stored' });
+
+    expect(state.content).toBe('known');
+    expect(state.shown).toBe(true);
+    expect(state.base.values.content).toBe('stored');
+    expect(state.values.content).toBe('typed');
+    expect(buildUpdate(3, state.base.values, state.values)).toEqual({
+      version: 3,
+      value: 'typed'
+    });
+  });
+
+  it('sends a rename alone as a rename, and forgets a refused reveal', () => {
+    let state = initialFormState({ mode: 'edit', secret }, []);
+    state = formReducer(state, { type: 'type', field: 'name', value: 'b-key' });
+    expect(state.touched).toBe(true);
+    expect(buildUpdate(3, state.base.values, state.values)).toEqual({
+      version: 3,
+      name: 'b-key'
+    });
+
+    state = formReducer(state, { type: 'reveal' });
+    state = formReducer(state, {
+      type: 'refused',
+      problem: { field: null, message: 'no', conflict: false }
+    });
+    expect(state.content).toBe('unknown');
+    expect(state.problem?.message).toBe('no');
   });
 });
