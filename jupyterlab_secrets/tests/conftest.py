@@ -25,6 +25,8 @@ from jupyterlab_secrets.crypto import Keyring, generate_key
 from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.store import SecretsStore
 
+from .openbao_server import bao_server, openbao  # noqa: F401  (fixtures: a real OpenBao)
+
 API = ("jupyterlab-secrets", "api")
 
 COMMUNITIES = {
