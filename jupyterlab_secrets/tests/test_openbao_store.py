@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import hvac.exceptions
 import pytest
 
 from jupyterlab_secrets.errors import (
@@ -304,3 +305,31 @@ def test_a_reveal_is_in_the_audit_log_without_the_plaintext(
     )
     assert value not in log
     assert openbao.server.root_token not in log
+
+
+def test_the_readme_recipe_lets_a_hub_mint_only_our_policies(openbao: OpenBao) -> None:
+    # Given the token role and the hub's policy of the README
+    server = openbao.server
+    root = server.client()
+    root.write_data(
+        "auth/token/roles/jupyterlab-secrets",
+        data={
+            "allowed_policies_glob": "jupyterlab-secrets-*",
+            "orphan": True,
+            "token_period": "24h",
+        },
+    )
+    root.sys.create_or_update_policy(
+        "jupyterhub-mint",
+        'path "auth/token/create/jupyterlab-secrets" { capabilities = ["update"] }',
+    )
+    hub = server.client(server.mint("jupyterhub-mint"))
+    # When the hub mints alice's token, it holds exactly her policies
+    policies = [project_policy_name("proj-a"), member_policy_name("ml-team")]
+    minted = hub.auth.token.create(role_name="jupyterlab-secrets", policies=policies)["auth"]
+    assert sorted(minted["policies"]) == sorted(["default", *policies])
+    # And the hub cannot mint anything beyond our policies
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="must be subset"):
+        hub.auth.token.create(role_name="jupyterlab-secrets", policies=["root"])
+    with pytest.raises(hvac.exceptions.Forbidden):
+        hub.auth.token.create(policies=policies)
