@@ -231,6 +231,20 @@ class OpenBaoSecretStore(SecretStore):
                 "SecretsExtension.openbao_url and that OpenBao runs."
             ) from None
 
+    def check(self) -> list[str]:
+        """Check that OpenBao answers and accepts the token; return the token's policies
+        (names only). Raises `UnavailableError` with what to fix."""
+        try:
+            with self._errors():
+                answer = self.client.auth.token.lookup_self()
+        except ForbiddenError as error:
+            raise UnavailableError(
+                f"OpenBao at {self.url} does not accept this server's token ({error.message}) "
+                "Give the server a valid token (SecretsExtension.openbao_token_file or "
+                "BAO_TOKEN), then restart it."
+            ) from None
+        return sorted(answer["data"].get("policies") or [])
+
     def _shown(self, error: hvac.exceptions.VaultError) -> str:
         """The API path of a failed request, without the address."""
         url = error.url or ""

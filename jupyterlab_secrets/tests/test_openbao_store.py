@@ -14,6 +14,7 @@ from jupyterlab_secrets.errors import (
     NameTakenError,
     NotFoundError,
     StaleVersionError,
+    UnavailableError,
 )
 from jupyterlab_secrets.openbao_admin import openbao_setup, policies
 from jupyterlab_secrets.stores.base import View
@@ -333,3 +334,22 @@ def test_the_readme_recipe_lets_a_hub_mint_only_our_policies(openbao: OpenBao) -
         hub.auth.token.create(role_name="jupyterlab-secrets", policies=["root"])
     with pytest.raises(hvac.exceptions.Forbidden):
         hub.auth.token.create(policies=policies)
+
+
+def test_check_names_the_policies_and_refuses_a_bad_token(openbao: OpenBao, open_store) -> None:
+    token = member_token(openbao, "proj-a", "ml-team")
+    assert open_store(token).check() == sorted(
+        ["default", project_policy_name("proj-a"), member_policy_name("ml-team")]
+    )
+    with pytest.raises(UnavailableError, match="does not accept this server's token") as error:
+        open_store("not-a-token").check()
+    assert "not-a-token" not in error.value.message
+
+
+def test_an_unreachable_openbao_is_unavailable(open_store) -> None:
+    store = OpenBaoSecretStore(url="http://127.0.0.1:9", token="t", mount="m")
+    try:
+        with pytest.raises(UnavailableError, match="cannot be reached"):
+            store.list(A)
+    finally:
+        store.close()
