@@ -4,7 +4,9 @@ the store's own behaviour, and that OpenBao's policies decide, not the server's 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import hvac.exceptions
 import pytest
@@ -353,3 +355,44 @@ def test_an_unreachable_openbao_is_unavailable(open_store) -> None:
             store.list(A)
     finally:
         store.close()
+
+
+def test_concurrent_writers_race_through_check_and_set(
+    openbao: OpenBao, open_store, everything: OpenBaoSecretStore
+) -> None:
+    # Given two servers of proj-a, and one secret
+    token = openbao.everything()
+    first, second = open_store(token), open_store(token)
+    secret = first.create(A, name="raced", value="start", user="alice")
+    barrier = threading.Barrier(2)
+
+    def attempt(store: OpenBaoSecretStore, value: str) -> str:
+        barrier.wait()
+        try:
+            store.update(A, secret.id, expected_version=1, user="alice", value=value)
+            return "won"
+        except StaleVersionError:
+            return "stale"
+
+    # When both change version 1 at once, exactly one wins, and its value is kept
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(attempt, (first, second), ("one", "two")))
+    assert sorted(outcomes) == ["stale", "won"]
+    winner = ("one", "two")[outcomes.index("won")]
+    assert everything.read_values(A, [secret.id]) == {secret.id: winner}
+    assert everything.get(A, secret.id).version == 2
+
+    # When both create the same name at once, exactly one gets it
+    def create(store: OpenBaoSecretStore) -> str:
+        barrier.wait()
+        try:
+            store.create(A, name="twice", value="x", user="alice")
+            return "created"
+        except NameTakenError:
+            return "taken"
+
+    with ThreadPoolExecutor(2) as pool:
+        assert sorted(pool.map(create, (first, second))) == ["created", "taken"]
+    assert [s.name for s in everything.list(A)].count("twice") == 1
+    # And the loser's value was not left behind
+    assert len(everything._list("projects/proj-a/secrets")) == len(everything.list(A))
