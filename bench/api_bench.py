@@ -76,7 +76,9 @@ def fill(db_url: str, key_file: Path, rows: int) -> list[str]:
                         created_by="bench",
                         created_at=now,
                         updated_at=now,
+                        updated_by="bench",
                         version=1,
+                        value_length=len(value),
                     )
                 )
                 ids.append(secret_id)

@@ -3,53 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
     DateTime,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    String,
     TypeDecorator,
-    UniqueConstraint,
     and_,
-    create_engine,
     delete,
-    event,
     func,
     or_,
     select,
     type_coerce,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import (
-    DeclarativeBase,
-    Mapped,
-    Session,
-    mapped_column,
-    relationship,
-    sessionmaker,
-)
+from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Unicode
 from traitlets.config import LoggingConfigurable
 
 from .crypto import Sealed
 from .migrations import upgrade_schema
+from .stores.sql_engine import create_store_engine, read_snapshot, redact_url
+from .stores.sql_schema import (
+    UTC,
+    AttachmentRow,
+    Base,
+    SecretRow,
+    ShareRow,
+)
 
-UTC = dt.timezone.utc
-NAME_LENGTH = 63
-PROJECT_LENGTH = 255
-COMMUNITY_LENGTH = 255
+__all__ = ["Base", "SecretRow", "create_store_engine", "redact_url"]
 
 
 class StoreError(Exception):
@@ -66,80 +52,6 @@ class NameTakenError(StoreError):
 
 class StaleVersionError(StoreError):
     """The secret changed since the version the caller read."""
-
-
-class _UTCDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """The declarative base of the secrets schema."""
-
-
-class SecretRow(Base):
-    """One encrypted secret of one project."""
-
-    __tablename__ = "secrets"
-    __table_args__ = (UniqueConstraint("project", "name", name="uq_secrets_project_name"),)
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH))
-    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    nonce: Mapped[bytes] = mapped_column(LargeBinary(12))
-    key_id: Mapped[str] = mapped_column(String(16))
-    created_by: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime())
-    updated_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime())
-    version: Mapped[int] = mapped_column(Integer)
-
-    shares: Mapped[list[ShareRow]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
-    )
-    attachments: Mapped[list[AttachmentRow]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
-    )
-
-
-class ShareRow(Base):
-    """A secret shared with a community."""
-
-    __tablename__ = "secret_shares"
-    __table_args__ = (Index("ix_secret_shares_community_secret", "community", "secret_id"),)
-
-    secret_id: Mapped[str] = mapped_column(
-        ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
-    )
-    community: Mapped[str] = mapped_column(String(COMMUNITY_LENGTH), primary_key=True)
-
-
-class AttachmentRow(Base):
-    """A shared secret added to another project."""
-
-    __tablename__ = "attachments"
-    __table_args__ = (Index("ix_attachments_project_secret", "project", "secret_id"),)
-
-    secret_id: Mapped[str] = mapped_column(
-        ForeignKey("secrets.id", ondelete="CASCADE"), primary_key=True
-    )
-    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH), primary_key=True)
 
 
 class SecretRecord(NamedTuple):
@@ -254,71 +166,8 @@ _RECORD_COLUMNS = (
 )
 
 
-_READ_ONLY = "jupyterlab_secrets_read_only"
 _BATCH = 500
 """Rows fetched at a time when streaming: few enough to die young (no full GC pass)."""
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    """Durable, concurrent-safe SQLite: WAL, full sync, a busy timeout, FKs, and
-    ``BEGIN IMMEDIATE`` so a transaction never has to upgrade a read lock to a write lock
-    (read-only snapshots, which never write, begin deferred and block no one)."""
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        # Take over transaction control from the driver, so BEGIN is ours.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # A read-only snapshot takes no lock up front: WAL readers block no one.
-        if connection.get_execution_options().get(_READ_ONLY):
-            connection.exec_driver_sql("BEGIN")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _create_private_file(path: Path) -> None:
-    """Create the SQLite file owner-only (its WAL files inherit that), in a 0700 directory."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o700)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-
-
-def create_store_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets its parent directory and pragmas."""
-    parsed = make_url(url)
-    kwargs: dict[str, Any] = {"hide_parameters": True}
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _create_private_file(Path(database).expanduser())
-    else:
-        kwargs["pool_pre_ping"] = True
-    engine = create_engine(parsed, **kwargs)
-    if parsed.get_backend_name() == "sqlite":
-        _configure_sqlite(engine)
-    return engine
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password hidden, fit for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable database URL>"
 
 
 class SecretsStore(LoggingConfigurable):
@@ -429,17 +278,9 @@ class SecretsStore(LoggingConfigurable):
             ) in rows
         ]
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
+    def _snapshot(self) -> Any:
         """A read-only transaction whose statements all see one state of the database."""
-        with self.engine.connect() as connection:
-            connection.execution_options(**{_READ_ONLY: True})
-            with connection.begin():
-                if connection.dialect.name == "postgresql":
-                    connection.exec_driver_sql(
-                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-                    )
-                yield connection
+        return read_snapshot(self.engine)
 
     @staticmethod
     def _visible(project: str, communities: list[str]) -> Any:
@@ -610,6 +451,10 @@ class SecretsStore(LoggingConfigurable):
             created_by=record.created_by,
             created_at=record.created_at,
             updated_at=record.updated_at,
+            updated_by=record.created_by,
+            # Unknown here (no plaintext): reported from the ciphertext's length until the
+            # next write (see SecretRow.value_length).
+            value_length=None,
             version=record.version,
         )
         try:
@@ -636,7 +481,12 @@ class SecretsStore(LoggingConfigurable):
         if name is not None:
             values["name"] = name
         if sealed is not None:
-            values.update(ciphertext=sealed.ciphertext, nonce=sealed.nonce, key_id=sealed.key_id)
+            values.update(
+                ciphertext=sealed.ciphertext,
+                nonce=sealed.nonce,
+                key_id=sealed.key_id,
+                value_length=None,
+            )
         statement = (
             update(SecretRow)
             .where(SecretRow.id == secret_id, SecretRow.version == expected_version)
@@ -651,7 +501,8 @@ class SecretsStore(LoggingConfigurable):
                         raise NotFoundError(secret_id)
                     raise StaleVersionError(secret_id)
                 row = session.get(SecretRow, secret_id, populate_existing=True)
-                assert row is not None
+                if row is None:  # deleted between the update and this read
+                    raise NotFoundError(secret_id)
                 return SecretRecord.from_row(row)
         except IntegrityError:
             raise NameTakenError(name or "") from None
@@ -688,7 +539,9 @@ class SecretsStore(LoggingConfigurable):
                 raise NotFoundError(secret_id)
             present = [a for a in row.attachments if a.project == project]
             if attached and not present:
-                row.attachments.append(AttachmentRow(secret_id=secret_id, project=project))
+                row.attachments.append(
+                    AttachmentRow(secret_id=secret_id, project=project, name=row.name)
+                )
             elif not attached and present:
                 row.attachments = [a for a in row.attachments if a.project != project]
             session.flush()

@@ -46,7 +46,11 @@ def _scripts() -> ScriptDirectory:
 def head_revision() -> str:
     """The newest revision this release knows."""
     head = _scripts().get_current_head()
-    assert head is not None
+    if head is None:
+        raise SchemaError(
+            f"No schema revision ships in {SCRIPT_LOCATION}/versions: the installation of "
+            "jupyterlab-secrets is incomplete. Reinstall it."
+        )
     return head
 
 
