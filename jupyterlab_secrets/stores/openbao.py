@@ -77,6 +77,17 @@ def check_segment(kind: str, name: str) -> str:
     return name
 
 
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_id(secret_id: str) -> str:
+    """Return ``secret_id`` if it can be one of ours (it becomes part of a path); else
+    raise `NotFoundError`, as for any unknown secret."""
+    if not isinstance(secret_id, str) or _ID.fullmatch(secret_id) is None:
+        raise NotFoundError("No such secret.")
+    return secret_id
+
+
 def project_policy_name(project: str) -> str:
     """The policy that grants everything on a project's own secrets."""
     return f"{POLICY_PREFIX}-project-{project}"
@@ -426,6 +437,7 @@ class OpenBaoSecretStore(SecretStore):
     def _locate(self, view: View, secret_id: str) -> tuple[str | None, dict[str, Any], dict]:
         """Where the view sees a secret: (None, entry, index) for its own, (community,
         entry, index) for a shared one; `NotFoundError` otherwise."""
+        check_id(secret_id)
         own = self._own(view.project)
         entry = (own.get("secrets") or {}).get(secret_id)
         if entry is not None:
@@ -436,6 +448,7 @@ class OpenBaoSecretStore(SecretStore):
         return shared[0], shared[1], own
 
     def _own_entry(self, view: View, secret_id: str) -> dict[str, Any]:
+        check_id(secret_id)
         own = self._own(view.project)
         entry = (own.get("secrets") or {}).get(secret_id)
         if entry is None:
@@ -446,9 +459,13 @@ class OpenBaoSecretStore(SecretStore):
         """Tell the members of ``community`` that something changed."""
         self._write(self._marker(community), {"changed_at": _now(), "by": project}, cas=None)
 
-    def _history(self, entry: dict[str, Any], user: str, now: str) -> None:
-        """Record the entry's new version, forgetting those KV no longer keeps."""
-        history = [[entry["version"], entry["kv_version"], now, user], *entry.get("history", [])]
+    def _history(self, entry: dict[str, Any], user: str, now: str, new_value: bool) -> None:
+        """Record the entry's new version: a new value is a new kept version; a rename alone
+        takes the place of the current one (it holds the same value). Versions KV no longer
+        keeps are forgotten. Each item is ``[version, KV version, updated_at, updated_by]``."""
+        head = [entry["version"], entry["kv_version"], now, user]
+        history = list(entry.get("history") or [])
+        history = [head, *history] if new_value or not history else [head, *history[1:]]
         oldest_kept = entry["kv_version"] - self.keep_versions
         entry["history"] = [h for h in history if h[1] >= oldest_kept][: self.keep_versions + 1]
 
@@ -481,7 +498,7 @@ class OpenBaoSecretStore(SecretStore):
     def read_values(self, view: View, secret_ids: Iterable[str]) -> Mapping[str, str | None]:
         """The current values, read in parallel: own ones from the project, shared ones from
         their community copy. IDs the view cannot see are left out."""
-        wanted = list(dict.fromkeys(secret_ids))
+        wanted = [i for i in dict.fromkeys(secret_ids) if isinstance(i, str) and _ID.fullmatch(i)]
         if not wanted:
             return {}
         own = (self._own(view.project).get("secrets") or {}).keys()
@@ -556,7 +573,7 @@ class OpenBaoSecretStore(SecretStore):
             "shared_with": [],
             "share": None,
         }
-        self._history(entry, entry["updated_by"], entry["updated_at"])
+        self._history(entry, entry["updated_by"], entry["updated_at"], True)
 
         def claim(document: dict[str, Any]) -> None:
             secrets = document.setdefault("secrets", {})
@@ -586,6 +603,7 @@ class OpenBaoSecretStore(SecretStore):
         """Claim the new version in the project's index (check-and-set: the index decides
         the race), then write the value over its KV version (check-and-set again), then let
         the change follow into the shared copies."""
+        check_id(secret_id)
         now = _now()
         before: dict[str, Any] = {}
 
@@ -616,7 +634,7 @@ class OpenBaoSecretStore(SecretStore):
             if value is not None:
                 changed["kv_version"] = entry["kv_version"] + 1
                 changed["value_length"] = len(value)
-            self._history(changed, user, now)
+            self._history(changed, user, now, value is not None)
             secrets[secret_id] = changed
             return changed
 
@@ -662,11 +680,19 @@ class OpenBaoSecretStore(SecretStore):
         project policy cannot create a copy)."""
         for community in entry.get("shared_with") or ():
             try:
+                copy_kv = None
                 if value is not None:
-                    self._write(
+                    copy_kv = self._write(
                         self._shared_value(community, project, secret_id), {"value": value}, None
                     )
-                self._set_shared_entry(community, project, secret_id, entry)
+                self._set_shared_entry(
+                    community,
+                    project,
+                    secret_id,
+                    entry,
+                    copy_kv=copy_kv,
+                    advance="value" if value is not None else "rename",
+                )
                 self._bump(community, project)
             except ForbiddenError as error:
                 self.log.warning(
@@ -677,19 +703,66 @@ class OpenBaoSecretStore(SecretStore):
                 )
 
     def _set_shared_entry(
-        self, community: str, project: str, secret_id: str, entry: dict[str, Any] | None
+        self,
+        community: str,
+        project: str,
+        secret_id: str,
+        entry: dict[str, Any] | None,
+        *,
+        copy_kv: int | None = None,
+        history: list[list[Any]] | None = None,
+        advance: str | None = None,
     ) -> None:
+        """Write the owner's entry into a community's index (None removes it). Its history
+        counts the copy's own KV versions: a new copy brings its whole ``history``; a change
+        ``advance``s it by a new ``"value"`` (at ``copy_kv``) or a ``"rename"``; otherwise
+        (shares) it stays."""
+
         def change(document: dict[str, Any]) -> None:
             secrets = document.setdefault("secrets", {})
             if entry is None:
                 secrets.pop(secret_id, None)
+                return
+            old = secrets.get(secret_id) or {}
+            shared = dict(entry)
+            if history is not None:
+                shared["kv_version"], shared["history"] = copy_kv, history
             else:
-                secrets[secret_id] = entry
+                shared["kv_version"] = copy_kv if copy_kv is not None else old.get("kv_version")
+                shared["history"] = list(old.get("history") or [])
+                if advance is not None and shared["kv_version"] is not None:
+                    self._history(
+                        shared, entry["updated_by"], entry["updated_at"], advance == "value"
+                    )
+            secrets[secret_id] = shared
 
         self._modify(self._shared_index(community, project), change)
 
+    def _make_copy(
+        self, community: str, project: str, secret_id: str, entry: Mapping[str, Any]
+    ) -> tuple[list[list[Any]], int | None]:
+        """Create a community's copy of a secret with every kept value, oldest first, so its
+        members see the same versions; return the copy's history and current KV version."""
+        history = entry.get("history") or []
+        source = self._own_value(project, secret_id)
+        target = self._shared_value(community, project, secret_id)
+        with self._errors():
+            self._kv().update_metadata(
+                target, max_versions=self.keep_versions + 1, mount_point=self.mount
+            )
+        copied: dict[int, int] = {}
+        for kv_version in sorted({item[1] for item in history} | {entry["kv_version"]}):
+            document, _ = self._read(source, version=kv_version)
+            if document is not None:
+                copied[kv_version] = self._write(target, {"value": document["value"]}, None)
+        copy_history = [
+            [version, copied[kv], at, by] for version, kv, at, by in history if kv in copied
+        ]
+        return copy_history, copied.get(entry["kv_version"])
+
     def delete(self, view: View, secret_id: str) -> None:
         """Remove it from the index, then its value and versions, then its shared copies."""
+        check_id(secret_id)
 
         def remove(document: dict[str, Any]) -> dict[str, Any]:
             entry = (document.get("secrets") or {}).pop(secret_id, None)
@@ -728,31 +801,28 @@ class OpenBaoSecretStore(SecretStore):
         detach: Iterable[str] = (),
     ) -> StoredSecret:
         """Create the copies of ``add`` and delete those of ``remove`` (the admin policies of
-        those communities allow it, or nothing is written), then record the shares."""
+        those communities allow it, or nothing is written), then record the shares.
+
+        Who added the secret is kept in each project's own index, which only that project
+        writes; so ``detach`` is recorded in the secret's share state instead: each share
+        has an epoch (new whenever the secret becomes shared at all) and a generation, and a
+        project detached at generation ``g`` holds only additions made after it."""
         project = view.project
+        check_id(secret_id)
         entry = self._own_entry(view, secret_id)
         current = set(entry.get("shared_with") or ())
-        added = sorted(set(add) - current)
+        added = sorted(set(add) - set(remove) - current)
         removed = sorted(set(remove) & current)
         detached = sorted(set(detach))
         if not added and not removed and not detached:
             return self._stored(secret_id, entry, None)
         self._check_admin(project, secret_id, added, removed)
-        value = None
-        if added:
-            document, _ = self._read(self._own_value(project, secret_id))
-            if document is None:
-                raise NotFoundError("No such secret.")
-            value = document["value"]
-        shares = (current | set(added)) - set(removed)
-        share = dict(entry.get("share") or {}) if current else {}
-        if shares and not share:
-            share = {"epoch": uuid.uuid4().hex, "generation": 0, "revoked": {}}
-        if share and detached:
-            revoked = dict(share.get("revoked") or {})
-            for other in detached:
-                revoked[other] = share["generation"]
-            share = {**share, "generation": share["generation"] + 1, "revoked": revoked}
+        # The admin's writes first: a refusal there leaves everything as it was.
+        copies = {c: self._make_copy(c, project, secret_id, entry) for c in added}
+        for community in removed:
+            self._destroy(self._shared_value(community, project, secret_id))
+            self._set_shared_entry(community, project, secret_id, None)
+            self._bump(community, project)
 
         def record(document: dict[str, Any]) -> dict[str, Any]:
             secrets = document.get("secrets") or {}
@@ -760,23 +830,30 @@ class OpenBaoSecretStore(SecretStore):
             if fresh is None:
                 raise NotFoundError("No such secret.")
             fresh = dict(fresh)
-            fresh["shared_with"] = sorted(
-                (set(fresh.get("shared_with") or ()) | set(added)) - set(removed)
-            )
+            before = set(fresh.get("shared_with") or ())
+            after = (before | set(added)) - set(removed)
+            share = dict(fresh.get("share") or {}) if before and after else {}
+            if after and not share:
+                share = {"epoch": uuid.uuid4().hex, "generation": 0, "revoked": {}}
+            if share and detached:
+                revoked = dict(share.get("revoked") or {})
+                for other in detached:
+                    revoked[other] = share["generation"]
+                share = {**share, "generation": share["generation"] + 1, "revoked": revoked}
+            fresh["shared_with"] = sorted(after)
             fresh["share"] = share or None
             secrets[secret_id] = fresh
             return fresh
 
-        # Admin's writes first: a refusal there leaves everything as it was.
-        for community in added:
-            self._write(self._shared_value(community, project, secret_id), {"value": value}, None)
-        for community in removed:
-            self._destroy(self._shared_value(community, project, secret_id))
-            self._set_shared_entry(community, project, secret_id, None)
-            self._bump(community, project)
         entry = self._modify(self._project_index(project), record)
         for community in entry["shared_with"]:
-            self._set_shared_entry(community, project, secret_id, entry)
+            if community in copies:
+                history, copy_kv = copies[community]
+                self._set_shared_entry(
+                    community, project, secret_id, entry, copy_kv=copy_kv, history=history
+                )
+            else:
+                self._set_shared_entry(community, project, secret_id, entry)
             self._bump(community, project)
         return self._stored(secret_id, entry, None)
 
@@ -806,6 +883,7 @@ class OpenBaoSecretStore(SecretStore):
     def set_attachment(self, view: View, secret_id: str, name: str | None) -> StoredSecret:
         """Record in the project's index that it added the shared secret (with the share it
         came through), or remove that record."""
+        check_id(secret_id)
         shared = self._shared(view).get(secret_id)
         if shared is None:
             raise NotFoundError("No such secret.")
@@ -869,7 +947,7 @@ class OpenBaoSecretStore(SecretStore):
                 "share": before.get("share"),
                 "history": before.get("history") or [],
             }
-            self._history(entry, secret.updated_by, entry["updated_at"])
+            self._history(entry, secret.updated_by, entry["updated_at"], True)
             secrets[secret.id] = entry
             return entry
 
@@ -880,13 +958,11 @@ class OpenBaoSecretStore(SecretStore):
     # -- versions ------------------------------------------------------------------------
 
     def versions(self, view: View, secret_id: str) -> list[VersionInfo]:
-        """From the index's history: no value is read."""
-        community, entry, _ = self._locate(view, secret_id)
+        """From the index's history (a shared copy has its own): no value is read."""
+        _, entry, _ = self._locate(view, secret_id)
         history = entry.get("history") or [
             [entry["version"], entry.get("kv_version"), entry["updated_at"], entry["updated_by"]]
         ]
-        if community is not None:
-            history = history[:1]
         return [
             VersionInfo(
                 version=int(version),
@@ -898,20 +974,17 @@ class OpenBaoSecretStore(SecretStore):
         ]
 
     def read_version(self, view: View, secret_id: str, version: int) -> str:
-        """The value of a kept version (its KV version, from the index's history)."""
+        """The value of a kept version, at its KV version (of the copy, for a shared one)."""
         community, entry, _ = self._locate(view, secret_id)
         gone = NotFoundError(f"Version {version} of this secret is no longer kept.")
-        if community is not None:
-            if version != entry["version"]:
-                raise gone
-            document, _ = self._read(self._shared_value(community, entry["project"], secret_id))
+        kv_versions = [item[1] for item in entry.get("history") or () if item[0] == version]
+        if not kv_versions or kv_versions[0] is None:
+            raise gone
+        if community is None:
+            path = self._own_value(view.project, secret_id)
         else:
-            kv_versions = [h[1] for h in entry.get("history") or () if h[0] == version]
-            if not kv_versions:
-                raise gone
-            document, _ = self._read(
-                self._own_value(view.project, secret_id), version=kv_versions[0]
-            )
+            path = self._shared_value(community, entry["project"], secret_id)
+        document, _ = self._read(path, version=int(kv_versions[0]))
         if document is None or not isinstance(document.get("value"), str):
             raise gone
         return document["value"]

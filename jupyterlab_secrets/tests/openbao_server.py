@@ -145,17 +145,19 @@ class OpenBao:
         return self.server.mint(*policies)
 
     def everything(self) -> str:
-        """A token with every project, member and admin policy of `COMMUNITIES` (not root)."""
+        """A token with every project, member and admin policy of `COMMUNITIES` and of proj-d
+        (a project in no community), but not root."""
         from jupyterlab_secrets.openbao_admin import policies
 
         from .conftest import COMMUNITIES
 
-        return self.mint(*policies(self.mount, "default", COMMUNITIES))
+        return self.mint(*policies(self.mount, "proj-d", COMMUNITIES))
 
 
 @pytest.fixture
 def openbao(bao_server: BaoServer) -> OpenBao:
-    """A fresh KV v2 mount set up by `openbao_setup` for `COMMUNITIES` (policy names are per
+    """A fresh KV v2 mount set up by `openbao_setup` for `COMMUNITIES` and the project proj-d
+    (in no community), as the store contract suite uses them (policy names are per
     OpenBao, so each test's setup points them at its own mount)."""
     from jupyterlab_secrets.openbao_admin import openbao_setup
 
@@ -165,7 +167,7 @@ def openbao(bao_server: BaoServer) -> OpenBao:
     openbao_setup(
         bao_server.client(),
         mount=mount,
-        project="default",
+        project="proj-d",
         communities=COMMUNITIES,
         say=lambda line: None,
     )

@@ -102,9 +102,9 @@ def test_create_list_read_update_delete(everything: OpenBaoSecretStore) -> None:
     assert everything.get(A, created.id).version == 3
     # And its versions are kept, newest first, and readable
     versions = everything.versions(A, created.id)
-    assert [(v.version, v.current) for v in versions] == [(3, True), (2, False), (1, False)]
+    assert [(v.version, v.current) for v in versions] == [(3, True), (1, False)]
     assert everything.read_version(A, created.id, 1) == "v1\nline ✓"
-    assert everything.read_version(A, created.id, 2) == "v1\nline ✓"
+    assert everything.read_version(A, created.id, 3) == "v3"
     # When it is deleted, it is gone
     everything.delete(A, created.id)
     assert everything.list(A) == []
@@ -157,13 +157,13 @@ def test_setup_is_idempotent_and_prints_no_token(openbao: OpenBao) -> None:
     changed = openbao_setup(
         openbao.server.client(),
         mount=openbao.mount,
-        project="default",
+        project="proj-d",
         communities=COMMUNITIES,
         say=lines.append,
     )
     assert changed == 0
     assert all(line.endswith(("unchanged.", "exists.")) for line in lines), lines
-    names = set(policies(openbao.mount, "default", COMMUNITIES))
+    names = set(policies(openbao.mount, "proj-d", COMMUNITIES))
     assert {
         "jupyterlab-secrets-project-proj-a",
         "jupyterlab-secrets-member-ml-team",
