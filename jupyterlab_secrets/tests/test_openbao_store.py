@@ -102,8 +102,9 @@ def test_create_list_read_update_delete(everything: OpenBaoSecretStore) -> None:
     assert everything.get(A, created.id).version == 3
     # And its versions are kept, newest first, and readable
     versions = everything.versions(A, created.id)
-    assert [(v.version, v.current) for v in versions] == [(3, True), (1, False)]
-    assert everything.read_version(A, created.id, 1) == "v1\nline ✓"
+    # (the rename alone took the place of version 1: it holds the same value)
+    assert [(v.version, v.current) for v in versions] == [(3, True), (2, False)]
+    assert everything.read_version(A, created.id, 2) == "v1\nline ✓"
     assert everything.read_version(A, created.id, 3) == "v3"
     # When it is deleted, it is gone
     everything.delete(A, created.id)
