@@ -15,7 +15,7 @@ import hvac
 import hvac.exceptions
 
 from .errors import SecretsError, UnavailableError
-from .stores.base import SecretStore, View
+from .stores.base import SecretStore, VersionInfo, View
 from .stores.openbao import (
     OpenBaoSecretStore,
     admin_policy,
@@ -166,15 +166,17 @@ def migrate_to_openbao(
     *,
     project: str,
     communities: Mapping[str, Mapping[str, Iterable[str]]],
+    projects: Iterable[str] = (),
 ) -> MigrationReport:
     """Copy every secret of the configured projects from ``source`` into ``target``, with its
-    ID, name, times, shares and the projects that added it; values pass through memory only.
+    ID, name, version, times, kept versions, shares and the projects that added it; values
+    pass through memory only.
 
     Idempotent: a secret already in OpenBao at the same version is left alone, one at an
     older version is brought up to date, and a run after a partial failure completes it.
     """
     report = MigrationReport()
-    projects = {project}
+    projects = {project, *projects}
     for spec in communities.values():
         projects.update(spec.get("projects", ()))
     views = {
@@ -199,7 +201,9 @@ def migrate_to_openbao(
                 )
                 continue
             try:
-                if target.import_secret(view.project, secret, value):
+                if target.import_secret(
+                    view.project, secret, value, _earlier(source, view, secret.id)
+                ):
                     report.copied += 1
                 else:
                     report.unchanged += 1
@@ -231,3 +235,18 @@ def migrate_to_openbao(
             report.failed += 1
             report.errors.append(f"Adding secret {secret_id} to {view.project}: {error.message}")
     return report
+
+
+def _earlier(
+    source: SecretStore, view: View, secret_id: str
+) -> Callable[[], list[tuple[VersionInfo, str]]]:
+    """The kept earlier versions of a secret with their values, oldest first, read only when
+    asked (a secret already in OpenBao needs none)."""
+
+    def read() -> list[tuple[VersionInfo, str]]:
+        return [
+            (info, source.read_version(view, secret_id, info.version))
+            for info in reversed(source.versions(view, secret_id)[1:])
+        ]
+
+    return read

@@ -36,7 +36,7 @@ import datetime as dt
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -907,10 +907,19 @@ class OpenBaoSecretStore(SecretStore):
         shown = self._attached_as(attachment, entry, view.project) if name else None
         return self._stored(secret_id, entry, shown)
 
-    def import_secret(self, project: str, secret: StoredSecret, value: str) -> bool:
-        """Copy a secret from another store with its ID, name, version and times (for the
-        migration). False when OpenBao holds that version already; a later one replaces it.
-        Its shares and the projects that added it are set afterwards, as usual."""
+    def import_secret(
+        self,
+        project: str,
+        secret: StoredSecret,
+        value: str,
+        earlier: Callable[[], Sequence[tuple[VersionInfo, str]]] | None = None,
+    ) -> bool:
+        """Copy a secret from another store with its ID, name, version, times and the
+        kept versions ``earlier()`` gives (oldest first; asked only when the secret is
+        new to OpenBao), for the migration. False when OpenBao
+        holds that version already; an older one there is brought up to date. Its shares
+        and the projects that added it are set afterwards, as usual."""
+        check_id(secret.id)
         existing = (self._own(project).get("secrets") or {}).get(secret.id)
         if existing is not None and (existing["version"], existing["name"]) == (
             secret.version,
@@ -918,11 +927,17 @@ class OpenBaoSecretStore(SecretStore):
         ):
             return False
         path = self._own_value(project, secret.id)
-        kv_version = self._write(path, {"value": value}, cas=None)
         with self._errors():
             self._kv().update_metadata(
                 path, max_versions=self.keep_versions + 1, mount_point=self.mount
             )
+        history: list[list[Any]] = []
+        if existing is None and earlier is not None and self.keep_versions:
+            for info, old_value in earlier()[-self.keep_versions :]:
+                kv = self._write(path, {"value": old_value}, cas=None)
+                at = info.updated_at.astimezone(UTC).isoformat()
+                history.insert(0, [info.version, kv, at, info.updated_by])
+        kv_version = self._write(path, {"value": value}, cas=None)
 
         def put(document: dict[str, Any]) -> dict[str, Any]:
             secrets = document.setdefault("secrets", {})
@@ -945,7 +960,7 @@ class OpenBaoSecretStore(SecretStore):
                 "value_length": len(value),
                 "shared_with": before.get("shared_with") or [],
                 "share": before.get("share"),
-                "history": before.get("history") or [],
+                "history": before.get("history") or history,
             }
             self._history(entry, secret.updated_by, entry["updated_at"], True)
             secrets[secret.id] = entry
