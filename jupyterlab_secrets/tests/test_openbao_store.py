@@ -397,3 +397,21 @@ def test_concurrent_writers_race_through_check_and_set(
     assert [s.name for s in everything.list(A)].count("twice") == 1
     # And the loser's value was not left behind
     assert len(everything._list("projects/proj-a/secrets")) == len(everything.list(A))
+
+
+def test_an_index_of_thousands_of_secrets_fits_in_one_request(
+    everything: OpenBaoSecretStore,
+) -> None:
+    # Given a project index of 5,000 secrets (OpenBao refuses a body of ~1,000 JSON strings)
+    secret = everything.create(A, name="template", value="v", user="alice")
+    entry = everything._own("proj-a")["secrets"][secret.id]
+
+    def grow(document: dict) -> None:
+        for index in range(5_000):
+            document["secrets"][f"{index:032x}"] = {**entry, "name": f"secret-{index:05d}"}
+
+    everything._modify("projects/proj-a/index", grow)
+    # Then it is listed whole, and a create still claims its name in it
+    assert len(everything.list(A)) == 5_001
+    everything.create(A, name="one-more", value="v", user="alice")
+    assert len(everything.list(A)) == 5_002
