@@ -20,6 +20,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -34,7 +35,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from traitlets import Int, Unicode
 
 from ..crypto import DecryptionError, Keyring, Sealed
@@ -116,7 +118,14 @@ def _undecryptable() -> UndecryptableError:
 
 def count_stored_secrets(db_url: str) -> int:
     """How many secrets the database at ``db_url`` holds (0 when it has no table yet), without
-    keys and without migrating it: whether a new key may be created depends on it."""
+    keys, without migrating it, and without creating a SQLite file: whether a new key may be
+    created depends on it."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and not database.startswith("file:") and database != ":memory:":
+            if not Path(database).expanduser().exists():
+                return 0
     engine = create_store_engine(db_url)
     try:
         with read_snapshot(engine) as connection:
@@ -163,14 +172,17 @@ class SqlSecretStore(SecretStore):
         """Database failures as domain errors, with no statement parameter in them."""
         try:
             yield
-        except (OperationalError, InterfaceError) as error:
+        except IntegrityError:
+            raise  # a constraint the calling method turns into its own error
+        except DataError:
+            raise InvalidInputError("The database refused this input.") from None
+        except DBAPIError as error:
+            # Unreachable, locked for too long, damaged, or a schema changed under us.
             self.log.debug("The secrets database failed", exc_info=True)
             raise UnavailableError(
                 f"The secrets database {redact_url(self.db_url)} cannot be used right now "
                 f"({type(error.orig).__name__}). Try again; if it persists, check the database."
             ) from None
-        except DataError:
-            raise InvalidInputError("The database refused this input.") from None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

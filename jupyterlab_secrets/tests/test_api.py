@@ -22,8 +22,12 @@ META_KEYS = {
     "attached",
     "editable",
     "shadowed",
+    "injected",
+    "not_injected_reason",
+    "attached_name",
+    "hidden_in_outputs",
 }
-"""The Meta fields of the contract, plus ``shadowed``, an extra one (see `SecretsService.meta`)."""
+"""The Meta fields of the contract, plus those that explain a state (see `SecretMeta`)."""
 
 
 def _utc(text: str) -> dt.datetime:
@@ -245,6 +249,8 @@ UNKNOWN_ID_CALLS = [
     ("PUT", ("access",), {"communities": []}),
     ("PUT", ("attachment",), None),
     ("DELETE", ("attachment",), None),
+    ("GET", ("versions",), None),
+    ("POST", ("versions", "1", "restore"), {"version": 1}),
 ]
 
 
@@ -278,6 +284,8 @@ ALL_ROUTES = [
     ("DELETE", ("secrets", "{id}", "attachment"), None),
     ("GET", ("communities",), None),
     ("GET", ("environment",), None),
+    ("GET", ("secrets", "{id}", "versions"), None),
+    ("POST", ("secrets", "{id}", "versions", "1", "restore"), {"version": 1}),
 ]
 
 
@@ -296,3 +304,53 @@ async def test_unauthenticated_requests_are_refused(
     assert reply.status in (401, 403)
     assert "guarded-value" not in str(reply.body)
     assert await snapshot(api) == before
+
+
+async def test_versions_list_each_kept_version_without_values(api: Api) -> None:
+    # Given a secret created by alice and changed by bob
+    created = await create_secret(api, "versioned", "first-value")
+    await api(
+        "PATCH", "secrets", created["id"], body={"version": 1, "value": "second-value"}, user="bob"
+    )
+    # When its versions are listed
+    reply = await api("GET", "secrets", created["id"], "versions")
+    # Then they come newest first, the first current, with who and when, and no value
+    assert reply.status == 200
+    versions = reply.body["versions"]
+    assert [(v["version"], v["updated_by"], v["current"]) for v in versions] == [
+        (2, "bob", True),
+        (1, "alice", False),
+    ]
+    assert all(set(v) == {"version", "updated_at", "updated_by", "current"} for v in versions)
+    assert _utc(versions[1]["updated_at"]) <= _utc(versions[0]["updated_at"])
+    assert "value" not in str(reply.body)
+
+
+async def test_restore_makes_a_new_version_with_the_old_value(api: Api) -> None:
+    # Given a secret at version 2
+    created = await create_secret(api, "restorable", "old-value")
+    await api("PATCH", "secrets", created["id"], body={"version": 1, "value": "new-value"})
+    path = ("secrets", created["id"], "versions", "1", "restore")
+    before = await snapshot(api)
+    # When version 1 is restored with a stale current version
+    stale = await api("POST", *path, body={"version": 1})
+    # Then it is 409, and nothing changed
+    assert (stale.status, stale.body.get("field")) == (409, "version")
+    assert await snapshot(api) == before
+    # When a version no longer kept is restored
+    gone = await api(
+        "POST", "secrets", created["id"], "versions", "7", "restore", body={"version": 2}
+    )
+    assert gone.status == 404
+    assert gone.message == "That version of the secret is no longer kept."
+    assert await snapshot(api) == before
+    # When it is restored with the current version
+    restored = await api("POST", *path, body={"version": 2})
+    # Then a new version 3 holds the old value
+    assert restored.status == 200
+    assert set(restored.body) == META_KEYS
+    assert restored.body["version"] == 3
+    assert (await api("POST", "secrets", created["id"], "reveal")).body == {"value": "old-value"}
+    assert "old-value" not in str(restored.body)
+    versions = (await api("GET", "secrets", created["id"], "versions")).body["versions"]
+    assert [v["version"] for v in versions] == [3, 2, 1]

@@ -16,7 +16,7 @@ from sqlalchemy import select, text, update
 
 import jupyterlab_secrets
 from jupyterlab_secrets.crypto import Keyring, generate_key
-from jupyterlab_secrets.errors import StaleVersionError, UndecryptableError
+from jupyterlab_secrets.errors import StaleVersionError, UnavailableError, UndecryptableError
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.sql import SqlSecretStore, count_stored_secrets
 from jupyterlab_secrets.stores.sql_schema import SecretRow, VersionRow
@@ -187,6 +187,32 @@ def test_reads_take_no_write_lock(sqlite: SqlSecretStore, sqlite_path: Path) -> 
         blocker.close()
 
 
+def test_a_damaged_database_is_reported_as_unavailable(
+    sqlite: SqlSecretStore, sqlite_path: Path
+) -> None:
+    # Given a store whose database file is replaced by something that is not a database
+    sqlite.create(A, name="token", value="the-value", user="alice")
+    sqlite.engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        sqlite_path.with_name(sqlite_path.name + suffix).unlink(missing_ok=True)
+    sqlite_path.write_bytes(b"not a database " * 1000)
+    # When it is read from and written to
+    # Then each says the database cannot be used, naming it, with no value or statement
+    for call in (
+        lambda: sqlite.list(A),
+        lambda: sqlite.count(),
+        lambda: sqlite.change_marker(A),
+        lambda: sqlite.create(A, name="other", value="the-value", user="alice"),
+    ):
+        with pytest.raises(UnavailableError) as refused:
+            call()
+        assert refused.value.message.startswith(
+            f"The secrets database sqlite:///{sqlite_path} cannot be used right now ("
+        )
+        assert "the-value" not in refused.value.message
+        assert "SELECT" not in refused.value.message and "INSERT" not in refused.value.message
+
+
 @pytest.mark.parametrize(
     ("stored", "expected"),
     [
@@ -298,13 +324,19 @@ def test_keys_are_checked_only_against_what_a_view_sees(db_url: str, keyring: Ke
         foreign.close()
 
 
-def test_an_empty_database_counts_no_secrets_and_is_not_migrated(tmp_path: Path) -> None:
+def test_counting_creates_and_migrates_nothing(tmp_path: Path) -> None:
     # Given no database yet
-    url = f"sqlite:///{tmp_path / 'new' / 'secrets.db'}"
+    path = tmp_path / "new" / "secrets.db"
     # When its secrets are counted
+    # Then there are none, and no file was created
+    assert count_stored_secrets(f"sqlite:///{path}") == 0
+    assert not path.exists()
+    # Given an empty database file
+    path.parent.mkdir()
+    sqlite3.connect(path).close()
     # Then there are none, and no table was created
-    assert count_stored_secrets(url) == 0
-    with sqlite3.connect(tmp_path / "new" / "secrets.db") as connection:
+    assert count_stored_secrets(f"sqlite:///{path}") == 0
+    with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
 
 
