@@ -41,20 +41,20 @@ VIEW = View("bench", ("team",))
 COMMUNITIES = {"team": {"admins": ["bench"], "projects": ["bench", "other"]}}
 
 
-def fill(store: OpenBaoSecretStore, rows: int) -> list[str]:
-    """Add secrets up to ``rows``: their values in parallel, then one index document (as
-    the SQL benchmark inserts rows directly); return every ID."""
-    index, version = store._read_index(store._project_index(VIEW.project))
+def fill(store: OpenBaoSecretStore, rows: int, project: str = VIEW.project) -> list[str]:
+    """Add secrets up to ``rows`` to ``project``: their values in parallel, then one index
+    document (as the SQL benchmark inserts rows directly); return every ID."""
+    index, version = store._read_index(store._project_index(project))
     index.setdefault("secrets", {})
     missing = rows - len(index["secrets"])
     new_ids = [uuid.uuid4().hex for _ in range(max(0, missing))]
-    paths = [store._own_value(VIEW.project, secret_id) for secret_id in new_ids]
+    paths = [store._own_value(project, secret_id) for secret_id in new_ids]
     kv_versions = list(store._pool.map(lambda p: store._write(p, {"value": "v" * 32}, 0), paths))
     now = dt.datetime.now(dt.timezone.utc).isoformat()
     start = len(index["secrets"])
     for offset, (secret_id, kv) in enumerate(zip(new_ids, kv_versions, strict=True)):
         index["secrets"][secret_id] = {
-            "project": VIEW.project,
+            "project": project,
             "name": f"secret-{start + offset:05d}",
             "version": 1,
             "kv_version": kv,
@@ -67,7 +67,7 @@ def fill(store: OpenBaoSecretStore, rows: int) -> list[str]:
             "share": None,
             "history": [[1, kv, now, "bench"]],
         }
-    store._write(store._project_index(VIEW.project), pack_index(index), version)
+    store._write(store._project_index(project), pack_index(index), version)
     return list(index["secrets"])
 
 
