@@ -236,14 +236,20 @@ def open_sql_store(settings: SecretsSettings, *, create_key: bool = True) -> Sec
     """Open the SQL store of ``db_url`` with the master keys (from the environment or the
     key file, which is created only for a database that holds no secret)."""
     where = f"The secrets database {redact_url(settings.db_url)} (SecretsExtension.db_url)"
+
+    def cannot_open(error: Exception) -> UnavailableError:
+        settings.log.debug("Opening the secrets database failed", exc_info=True)
+        if isinstance(error, UnavailableError):
+            return error
+        return UnavailableError(
+            f"{where} cannot be opened: {type(error).__name__}. Check that it is reachable "
+            "and writable, then restart the server."
+        )
+
     try:
         has_secrets = count_stored_secrets(settings.db_url) > 0
     except Exception as error:
-        settings.log.debug("Reading the secrets database failed", exc_info=True)
-        raise UnavailableError(
-            f"{where} cannot be opened: {type(error).__name__}. Check that it is reachable "
-            "and writable, then restart the server."
-        ) from None
+        raise cannot_open(error) from None
     try:
         keyring, source = load_keyring(
             env_value=os.environ.get(KEY_ENV),
@@ -264,11 +270,7 @@ def open_sql_store(settings: SecretsSettings, *, create_key: bool = True) -> Sec
     except SchemaError as error:
         raise UnavailableError(f"{where} cannot be used: {error} Nothing was changed.") from None
     except Exception as error:
-        settings.log.debug("Opening the secrets database failed", exc_info=True)
-        raise UnavailableError(
-            f"{where} cannot be opened: {type(error).__name__}. Check that it is reachable "
-            "and writable, then restart the server."
-        ) from None
+        raise cannot_open(error) from None
 
 
 def _check_keys(settings: SecretsSettings, store: SqlSecretStore, view: View) -> None:

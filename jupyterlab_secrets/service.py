@@ -115,6 +115,17 @@ class Community:
 
 
 @dataclass(frozen=True)
+class _Precedence:
+    """Who holds each name in a project's environment (see `SecretsService._precedence`)."""
+
+    own: set[str]
+    """The names of the project's own secrets."""
+    leaders: dict[str, tuple[str, str]]
+    """For each name of a shared secret added under it, the (project, ID) of the one that
+    wins among them."""
+
+
+@dataclass(frozen=True)
 class Change:
     """What a successful write through the service changed, for `SecretsService.listeners`.
 
@@ -198,9 +209,10 @@ class SecretsService:
     def list(self, user: str) -> Listing:
         """The project's own secrets and those shared with it, by name, own ones first."""
         stored = self.store.list(self.view)
-        self._learn_decryptable(stored, keep_only=True)
+        precedence = self._precedence(stored)
+        self._learn_decryptable(stored, precedence, keep_only=True)
         order = sorted(stored, key=lambda s: (s.name, s.project != self.project, s.project, s.id))
-        return Listing(self.project, [self._meta(secret, stored) for secret in order])
+        return Listing(self.project, [self._meta(secret, precedence) for secret in order])
 
     def get(self, user: str, secret_id: str) -> SecretMeta:
         """The metadata of one visible secret."""
@@ -219,7 +231,8 @@ class SecretsService:
         keeps the others from the kernels.
         """
         stored = self.store.list(self.view)
-        candidates = [s for s in stored if self._blocked(s, stored) is None]
+        precedence = self._precedence(stored)
+        candidates = [s for s in stored if self._blocked(s, precedence) is None]
         values = self.store.read_values(self.view, [s.id for s in candidates])
         environment: dict[str, str] = {}
         for secret in sorted(candidates, key=lambda s: (s.project != self.project, s.name)):
@@ -441,7 +454,7 @@ class SecretsService:
         except NameTakenError:
             raise _name_taken() from None
         self._decryptable[(created.id, created.version)] = True
-        return self._meta(created, [created])
+        return self._meta(created, self._precedence([created]))
 
     def _update(
         self,
@@ -481,9 +494,33 @@ class SecretsService:
 
     # -- what is injected --------------------------------------------------------------
 
-    def _blocked(
-        self, secret: StoredSecret, rivals: Sequence[StoredSecret]
-    ) -> NotInjectedReason | None:
+    def _precedence(self, stored: Iterable[StoredSecret]) -> _Precedence:
+        """Who holds each name in this project's environment, among ``stored``: the
+        project's own secret wins a clash; among shared ones added under the name they have,
+        the first by (project, ID)."""
+        own: set[str] = set()
+        leaders: dict[str, tuple[str, str]] = {}
+        for secret in stored:
+            if secret.project == self.project:
+                own.add(secret.name)
+            elif secret.attached_as == secret.name and not rules.is_traffic_name(secret.name):
+                rank = (secret.project, secret.id)
+                leader = leaders.get(secret.name)
+                if leader is None or rank < leader:
+                    leaders[secret.name] = rank
+        return _Precedence(own, leaders)
+
+    def _shadowed(self, secret: StoredSecret, precedence: _Precedence) -> bool:
+        """Whether another secret holds this shared secret's name, so it is not injected (or
+        would not be if added)."""
+        if secret.project == self.project:
+            return False
+        if secret.name in precedence.own:
+            return True
+        leader = precedence.leaders.get(secret.name)
+        return leader is not None and leader < (secret.project, secret.id)
+
+    def _blocked(self, secret: StoredSecret, precedence: _Precedence) -> NotInjectedReason | None:
         """Why the metadata alone keeps ``secret`` out of this project's environment."""
         if rules.name_error(secret.name) is not None:
             return "reserved"
@@ -495,32 +532,15 @@ class SecretsService:
             return "not_added"
         if secret.attached_as != secret.name:
             return "renamed"
-        if self._shadowed(secret, rivals):
+        if self._shadowed(secret, precedence):
             return "shadowed"
         return None
 
-    def _shadowed(self, secret: StoredSecret, rivals: Sequence[StoredSecret]) -> bool:
-        """Whether another secret holds this shared secret's name: the project's own secret
-        wins a clash; among added shared ones, the first by (project, ID)."""
-        if secret.project == self.project:
-            return False
-        rank = (secret.project, secret.id)
-        for rival in rivals:
-            if rival.name != secret.name or rival.id == secret.id:
-                continue
-            if rival.project == self.project:
-                return True
-            if (
-                rival.attached_as == rival.name
-                and not rules.is_traffic_name(rival.name)
-                and (rival.project, rival.id) < rank
-            ):
-                return True
-        return False
-
-    def _learn_decryptable(self, stored: Sequence[StoredSecret], *, keep_only: bool) -> None:
+    def _learn_decryptable(
+        self, stored: Sequence[StoredSecret], precedence: _Precedence, *, keep_only: bool
+    ) -> None:
         """Try to decrypt the injectable secrets whose state this service has not read yet."""
-        wanted = [s for s in stored if self._blocked(s, stored) is None]
+        wanted = [s for s in stored if self._blocked(s, precedence) is None]
         unknown = [s for s in wanted if (s.id, s.version) not in self._decryptable]
         if unknown:
             values = self.store.read_values(self.view, [s.id for s in unknown])
@@ -532,17 +552,17 @@ class SecretsService:
             self._decryptable = {k: v for k, v in self._decryptable.items() if k in kept}
 
     def _meta_in_context(self, secret: StoredSecret) -> SecretMeta:
-        """`_meta` of one secret; a shared one needs its rivals for the name."""
-        if secret.project == self.project:
-            rivals: Sequence[StoredSecret] = [secret]
-        else:
+        """`_meta` of one secret; a shared one needs the others of its name."""
+        rivals = [secret]
+        if secret.project != self.project:
             rivals = [s for s in self.store.list(self.view) if s.name == secret.name]
-        self._learn_decryptable([secret], keep_only=False)
-        return self._meta(secret, rivals)
+        precedence = self._precedence(rivals)
+        self._learn_decryptable([secret], precedence, keep_only=False)
+        return self._meta(secret, precedence)
 
-    def _meta(self, secret: StoredSecret, rivals: Sequence[StoredSecret]) -> SecretMeta:
+    def _meta(self, secret: StoredSecret, precedence: _Precedence) -> SecretMeta:
         own = secret.project == self.project
-        reason = self._blocked(secret, rivals)
+        reason = self._blocked(secret, precedence)
         if reason is None and not self._decryptable.get((secret.id, secret.version), True):
             reason = "undecryptable"
         return SecretMeta(
@@ -558,7 +578,7 @@ class SecretsService:
             origin="project" if own else "shared",
             attached=not own and secret.attached_as is not None,
             editable=own,
-            shadowed=self._shadowed(secret, rivals),
+            shadowed=self._shadowed(secret, precedence),
             injected=reason is None,
             not_injected_reason=reason,
             attached_name=None if own else secret.attached_as,

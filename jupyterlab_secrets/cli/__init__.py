@@ -16,7 +16,7 @@ from traitlets.config.loader import ConfigFileNotFound
 
 from .. import __version__
 from ..config import Opened, SecretsSettings, open_secrets
-from ..errors import UnavailableError
+from ..errors import SecretsError
 
 CONFIG_FILES = ("jupyter_server_config", "jupyter_jupyterlab_secrets_config")
 """The config files the server reads its settings from (in Jupyter's config path)."""
@@ -25,6 +25,24 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rotate-key": (
         "jupyterlab_secrets.cli.rotate_key.RotateKeyApp",
         "Re-encrypt every stored secret under the first master key.",
+    ),
+    "run": (
+        "jupyterlab_secrets.cli.run.RunApp",
+        "Run a command with the project's secrets in its environment.",
+    ),
+    "list": (
+        "jupyterlab_secrets.cli.manage.ListApp",
+        "List the project's secrets: names, versions and dates, never values.",
+    ),
+    "get": ("jupyterlab_secrets.cli.manage.GetApp", "Print the value of one secret."),
+    "set": (
+        "jupyterlab_secrets.cli.manage.SetApp",
+        "Create or update one secret from standard input.",
+    ),
+    "delete": ("jupyterlab_secrets.cli.manage.DeleteApp", "Delete one secret."),
+    "import": (
+        "jupyterlab_secrets.cli.import_env.ImportApp",
+        "Create or update secrets from a .env file.",
     ),
     "generate-key": (
         "jupyterlab_secrets.cli.generate_key.GenerateKeyApp",
@@ -48,7 +66,8 @@ class SecretsCommand(JupyterApp):
     It reads the config files the server reads (so both see the same ``SecretsExtension.*``
     settings, which options like ``--SecretsExtension.db_url=...`` override) and opens the
     store and the service as the server does, without starting a server. A subclass
-    implements `run`; an `UnavailableError` ends the command with its message and status 1.
+    implements `run`; a `SecretsError` (a refused rule, an unavailable store) ends the
+    command with its message and status 1.
     """
 
     version = __version__
@@ -83,12 +102,13 @@ class SecretsCommand(JupyterApp):
         """Open the store, run the command, close the store."""
         try:
             opened = self.open()
-        except UnavailableError as error:
+        except SecretsError as error:
             self.log.error("%s", error.message)
             self.exit(1)
         try:
             self.run(opened)
-        except UnavailableError as error:
+        except SecretsError as error:
+            # Refused by a rule or unavailable: the message says why, and never holds a value.
             self.log.error("%s", error.message)
             self.exit(1)
         finally:

@@ -51,7 +51,7 @@ from ..errors import (
 )
 from ..migrations import upgrade_schema
 from .base import SecretStore, StoredSecret, VersionInfo, View
-from .sql_engine import create_store_engine, read_snapshot, redact_url
+from .sql_engine import BUSY_TIMEOUT_MS, create_store_engine, read_snapshot, redact_url
 from .sql_schema import (
     GCM_TAG_BYTES,
     UTC,
@@ -83,6 +83,9 @@ _META = (
     SecretRow.updated_by,
     _VALUE_LENGTH,
 )
+
+_CHECKPOINT_WAIT_MS = 1000
+"""How long a SQLite checkpoint waits for readers and writers (best effort, see `_checkpoint`)."""
 
 _PROJECT, _COMMUNITY = "p", "c"
 """The scopes of change counters."""
@@ -354,11 +357,14 @@ class SqlSecretStore(SecretStore):
         try:
             cursor = connection.cursor()
             try:
+                # A waiting checkpoint holds new writers back: wait less than they would.
+                cursor.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
                 cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 if vacuum:
                     cursor.execute("VACUUM")
                     cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
+                cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
                 cursor.close()
         except Exception:
             self.log.warning("The secrets database could not be checkpointed", exc_info=True)
@@ -737,7 +743,7 @@ class SqlSecretStore(SecretStore):
         """
         primary = self.keyring.primary_key_id
         kept = self._check_all_decrypt(primary)
-        changed = self._rotate_current(primary) + self._rotate_kept(primary)
+        changed = self._rotate_rows(primary, SecretRow) + self._rotate_rows(primary, VersionRow)
         self._checkpoint(vacuum=True)
         return Rotation(changed=changed, kept=kept)
 
@@ -781,92 +787,62 @@ class SqlSecretStore(SecretStore):
                             ) from None
         return under_primary
 
-    def _rotate_current(self, primary: str) -> int:
+    def _rotate_rows(self, primary: str, table: type[SecretRow] | type[VersionRow]) -> int:
+        """Re-encrypt the rows of ``table`` (current values, or kept ones, which are bound to
+        their version) not under ``primary``, in batches; return how many were written."""
+        kept = table is VersionRow
+        secret_id_column = VersionRow.secret_id if kept else SecretRow.id
+        query = select(
+            secret_id_column,
+            SecretRow.project,
+            table.version,
+            table.ciphertext,
+            table.nonce,
+            table.key_id,
+        )
+        if kept:
+            query = query.join(SecretRow, SecretRow.id == VersionRow.secret_id)
         changed = 0
-        after = ""
+        after_id, after_version = "", 0
         while True:
             with self._write() as connection:
                 rows = connection.execute(
-                    select(
-                        SecretRow.id,
-                        SecretRow.project,
-                        SecretRow.version,
-                        SecretRow.ciphertext,
-                        SecretRow.nonce,
-                        SecretRow.key_id,
-                    )
-                    .where(SecretRow.key_id != primary, SecretRow.id > after)
-                    .order_by(SecretRow.id)
-                    .limit(_BATCH)
-                    .with_for_update()
-                ).all()
-                if not rows:
-                    return changed
-                for secret_id, project, version, ciphertext, nonce, key_id in rows:
-                    plaintext = self._reopen(project, secret_id, Sealed(ciphertext, nonce, key_id))
-                    sealed = self.keyring.encrypt(plaintext, project=project, secret_id=secret_id)
-                    result = connection.execute(
-                        update(SecretRow)
-                        .where(
-                            SecretRow.id == secret_id,
-                            SecretRow.version == version,
-                            SecretRow.nonce == nonce,
-                        )
-                        .values(
-                            ciphertext=sealed.ciphertext, nonce=sealed.nonce, key_id=sealed.key_id
-                        )
-                    )
-                    changed += result.rowcount
-                after = rows[-1][0]
-
-    def _rotate_kept(self, primary: str) -> int:
-        changed = 0
-        after = ("", 0)
-        while True:
-            with self._write() as connection:
-                rows = connection.execute(
-                    select(
-                        VersionRow.secret_id,
-                        SecretRow.project,
-                        VersionRow.version,
-                        VersionRow.ciphertext,
-                        VersionRow.nonce,
-                        VersionRow.key_id,
-                    )
-                    .join(SecretRow, SecretRow.id == VersionRow.secret_id)
-                    .where(
-                        VersionRow.key_id != primary,
+                    query.where(
+                        table.key_id != primary,
                         or_(
-                            VersionRow.secret_id > after[0],
-                            and_(VersionRow.secret_id == after[0], VersionRow.version > after[1]),
+                            secret_id_column > after_id,
+                            and_(secret_id_column == after_id, table.version > after_version),
                         ),
                     )
-                    .order_by(VersionRow.secret_id, VersionRow.version)
+                    .order_by(secret_id_column, table.version)
                     .limit(_BATCH)
-                    .with_for_update(of=VersionRow)
+                    .with_for_update(of=table)
                 ).all()
                 if not rows:
                     return changed
                 for secret_id, project, version, ciphertext, nonce, key_id in rows:
+                    bound = version if kept else None
                     plaintext = self._reopen(
-                        project, secret_id, Sealed(ciphertext, nonce, key_id), version
+                        project, secret_id, Sealed(ciphertext, nonce, key_id), bound
                     )
                     sealed = self.keyring.encrypt(
-                        plaintext, project=project, secret_id=secret_id, version=version
+                        plaintext, project=project, secret_id=secret_id, version=bound
                     )
+                    # Only where it is still as read: the row is locked (PostgreSQL) or the
+                    # database is (SQLite), and this makes sure of it.
                     result = connection.execute(
-                        update(VersionRow)
+                        update(table)
                         .where(
-                            VersionRow.secret_id == secret_id,
-                            VersionRow.version == version,
-                            VersionRow.nonce == nonce,
+                            secret_id_column == secret_id,
+                            table.version == version,
+                            table.nonce == nonce,
                         )
                         .values(
                             ciphertext=sealed.ciphertext, nonce=sealed.nonce, key_id=sealed.key_id
                         )
                     )
                     changed += result.rowcount
-                after = (rows[-1][0], rows[-1][2])
+                after_id, after_version = rows[-1][0], rows[-1][2]
 
     def _reopen(
         self, project: str, secret_id: str, sealed: Sealed, version: int | None = None

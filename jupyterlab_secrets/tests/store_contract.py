@@ -128,7 +128,7 @@ def test_a_created_secret_reads_back_with_its_metadata(contract_store: StoreFact
     assert (created.created_by, created.updated_by) == ("alice", "alice")
     assert created.created_at.utcoffset() == dt.timedelta(0)
     assert before - dt.timedelta(seconds=1) <= created.created_at <= after + dt.timedelta(seconds=1)
-    assert created.updated_at == created.created_at
+    assert _close_in_time(created.updated_at, created.created_at)
     # And its length is in characters, its shares and attachment empty
     assert created.value_length == 7
     assert (created.shared_with, created.attached_as) == ((), None)

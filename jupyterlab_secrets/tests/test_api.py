@@ -7,6 +7,11 @@ from typing import Any
 
 import pytest
 
+from jupyterlab_secrets.app import SecretsExtension
+from jupyterlab_secrets.crypto import Keyring, generate_key
+from jupyterlab_secrets.stores.base import View
+from jupyterlab_secrets.stores.sql import SqlSecretStore
+
 from .conftest import Api, snapshot
 
 META_KEYS = {
@@ -259,13 +264,15 @@ UNKNOWN_ID_CALLS = [
 async def test_unknown_ids_are_404(
     api: Api, method: str, suffix: tuple[str, ...], body: Any, secret_id: str
 ) -> None:
-    # Given a project with one secret
+    await assert_no_such_secret(api, method, ("secrets", secret_id, *suffix), body)
+
+
+async def assert_no_such_secret(api: Api, method: str, path: tuple[str, ...], body: Any) -> None:
+    """Given a project with one secret, a call of ``path`` is 404 and changes nothing."""
     await create_secret(api, "existing")
     before = await snapshot(api)
-    # When a route is called with an ID that does not exist
     kwargs = {"body": body} if body is not None else {}
-    reply = await api(method, "secrets", secret_id, *suffix, **kwargs)
-    # Then it is 404, and nothing changed
+    reply = await api(method, *path, **kwargs)
     assert reply.status == 404
     assert reply.body == {"message": "No such secret."}
     assert await snapshot(api) == before
@@ -354,3 +361,37 @@ async def test_restore_makes_a_new_version_with_the_old_value(api: Api) -> None:
     assert "old-value" not in str(restored.body)
     versions = (await api("GET", "secrets", created["id"], "versions")).body["versions"]
     assert [v["version"] for v in versions] == [3, 2, 1]
+
+
+async def test_one_undecryptable_value_keeps_the_others_served(
+    api: Api, extension: SecretsExtension
+) -> None:
+    # Given two secrets, one of which is then written by a server with another key
+    good = await create_secret(api, "good-one", "good-value")
+    bad = await create_secret(api, "bad-one", "bad-value")
+    store = extension.store
+    assert isinstance(store, SqlSecretStore)
+    other = SqlSecretStore(db_url=store.db_url, keyring=Keyring([generate_key()]))
+    try:
+        other.update(View("default"), bad["id"], expected_version=1, user="x", value="lost")
+    finally:
+        other.close()
+    # When the environment is asked for
+    environment = await api("GET", "environment")
+    # Then it serves every other secret
+    assert (environment.status, environment.body) == (
+        200,
+        {"environment": {"good-one": "good-value"}},
+    )
+    # And the listing marks the bad one
+    listing = {m["name"]: m for m in (await api("GET", "secrets")).body["secrets"]}
+    assert (listing["bad-one"]["injected"], listing["bad-one"]["not_injected_reason"]) == (
+        False,
+        "undecryptable",
+    )
+    assert listing["good-one"]["injected"] is True
+    # And revealing it is a clear error of the server's keys (503), not a 500
+    revealed = await api("POST", "secrets", bad["id"], "reveal")
+    assert revealed.status == 503
+    assert "cannot be decrypted with the configured key" in revealed.message
+    assert (await api("POST", "secrets", good["id"], "reveal")).body == {"value": "good-value"}

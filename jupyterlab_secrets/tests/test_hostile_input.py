@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from .conftest import Api, snapshot
-from .test_api import create_secret
+from .test_api import assert_no_such_secret, create_secret
 
 
 @pytest.fixture
@@ -34,16 +34,9 @@ ODD_IDS = ["%00abc", "%00", "abc%00def", "x" * 300, "0" * 31, "A" * 32, "%C3%A9"
 async def test_an_id_not_of_the_id_format_is_404(
     api: Api, method: str, suffix: tuple[str, ...], body: Any, secret_id: str
 ) -> None:
-    # Given a stored secret
-    await create_secret(api, "existing")
-    before = await snapshot(api)
     # When a route is called with an ID of another format (a NUL, too long, upper case...)
-    kwargs = {"body": body} if body is not None else {}
-    reply = await api(method, "secrets", secret_id, *suffix, **kwargs)
     # Then it is 404 as for an unknown secret, and nothing changed
-    assert reply.status == 404
-    assert reply.body == {"message": "No such secret."}
-    assert await snapshot(api) == before
+    await assert_no_such_secret(api, method, ("secrets", secret_id, *suffix), body)
 
 
 @pytest.mark.parametrize(

@@ -382,3 +382,23 @@ def test_malformed_ids_never_reach_the_store(make_service: Make) -> None:
     for secret_id in ("\0abc", "x" * 300, "0" * 31, "A" * 32):
         with pytest.raises(NotFoundError):
             service.get("alice", secret_id)
+
+
+def test_the_service_knows_no_http_json_sql_or_keys() -> None:
+    # Given the service's module
+    import ast
+    import inspect
+
+    from jupyterlab_secrets import service
+
+    tree = ast.parse(inspect.getsource(service))
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    # Then it imports no web framework, JSON, database or key handling, and only the store
+    # interface
+    forbidden = ("tornado", "jupyter_server", "json", "sqlalchemy", "crypto", "stores.sql", "rest")
+    assert not [name for name in imported if any(part in name for part in forbidden)], imported

@@ -6,8 +6,18 @@ from typing import Any
 
 import pytest
 
+from jupyterlab_secrets.service import SecretMeta
+
 from .conftest import COMMUNITIES, Api, snapshot
 from .test_api import create_secret as _create
+
+
+def shared_by_b(project_service: Any, name: str, value: str) -> tuple[Any, SecretMeta]:
+    """proj-b's service, and a new secret of proj-b shared with ml-team (proj-a is in it)."""
+    proj_b = project_service("proj-b")
+    theirs = proj_b.create("alice", name, value)
+    proj_b.set_access("alice", theirs.id, ["ml-team"])
+    return proj_b, theirs
 
 
 @pytest.fixture
@@ -105,9 +115,7 @@ async def test_shared_secret_is_listed_read_only_and_can_be_added(
     api: Api, project_service: Any
 ) -> None:
     # Given proj-b has a secret shared with ml-team (proj-a is in ml-team)
-    proj_b = project_service("proj-b")
-    theirs = proj_b.create("alice", "team-token", "from-b")
-    proj_b.set_access("alice", theirs.id, ["ml-team"])
+    proj_b, theirs = shared_by_b(project_service, "team-token", "from-b")
     # And proj-a has its own secret
     await _create(api, "own-token", "from-a")
     # When proj-a lists its secrets
@@ -137,9 +145,7 @@ async def test_own_secret_wins_a_name_clash_in_the_environment(
     api: Api, project_service: Any
 ) -> None:
     # Given proj-b shares "clash" and proj-a has its own "clash", and adds the shared one
-    proj_b = project_service("proj-b")
-    theirs = proj_b.create("alice", "clash", "theirs")
-    proj_b.set_access("alice", theirs.id, ["ml-team"])
+    proj_b, theirs = shared_by_b(project_service, "clash", "theirs")
     await _create(api, "clash", "ours")
     assert (await api("PUT", "secrets", theirs.id, "attachment")).status == 200
     # When the environment is built
@@ -152,9 +158,7 @@ async def test_another_projects_secret_cannot_be_edited_or_deleted_but_copied(
     api: Api, project_service: Any
 ) -> None:
     # Given proj-b shares a secret with ml-team
-    proj_b = project_service("proj-b")
-    theirs = proj_b.create("alice", "readonly", "keep-me")
-    proj_b.set_access("alice", theirs.id, ["ml-team"])
+    proj_b, theirs = shared_by_b(project_service, "readonly", "keep-me")
     before = await snapshot(api)
     # When proj-a tries to edit or delete it
     edit = await api("PATCH", "secrets", theirs.id, body={"version": 1, "value": "hijack"})
@@ -215,9 +219,7 @@ async def test_own_secret_cannot_be_attached(api: Api) -> None:
 
 async def test_only_the_owning_project_changes_sharing(api: Api, project_service: Any) -> None:
     # Given proj-b's secret shared with ml-team, added to proj-a; alice is ml-team's admin
-    proj_b = project_service("proj-b")
-    theirs = proj_b.create("alice", "b-owned", "b-value")
-    proj_b.set_access("alice", theirs.id, ["ml-team"])
+    proj_b, theirs = shared_by_b(project_service, "b-owned", "b-value")
     assert (await api("PUT", "secrets", theirs.id, "attachment")).status == 200
     before = await snapshot(api)
     owner_before = proj_b.list("alice")
@@ -239,9 +241,7 @@ async def test_a_rename_by_the_owner_stops_injection_until_added_again(
     api: Api, project_service: Any
 ) -> None:
     # Given proj-b's shared "api-token", added to proj-a
-    proj_b = project_service("proj-b")
-    theirs = proj_b.create("alice", "api-token", "t0k3n")
-    proj_b.set_access("alice", theirs.id, ["ml-team"])
+    proj_b, theirs = shared_by_b(project_service, "api-token", "t0k3n")
     await api("PUT", "secrets", theirs.id, "attachment")
     # When proj-b renames it
     proj_b.patch("alice", theirs.id, 1, name="api-token-2")

@@ -16,7 +16,7 @@ from sqlalchemy import select, text, update
 
 import jupyterlab_secrets
 from jupyterlab_secrets.crypto import Keyring, generate_key
-from jupyterlab_secrets.errors import StaleVersionError, UnavailableError, UndecryptableError
+from jupyterlab_secrets.errors import UnavailableError, UndecryptableError
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.sql import SqlSecretStore, count_stored_secrets
 from jupyterlab_secrets.stores.sql_schema import SecretRow, VersionRow
@@ -181,6 +181,8 @@ def test_reads_take_no_write_lock(sqlite: SqlSecretStore, sqlite_path: Path) -> 
         assert sqlite.change_marker(B)
         assert [v.version for v in sqlite.versions(A, secret.id)] == [2, 1]
         assert sqlite.read_version(A, secret.id, 1) == "v1"
+        # And another server opens the store (its schema is current: nothing to migrate)
+        SqlSecretStore(f"sqlite:///{sqlite_path}", sqlite.keyring).close()
         assert time.monotonic() - started < 4.5  # below the busy timeout of 5 s
     finally:
         blocker.rollback()
@@ -434,6 +436,8 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
     stop = threading.Event()
     rotating = threading.Event()
     during = [0]
+    busy = [0]
+    busy_rotations = [0]
 
     def edit(worker: int) -> None:
         mine = ids[worker::4]
@@ -445,6 +449,11 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
                 updated = server.update(
                     A, secret_id, expected_version=versions[secret_id], user="bob", value=value
                 )
+            except UnavailableError:
+                # SQLite's lock was busy for longer than its timeout (the machine may be
+                # loaded): refused, so nothing was acknowledged, and nothing may be lost.
+                busy[0] += 1
+                continue
             except Exception as error:  # asserted on below
                 failures.append(error)
                 return
@@ -467,11 +476,19 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
         time.sleep(0.2)
         rotating.set()
         for keys in rotator_keys:
-            rotator = SqlSecretStore(db_url, keys)
-            try:
-                changed += rotator.rotate().changed
-            finally:
-                rotator.close()
+            for _attempt in range(5):
+                rotator = SqlSecretStore(db_url, keys)
+                try:
+                    changed += rotator.rotate().changed
+                    break
+                except UnavailableError:
+                    # SQLite stayed busy (its lock is not handed out fairly): the operator
+                    # runs it again, and it carries on where it stopped.
+                    busy_rotations[0] += 1
+                finally:
+                    rotator.close()
+            else:
+                pytest.fail("the rotation stayed busy five times")
         rotating.clear()
         time.sleep(0.1)
     finally:
@@ -488,11 +505,11 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
     lost = sum(values[i] != acknowledged.get(i, "initial") for i in ids)
     print(
         f"\n{len(acknowledged)} secrets edited, {during[0]} edits acknowledged during "
-        f"{len(rotator_keys)} rotations ({changed} values re-encrypted); lost: {lost}"
+        f"{len(rotator_keys)} rotations ({changed} values re-encrypted), {busy[0]} edits and "
+        f"{busy_rotations[0]} rotations refused as busy; lost: {lost}"
     )
     assert failures == []
     assert lost == 0
-    assert not any(isinstance(f, StaleVersionError) for f in failures)
 
 
 # -- production code ---------------------------------------------------------------------------
