@@ -150,6 +150,8 @@ class SecretsSettings(LoggingConfigurable):
 
     def store_description(self) -> str:
         """Where the secrets are, fit for logs (no password)."""
+        if self.openbao_url:
+            return f"OpenBao at {self.openbao_url}, mount {self.openbao_mount}"
         return redact_url(self.db_url)
 
     def key_source(self) -> str:
@@ -198,11 +200,36 @@ def open_secrets(
 def open_store(settings: SecretsSettings, *, create_key: bool = True) -> SecretStore:
     """Open the configured store; raise `UnavailableError` with what to fix."""
     if settings.openbao_url:
-        raise UnavailableError(
-            "SecretsExtension.openbao_url is set, but this release has no OpenBao store. "
-            "Unset it to use SecretsExtension.db_url."
-        )
+        return open_openbao_store(settings)
     return open_sql_store(settings, create_key=create_key)
+
+
+def open_openbao_store(settings: SecretsSettings) -> SecretStore:
+    """Open the OpenBao store of ``openbao_url`` with this server's token (from
+    ``openbao_token_file``, or ``BAO_TOKEN``/``VAULT_TOKEN``), checking that OpenBao answers
+    and accepts it. No key, value or token is written anywhere."""
+    try:
+        from .openbao_admin import read_token
+        from .stores.openbao import OpenBaoSecretStore
+    except ImportError as error:
+        raise UnavailableError(
+            f"SecretsExtension.openbao_url is set, but {error.name} is not installed: "
+            "pip install 'jupyterlab_secrets[openbao]'."
+        ) from None
+    store = OpenBaoSecretStore(
+        url=settings.openbao_url,
+        token=read_token(settings.openbao_token_file),
+        mount=settings.openbao_mount,
+        keep_versions=settings.keep_versions,
+        parent=settings,
+    )
+    try:
+        policies = store.check()
+    except BaseException:
+        store.close()
+        raise
+    settings.log.info("jupyterlab_secrets' OpenBao token holds the policies %s", policies)
+    return store
 
 
 def open_sql_store(settings: SecretsSettings, *, create_key: bool = True) -> SecretStore:

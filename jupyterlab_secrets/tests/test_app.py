@@ -98,10 +98,23 @@ def test_the_settings_are_read_without_an_extension_app(tmp_path: Path) -> None:
         opened.store.close()
 
 
-def test_an_openbao_url_without_an_openbao_store_is_unavailable(tmp_path: Path) -> None:
-    settings = SecretsSettings(openbao_url="http://127.0.0.1:8200")
-    with pytest.raises(UnavailableError, match="openbao_url"):
+def test_an_openbao_url_without_a_token_or_openbao_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given OpenBao as the store, and no token anywhere
+    for name in ("BAO_TOKEN", "VAULT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    settings = SecretsSettings(openbao_url="http://127.0.0.1:9")
+    # Then the store is unavailable, saying where a token is looked for
+    with pytest.raises(UnavailableError, match="No OpenBao token: set SecretsExtension"):
         open_secrets(settings)
+    # And with a token, but no OpenBao there, it says so (and never shows the token)
+    token = tmp_path / "token"
+    token.write_text("s.secret-token-value\n")
+    settings = SecretsSettings(openbao_url="http://127.0.0.1:9", openbao_token_file=str(token))
+    with pytest.raises(UnavailableError, match="cannot be reached") as error:
+        open_secrets(settings)
+    assert "secret-token-value" not in error.value.message
 
 
 def test_communities_of_the_documented_shape_are_accepted() -> None:
