@@ -9,15 +9,32 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from sqlalchemy.exc import SQLAlchemyError
-from traitlets import Dict, TraitError, Type, Unicode, default, validate
+from traitlets import Dict, Float, TraitError, Type, Unicode, default, validate
 
 from .crypto import KEY_ENV, DecryptionError, Keyring, KeyUnavailableError, load_keyring
 from .handlers import route_table
+from .kernels import KernelSecrets, install, kernel_routes
 from .migrations import SchemaError
 from .service import SecretsService
 from .store import SecretsStore, redact_url
 
 _COMMUNITY_FIELDS = ("admins", "projects")
+
+KERNELS_USER = "jupyter-server"
+"""The user named when the server reads the environment for its kernels."""
+
+_CHANGING_OPERATIONS = ("create", "patch", "delete", "copy", "set_access", "set_attached")
+
+
+def _then(operation: Any, secrets: KernelSecrets) -> Any:
+    """``operation``, telling the kernel injector when it returns (from any thread)."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = operation(*args, **kwargs)
+        secrets.notify_changed()
+        return result
+
+    return run
 
 
 class UnavailableError(Exception):
@@ -73,6 +90,16 @@ class SecretsExtension(ExtensionApp):
         help="The class that stores encrypted secrets.",
     )
 
+    poll_interval = Float(
+        3.0,
+        config=True,
+        help=(
+            "Seconds between two checks of the store's change marker, once per server: how "
+            "soon a change made on another server of the same store reaches this server's "
+            "running kernels."
+        ),
+    )
+
     @default("db_url")
     def _default_db_url(self) -> str:
         return "sqlite:///" + _data_path("secrets.db")
@@ -90,6 +117,7 @@ class SecretsExtension(ExtensionApp):
         self.store: SecretsStore | None = None
         self.service: SecretsService | None = None
         self.unavailable: str | None = None
+        self.kernel_secrets: KernelSecrets | None = None
         try:
             self.service = self.open_service()
         except UnavailableError as error:
@@ -102,6 +130,22 @@ class SecretsExtension(ExtensionApp):
                 self.project,
                 redact_url(self.db_url),
             )
+            self.kernel_secrets = self.install_kernel_secrets(self.service)
+
+    def install_kernel_secrets(self, service: SecretsService) -> KernelSecrets | None:
+        """Give every kernel of this server the project's environment (see `kernels`)."""
+        secrets = install(
+            self.serverapp.kernel_manager,
+            environment=lambda: service.environment(KERNELS_USER)["environment"],
+            marker=lambda: service.environment_tag(KERNELS_USER),
+            poll_interval=self.poll_interval,
+            log=self.log,
+        )
+        if secrets is not None:
+            # Changes made through this server reach its kernels at once, not at the next poll.
+            for operation in _CHANGING_OPERATIONS:
+                setattr(service, operation, _then(getattr(service, operation), secrets))
+        return secrets
 
     def open_store(self) -> SecretsStore:
         """Open the configured store; raise `UnavailableError` if the database cannot open."""
@@ -165,9 +209,17 @@ class SecretsExtension(ExtensionApp):
     def initialize_handlers(self) -> None:
         """Register the REST routes (jupyter_server prefixes them with the base URL)."""
         self.handlers.extend(route_table(self.service, self.unavailable))
+        self.handlers.extend(kernel_routes(self.kernel_secrets, self.unavailable))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start watching for changes once the server's event loop runs."""
+        if self.kernel_secrets is not None:
+            self.kernel_secrets.start()
 
     async def stop_extension(self) -> None:
-        """Close the database connections."""
+        """Stop the kernel injector; close the database connections."""
+        if self.kernel_secrets is not None:
+            await self.kernel_secrets.stop()
         if self.store is not None:
             self.store.close()
 
