@@ -646,3 +646,54 @@ async def test_reload_needs_execute_and_status_needs_read(
 
     assert (await api("GET", "kernels", kernel_id)).status == 200
     assert (await api("POST", "kernels", kernel_id, "reload")).status == 403
+
+
+async def test_a_restart_gives_back_a_server_variable_a_deleted_secret_had_replaced(
+    ids: dict[str, str],
+    kernels: Kernels,
+    api: Api,
+    jp_fetch: Any,
+    extension: SecretsExtension,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a variable of the server's own environment, and a secret of the same name
+    monkeypatch.setenv("SHARED_NAME", "the server's own")
+    reply = await api("POST", "secrets", body={"name": "SHARED_NAME", "value": "the secret"})
+    kernel_id = await kernels.start()
+    client = await kernels.client(kernel_id)
+    assert await _has(client, "SHARED_NAME", "the secret")
+
+    # When the secret is deleted behind this server's back, and the kernel restarted
+    direct_service(extension).delete("bob", reply.body["id"])
+    await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body=b"")
+
+    # Then the kernel has the server's value again, as it would without the extension
+    fresh = await kernels.client(kernel_id)
+    assert await _has(fresh, "SHARED_NAME", "the server's own")
+    names = await fresh.peek(f"__import__('os').environ[{NAMES_VARIABLE!r}]")
+    assert "SHARED_NAME" not in names.split(",")
+
+
+async def test_a_kernel_started_while_the_store_fails_runs_and_says_why(
+    ids: dict[str, str], kernels: Kernels, extension: SecretsExtension
+) -> None:
+    # Given a store that cannot be read
+    injector = extension.kernel_secrets
+    assert injector is not None
+
+    def broken() -> str:
+        raise OSError("database is locked")
+
+    injector._read_marker = broken
+
+    # When a kernel starts
+    kernel_id = await kernels.start()
+
+    # Then it runs, without secrets, and its status says why
+    execution = await (await kernels.client(kernel_id)).run(ENV_CHECK)
+    assert execution.count == 1
+    assert set(json.loads(execution.stdout).values()) == {None}
+    status = await kernels.status(kernel_id)
+    assert status["state"] == "error"
+    assert status["names"] == []
+    assert "OSError" in status["message"]
