@@ -9,7 +9,9 @@ nbclient runs them. What the kernel sees is asserted; how long it takes is measu
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import logging
 import os
 import signal
 import uuid
@@ -697,3 +699,27 @@ async def test_a_kernel_started_while_the_store_fails_runs_and_says_why(
     assert status["state"] == "error"
     assert status["names"] == []
     assert "OSError" in status["message"]
+
+
+async def test_no_value_reaches_the_server_log(
+    ids: dict[str, str], kernels: Kernels, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given the server logging everything it logs by default at DEBUG
+    caplog.set_level(logging.DEBUG)
+    # When kernels start, restart, get a change and are reloaded
+    kernel_id = await kernels.start()
+    client = await kernels.client(kernel_id)
+    fresh_value = "changed-" + uuid.uuid4().hex
+    version = (await api("GET", "secrets", ids["LIVE_CHANGED"])).body["version"]
+    await api(
+        "PATCH", "secrets", ids["LIVE_CHANGED"], body={"version": version, "value": fresh_value}
+    )
+    await wait_until(lambda: _has(client, "LIVE_CHANGED", fresh_value), what="the change")
+    await kernels.status(kernel_id, reload=True)
+
+    # Then no value, nor its base64 form, is in the log
+    assert "Starting kernel" in caplog.text  # the log was captured
+    distinctive = [fresh_value, SECRETS["my-api-key"], SECRETS["TRICKY_PEM"].splitlines()[1]]
+    for value in distinctive:
+        assert value not in caplog.text
+        assert base64.b64encode(value.encode()).decode() not in caplog.text
