@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jupyterlab_secrets.crypto import Keyring, create_key_file, parse_keys  # noqa: E402
-from jupyterlab_secrets.store import SecretRow, SecretsStore  # noqa: E402
+from jupyterlab_secrets.stores.sql import SqlSecretStore  # noqa: E402
+from jupyterlab_secrets.stores.sql_schema import SecretRow  # noqa: E402
 
 PROJECT = "bench"
 
@@ -56,7 +57,7 @@ def fill(db_url: str, key_file: Path, rows: int) -> list[str]:
     """Insert ``rows`` encrypted secrets in one transaction; return their IDs."""
     create_key_file(key_file)
     keyring = Keyring(parse_keys(key_file.read_text()))
-    store = SecretsStore(db_url=db_url)
+    store = SqlSecretStore(db_url=db_url, keyring=keyring)
     now = dt.datetime.now(dt.timezone.utc)
     ids = []
     try:
@@ -76,7 +77,9 @@ def fill(db_url: str, key_file: Path, rows: int) -> list[str]:
                         created_by="bench",
                         created_at=now,
                         updated_at=now,
+                        updated_by="bench",
                         version=1,
+                        value_length=len(value),
                     )
                 )
                 ids.append(secret_id)

@@ -42,7 +42,8 @@ from api_bench import fill, free_port, wait_ready  # noqa: E402
 
 from jupyterlab_secrets.crypto import Keyring, parse_keys  # noqa: E402
 from jupyterlab_secrets.service import SecretsService  # noqa: E402
-from jupyterlab_secrets.store import SecretsStore  # noqa: E402
+from jupyterlab_secrets.stores.sql import SqlSecretStore  # noqa: E402
+from jupyterlab_secrets.stores.sql_schema import SecretRow  # noqa: E402
 
 PROJECT = "bench"
 FIRST_CELL = "import os; print(len(os.environ))"
@@ -198,11 +199,9 @@ def store(workdir: Path, rows: int) -> Iterator[tuple[str, Path]]:
     key_file = workdir / "secrets" / "key"
     (workdir / "secrets").mkdir(parents=True)
     fill(db_url, key_file, rows)
-    opened = SecretsStore(db_url=db_url)
+    opened = SqlSecretStore(db_url=db_url, keyring=Keyring(parse_keys(key_file.read_text())))
     try:
         from sqlalchemy import update
-
-        from jupyterlab_secrets.store import SecretRow
 
         # api_bench names them secret-NNNNN; the change bench reads bench-0.
         with opened.engine.begin() as connection:
@@ -219,11 +218,10 @@ def store(workdir: Path, rows: int) -> Iterator[tuple[str, Path]]:
 def no_change_check(workdir: Path, rows: int, count: int) -> tuple[float, float]:
     """The poll's check when nothing changed (ms), and ``GET /api/status`` (ms)."""
     with store(workdir, rows) as (db_url, key_file):
-        opened = SecretsStore(db_url=db_url)
+        opened = SqlSecretStore(db_url=db_url, keyring=Keyring(parse_keys(key_file.read_text())))
         try:
-            keyring = Keyring(parse_keys(key_file.read_text()))
-            service = SecretsService(opened, keyring, PROJECT)
-            check = time_calls(lambda: service.environment_tag("bench"), count)
+            service = SecretsService(opened, PROJECT)
+            check = time_calls(service.change_marker, count)
         finally:
             opened.close()
         server = Server(workdir / "server", db_url, key_file, extension=True)

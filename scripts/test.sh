@@ -10,6 +10,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "==> Lint"
 ruff check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
+ruff format --check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
 jlpm prettier:check
 jlpm eslint:check
 

@@ -1,92 +1,59 @@
-"""The kernel status routes: what a kernel holds (names only), and reloading it."""
+"""The kernel status routes: what a kernel holds (names only), and reloading it.
+
+Thin, as the secrets handlers: each verb authenticates, authorizes its action on the resource
+``secrets``, and hands the kernel ID to `KernelsApi` (``rest.py``), which answers a `Reply`.
+"""
 
 from __future__ import annotations
 
-import json
-from http.client import responses
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .injector import KernelSecrets, KernelStatus
+from ..handlers import API_PREFIX, EXECUTE, READ, SecretsHandler
+from ..rest import KernelsApi
 
-KERNELS_PREFIX = "jupyterlab-secrets/api/kernels"
+KERNELS_PREFIX = f"{API_PREFIX}/kernels"
 
 
-class KernelStatusHandler(APIHandler):
-    """Base of the kernel routes: dependency injection and the ``{"message"}`` error body."""
+class KernelStatusHandler(SecretsHandler):
+    """Base of the kernel routes: the secrets handlers' replies and ``{"message"}`` errors."""
 
-    auth_resource = "secrets"
+    def initialize(self, kernels: KernelsApi) -> None:  # type: ignore[override]
+        """Receive the kernel API of this server."""
+        # No `SecretsApi` here: these routes answer from the kernels' API alone.
+        super().initialize(api=None)  # type: ignore[arg-type]
+        self.kernels = kernels
 
-    def initialize(self, secrets: KernelSecrets | None, unavailable: str | None) -> None:
-        """Receive the injector, or the reason the extension cannot serve."""
-        self.secrets = secrets
-        self.unavailable = unavailable
-
-    def _injector(self) -> KernelSecrets:
-        if self.secrets is None:
-            message = self.unavailable or "This server's kernels do not get secrets."
-            raise web.HTTPError(503, message)
-        return self.secrets
-
-    def _known(self, kernel_id: str) -> None:
-        if kernel_id not in self.kernel_manager:
-            raise web.HTTPError(404, "No such kernel.")
-
-    def _reply(self, status: KernelStatus | None, kernel_id: str) -> None:
-        if status is None:
-            # A kernel of this server that the injector never saw start (it predates the
-            # extension, or another kernel manager class runs it).
-            status = KernelStatus(
-                kernel_id,
-                None,
-                "error",
-                [],
-                [],
-                "This kernel was not started through the secrets kernel manager; restart it.",
-            )
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(status.to_json()))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Every error is ``{"message"}``: never a traceback."""
-        error = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(error, web.HTTPError) and error.log_message and not error.args:
-            message = error.log_message
-        else:
-            message = responses.get(status_code, "Error")
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps({"message": message}))
+    def known(self, kernel_id: str) -> bool:
+        """Whether this server runs that kernel."""
+        return kernel_id in self.kernel_manager
 
 
 class KernelHandler(KernelStatusHandler):
     """``GET`` what a kernel holds: names and skipped names, never values."""
 
     @web.authenticated
-    @authorized("read")
+    @authorized(READ)
     async def get(self, kernel_id: str) -> None:
-        self._known(kernel_id)
-        self._reply(self._injector().status(kernel_id), kernel_id)
+        self.send(await self.kernels.status(kernel_id, self.known(kernel_id)))
 
 
 class KernelReloadHandler(KernelStatusHandler):
-    """``POST`` sets the project's current secrets in the kernel now."""
+    """``POST`` sets the project's current secrets in the kernel now (it uses the values)."""
 
     @web.authenticated
-    @authorized("execute")
+    @authorized(EXECUTE)
     async def post(self, kernel_id: str) -> None:
-        self._known(kernel_id)
-        self._reply(await self._injector().reload(kernel_id), kernel_id)
+        self.send(await self.kernels.reload(kernel_id, self.known(kernel_id)))
 
 
 def kernel_routes(
-    secrets: KernelSecrets | None, unavailable: str | None
+    kernels: KernelsApi,
 ) -> list[tuple[str, type[KernelStatusHandler], dict[str, Any]]]:
     """The kernel routes, relative to the server's base URL."""
-    kwargs = {"secrets": secrets, "unavailable": unavailable}
+    kwargs = {"kernels": kernels}
     kernel = rf"{KERNELS_PREFIX}/(?P<kernel_id>[A-Za-z0-9_-]{{1,128}})"
     return [
         (rf"{kernel}/?", KernelHandler, kwargs),

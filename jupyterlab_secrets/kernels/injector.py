@@ -59,7 +59,8 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class KernelStatus:
-    """What one kernel holds, as the status endpoint answers it. Names only, never values."""
+    """What one kernel holds, as the status endpoint answers it (``rest.kernel_status_json``).
+    Names only, never values."""
 
     kernel_id: str
     language: str | None
@@ -67,17 +68,6 @@ class KernelStatus:
     names: list[str]
     skipped: list[Skipped]
     message: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        """The body of ``GET kernels/{kernel_id}``."""
-        return {
-            "kernel_id": self.kernel_id,
-            "language": self.language,
-            "state": self.state,
-            "names": list(self.names),
-            "skipped": [{"name": s.name, "reason": s.reason} for s in self.skipped],
-            "message": self.message,
-        }
 
 
 @dataclass(eq=False)

@@ -21,6 +21,11 @@ from dataclasses import dataclass
 from traitlets import MetaHasTraits
 from traitlets.config import LoggingConfigurable
 
+SECRET_ID_PATTERN = r"[0-9a-f]{32}"
+"""The format of every secret ID, matched whole: 32 lowercase hex digits (a UUID's). Every
+store makes IDs of this form; routes and the service refuse anything else before a store sees
+it."""
+
 
 @dataclass(frozen=True)
 class View:

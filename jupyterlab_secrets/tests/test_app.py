@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import TraitError
+from traitlets.config import Config
 
 import jupyterlab_secrets
 from jupyterlab_secrets.app import SecretsExtension
-from jupyterlab_secrets.store import SecretsStore
+from jupyterlab_secrets.config import SecretsSettings, open_secrets
+from jupyterlab_secrets.errors import UnavailableError
+from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .conftest import Api
 
@@ -52,7 +55,53 @@ def test_defaults(jp_environ: Any) -> None:
     assert extension.db_url == "sqlite:///" + os.path.join(data, "secrets.db")
     assert extension.key_file == os.path.join(data, "key")
     assert extension.communities == {}
-    assert extension.store_class is SecretsStore
+    assert extension.store_class is SqlSecretStore
+    assert extension.redact_outputs is True
+    assert extension.redact_min_length == 8
+    assert extension.keep_versions == 10
+    assert (extension.openbao_url, extension.openbao_mount, extension.openbao_token_file) == (
+        "",
+        "jupyterlab-secrets",
+        "",
+    )
+
+
+def test_the_settings_are_read_without_an_extension_app(tmp_path: Path) -> None:
+    # Given a server config, as its config files give it
+    config = Config(
+        {
+            "SecretsExtension": {
+                "project": "proj-z",
+                "db_url": f"sqlite:///{tmp_path / 'db' / 'secrets.db'}",
+                "key_file": str(tmp_path / "db" / "key"),
+                "keep_versions": 3,
+                "redact_outputs": False,
+            }
+        }
+    )
+    # When the settings are read by themselves (as the command line does)
+    settings = SecretsSettings(config=config)
+    # Then they are the server's
+    assert (settings.project, settings.keep_versions, settings.redact_outputs) == (
+        "proj-z",
+        3,
+        False,
+    )
+    # And they open the store and the service of that project
+    opened = open_secrets(settings)
+    try:
+        created = opened.service.create("alice", "from-settings", "v")
+        assert created.project == "proj-z"
+        assert created.hidden_in_outputs is False
+        assert opened.store.keep_versions == 3  # type: ignore[attr-defined]
+    finally:
+        opened.store.close()
+
+
+def test_an_openbao_url_without_an_openbao_store_is_unavailable(tmp_path: Path) -> None:
+    settings = SecretsSettings(openbao_url="http://127.0.0.1:8200")
+    with pytest.raises(UnavailableError, match="openbao_url"):
+        open_secrets(settings)
 
 
 def test_communities_of_the_documented_shape_are_accepted() -> None:
@@ -117,16 +166,16 @@ async def test_first_start_creates_a_private_key_file(
     assert created.status == 201
     assert stat.S_IMODE((secrets_dir / "secrets.db-wal").stat().st_mode) == 0o600
     # When the extension starts again on the same files
-    again = SecretsExtension(config=extension.config)
-    service = again.open_service()
+    opened = open_secrets(SecretsExtension(config=extension.config))
     # Then the key file is unchanged, and the secret is readable
-    assert key_file.read_bytes() == content
-    assert service.reveal("alice", created.body["id"]) == {"value": "v"}
-    assert again.store is not None
-    again.store.close()
+    try:
+        assert key_file.read_bytes() == content
+        assert opened.service.reveal("alice", created.body["id"]) == "v"
+    finally:
+        opened.store.close()
 
 
-class RecordingStore(SecretsStore):
+class RecordingStore(SqlSecretStore):
     """A store subclass, to check the store class is configurable."""
 
 

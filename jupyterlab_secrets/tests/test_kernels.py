@@ -261,19 +261,17 @@ AFTER_CHANGE = {
 
 
 def direct_service(extension: SecretsExtension) -> SecretsService:
-    """The same project's service, but not the server's: its changes notify nobody."""
-    service = extension.service
-    assert service is not None
-    return SecretsService(service.store, service.keyring, service.project, extension.communities)
+    """The same project's service, but not the server's: it has no listener, so its changes
+    reach this server's kernels only through the poll, as another server's would."""
+    assert extension.store is not None
+    return SecretsService(extension.store, extension.project, extension.communities)
 
 
 def change_directly(service: SecretsService, ids: dict[str, str]) -> None:
-    version = service.get("bob", ids["LIVE_CHANGED"])["version"]
-    body = {"version": version, "value": "after"}
-    service.patch("bob", ids["LIVE_CHANGED"], json.dumps(body).encode())
-    version = service.get("bob", ids["LIVE_RENAMED"])["version"]
-    body = {"version": version, "name": "LIVE_NEW_NAME"}
-    service.patch("bob", ids["LIVE_RENAMED"], json.dumps(body).encode())
+    version = service.get("bob", ids["LIVE_CHANGED"]).version
+    service.patch("bob", ids["LIVE_CHANGED"], version, value="after")
+    version = service.get("bob", ids["LIVE_RENAMED"]).version
+    service.patch("bob", ids["LIVE_RENAMED"], version, name="LIVE_NEW_NAME")
     service.delete("bob", ids["LIVE_DELETED"])
 
 
