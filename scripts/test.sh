@@ -12,6 +12,7 @@ echo "==> Lint"
 ruff check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
 ruff format --check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
 jlpm prettier:check
+jlpm stylelint:check
 jlpm eslint:check
 
 echo "==> pytest"
