@@ -1,18 +1,24 @@
 """The jupyter_server extension: its settings (``config.py``), its store and service, its
-routes (``handlers.py`` over ``rest.py``)."""
+routes (``handlers.py`` over ``rest.py``), and the secrets of its kernels (``kernels/``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 
 from .config import SecretsSettings, open_secrets, validate_communities
 from .errors import UnavailableError
 from .handlers import route_table
-from .rest import SecretsApi
-from .service import SecretsService
+from .kernels import KernelSecrets, install, kernel_routes
+from .rest import KernelsApi, SecretsApi
+from .service import Change, SecretsService
 from .stores.base import SecretStore
 
 __all__ = ["SecretsExtension", "UnavailableError", "validate_communities"]
+
+KERNELS_USER = "jupyter-server"
+"""The user named when the server reads the environment for its kernels."""
 
 
 class SecretsExtension(SecretsSettings, ExtensionApp):
@@ -30,6 +36,7 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
         self.store: SecretStore | None = None
         self.service: SecretsService | None = None
         self.unavailable: str | None = None
+        self.kernel_secrets: KernelSecrets | None = None
         try:
             opened = open_secrets(self)
         except UnavailableError as error:
@@ -42,12 +49,42 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
             self.project,
             self.store_description(),
         )
+        self.kernel_secrets = self.install_kernel_secrets(self.service)
+
+    def install_kernel_secrets(self, service: SecretsService) -> KernelSecrets | None:
+        """Give every kernel of this server the project's environment (see `kernels`)."""
+        secrets = install(
+            self.serverapp.kernel_manager,
+            environment=lambda: service.environment(KERNELS_USER),
+            marker=service.change_marker,
+            poll_interval=self.poll_interval,
+            log=self.log,
+        )
+        if secrets is not None:
+            # Changes made through this server reach its kernels at once, not at the next poll.
+            service.listeners.append(self._kernels_listener)
+        return secrets
+
+    def _kernels_listener(self, change: Change) -> None:
+        """Every write may change the environment: the injector checks the marker now."""
+        if self.kernel_secrets is not None:
+            self.kernel_secrets.notify_changed()
 
     def initialize_handlers(self) -> None:
         """Register the REST routes (jupyter_server prefixes them with the base URL)."""
         self.handlers.extend(route_table(SecretsApi(self.service, self.unavailable)))
+        self.handlers.extend(kernel_routes(KernelsApi(self.kernel_secrets, self.unavailable)))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start watching for changes once the server's event loop runs."""
+        if self.kernel_secrets is not None:
+            self.kernel_secrets.start()
 
     async def stop_extension(self) -> None:
-        """Close the store's connections."""
+        """Stop the kernel injector; close the store's connections."""
+        if self.service is not None and self._kernels_listener in self.service.listeners:
+            self.service.listeners.remove(self._kernels_listener)
+        if self.kernel_secrets is not None:
+            await self.kernel_secrets.stop()
         if self.store is not None:
             self.store.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Dict, Int, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, TraitError, Type, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from .crypto import KEY_ENV, KeyUnavailableError, load_keyring
@@ -130,6 +130,16 @@ class SecretsSettings(LoggingConfigurable):
         ),
     )
 
+    poll_interval = Float(
+        3.0,
+        config=True,
+        help=(
+            "Seconds between two checks of the store's change marker, once per server: how "
+            "soon a change made on another server of the same store reaches this server's "
+            "running kernels. (The server's setting; jupyter secrets does not poll.)"
+        ),
+    )
+
     @default("db_url")
     def _default_db_url(self) -> str:
         return "sqlite:///" + _data_path("secrets.db")
@@ -146,6 +156,13 @@ class SecretsSettings(LoggingConfigurable):
     def _validate_not_negative(self, proposal: Any) -> int:
         if proposal["value"] < 0:
             raise TraitError(f"SecretsExtension.{proposal['trait'].name} must not be negative.")
+        return proposal["value"]
+
+    @validate("poll_interval")
+    def _validate_poll_interval(self, proposal: Any) -> float:
+        # Zero or less would check the store in a busy loop.
+        if not proposal["value"] > 0:
+            raise TraitError("SecretsExtension.poll_interval must be more than 0 seconds.")
         return proposal["value"]
 
     def store_description(self) -> str:
