@@ -119,14 +119,19 @@ class Bench:
         self.http.stop()
         await self.app._cleanup()
 
-    def set_secrets(self, count: int) -> None:
-        """Make the project hold exactly ``count`` secrets, and the redactor know them."""
+    async def set_secrets(self, count: int) -> None:
+        """Make the project hold exactly ``count`` secrets, the kernel hold them, and the
+        redactor know them."""
         service = self.extension.service
         for meta in service.list("bench").secrets:
             service.delete("bench", meta.id)
         for index in range(count):
             service.create("bench", f"secret-{index:03d}", self.values[index])
-        self.extension.redactor.prepare(self.kernel_id)
+        kernel_secrets = self.extension.kernel_secrets
+        kernel_secrets.notify_changed()
+        while len(kernel_secrets.secrets_for(self.kernel_id)) != count:
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(self.extension.redactor.matcher, self.kernel_id)
 
     async def connect(self, connection_class: type, protocol: str | None) -> tuple[Any, Any]:
         """A client websocket, and the server's connection object behind it."""
@@ -181,7 +186,7 @@ class Bench:
         programs of a busy machine disturb less."""
         connection_class = self.stock if config == "off" else self.redacting
         if config != "off":
-            self.set_secrets(int(config))
+            await self.set_secrets(int(config))
         ws, connection = await self.connect(connection_class, protocol)
         chunk = self.args.chunk_kb * 1024
         count = self.args.megabytes * (1 << 20) // chunk

@@ -1,23 +1,26 @@
 """The jupyter_server extension: its settings (``config.py``), its store and service, its
-routes (``handlers.py`` over ``rest.py``)."""
+routes (``handlers.py`` over ``rest.py``), and the secrets of its kernels (``kernels/``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 
 from .config import SecretsSettings, open_secrets, validate_communities
 from .errors import UnavailableError
 from .handlers import route_table
-from .kernel_connection import SETTINGS_KEY, CachedEnvironment, redacting_connection_class
+from .kernel_connection import SETTINGS_KEY, redacting_connection_class
+from .kernels import KernelSecrets, install, kernel_routes
 from .redaction import Redactor
-from .rest import SecretsApi
-from .service import SecretsService
+from .rest import KernelsApi, SecretsApi
+from .service import Change, SecretsService
 from .stores.base import SecretStore
 
 __all__ = ["SecretsExtension", "UnavailableError", "validate_communities"]
 
-SERVER_USER = "jupyter-server"
-"""The user named when the server itself reads the environment (to redact outputs)."""
+KERNELS_USER = "jupyter-server"
+"""The user named when the server reads the environment for its kernels."""
 
 
 class SecretsExtension(SecretsSettings, ExtensionApp):
@@ -35,6 +38,7 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
         self.store: SecretStore | None = None
         self.service: SecretsService | None = None
         self.unavailable: str | None = None
+        self.kernel_secrets: KernelSecrets | None = None
         self.redactor: Redactor | None = None
         try:
             opened = open_secrets(self)
@@ -48,11 +52,31 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
             self.project,
             self.store_description(),
         )
-        if self.redact_outputs:
-            self.install_redaction(self.service)
+        self.kernel_secrets = self.install_kernel_secrets(self.service)
+        if self.redact_outputs and self.kernel_secrets is not None:
+            self.install_redaction(self.kernel_secrets)
 
-    def install_redaction(self, service: SecretsService) -> None:
-        """Make every kernel websocket of this server redact the kernel's secrets."""
+    def install_kernel_secrets(self, service: SecretsService) -> KernelSecrets | None:
+        """Give every kernel of this server the project's environment (see `kernels`)."""
+        secrets = install(
+            self.serverapp.kernel_manager,
+            environment=lambda: service.environment(KERNELS_USER),
+            marker=service.change_marker,
+            poll_interval=self.poll_interval,
+            log=self.log,
+        )
+        if secrets is not None:
+            # Changes made through this server reach its kernels at once, not at the next poll.
+            service.listeners.append(self._kernels_listener)
+        return secrets
+
+    def _kernels_listener(self, change: Change) -> None:
+        """Every write may change the environment: the injector checks the marker now."""
+        if self.kernel_secrets is not None:
+            self.kernel_secrets.notify_changed()
+
+    def install_redaction(self, kernel_secrets: KernelSecrets) -> None:
+        """Make every kernel websocket of this server redact what that kernel holds."""
         base = self.serverapp.kernel_websocket_connection_class
         connection_class = redacting_connection_class(base)
         if connection_class is None:
@@ -64,20 +88,7 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
                 base.__qualname__,
             )
             return
-        # Every kernel of this server gets the project's environment today. A source of each
-        # kernel's own secrets plugs in here: Redactor(secrets_for, min_length).
-        source = CachedEnvironment(
-            read=lambda: service.environment(SERVER_USER), marker=service.change_marker
-        )
-        # A write through this service is read at the next check, whatever the marker says.
-        service.listeners.append(lambda change: source.invalidate())
-        self.redactor = Redactor(source, self.redact_min_length, refresh=source.refresh)
-        try:
-            source.refresh()
-        except Exception:
-            self.log.warning(
-                "jupyterlab_secrets could not read the secrets to redact", exc_info=True
-            )
+        self.redactor = Redactor(kernel_secrets.secrets_for, self.redact_min_length)
         # The extension's settings are copied into the server's after this method.
         self.serverapp.kernel_websocket_connection_class = connection_class
         self.settings["kernel_websocket_connection_class"] = connection_class
@@ -86,8 +97,18 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
     def initialize_handlers(self) -> None:
         """Register the REST routes (jupyter_server prefixes them with the base URL)."""
         self.handlers.extend(route_table(SecretsApi(self.service, self.unavailable)))
+        self.handlers.extend(kernel_routes(KernelsApi(self.kernel_secrets, self.unavailable)))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start watching for changes once the server's event loop runs."""
+        if self.kernel_secrets is not None:
+            self.kernel_secrets.start()
 
     async def stop_extension(self) -> None:
-        """Close the store's connections."""
+        """Stop the kernel injector; close the store's connections."""
+        if self.service is not None and self._kernels_listener in self.service.listeners:
+            self.service.listeners.remove(self._kernels_listener)
+        if self.kernel_secrets is not None:
+            await self.kernel_secrets.stop()
         if self.store is not None:
             self.store.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, Dict, Int, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, TraitError, Type, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from .crypto import KEY_ENV, KeyUnavailableError, load_keyring
@@ -130,6 +130,16 @@ class SecretsSettings(LoggingConfigurable):
         ),
     )
 
+    poll_interval = Float(
+        3.0,
+        config=True,
+        help=(
+            "Seconds between two checks of the store's change marker, once per server: how "
+            "soon a change made on another server of the same store reaches this server's "
+            "running kernels. (The server's setting; jupyter secrets does not poll.)"
+        ),
+    )
+
     @default("db_url")
     def _default_db_url(self) -> str:
         return "sqlite:///" + _data_path("secrets.db")
@@ -148,8 +158,17 @@ class SecretsSettings(LoggingConfigurable):
             raise TraitError(f"SecretsExtension.{proposal['trait'].name} must not be negative.")
         return proposal["value"]
 
+    @validate("poll_interval")
+    def _validate_poll_interval(self, proposal: Any) -> float:
+        # Zero or less would check the store in a busy loop.
+        if not proposal["value"] > 0:
+            raise TraitError("SecretsExtension.poll_interval must be more than 0 seconds.")
+        return proposal["value"]
+
     def store_description(self) -> str:
         """Where the secrets are, fit for logs (no password)."""
+        if self.openbao_url:
+            return f"OpenBao at {self.openbao_url}, mount {self.openbao_mount}"
         return redact_url(self.db_url)
 
     def key_source(self) -> str:
@@ -198,11 +217,36 @@ def open_secrets(
 def open_store(settings: SecretsSettings, *, create_key: bool = True) -> SecretStore:
     """Open the configured store; raise `UnavailableError` with what to fix."""
     if settings.openbao_url:
-        raise UnavailableError(
-            "SecretsExtension.openbao_url is set, but this release has no OpenBao store. "
-            "Unset it to use SecretsExtension.db_url."
-        )
+        return open_openbao_store(settings)
     return open_sql_store(settings, create_key=create_key)
+
+
+def open_openbao_store(settings: SecretsSettings) -> SecretStore:
+    """Open the OpenBao store of ``openbao_url`` with this server's token (from
+    ``openbao_token_file``, or ``BAO_TOKEN``/``VAULT_TOKEN``), checking that OpenBao answers
+    and accepts it. No key, value or token is written anywhere."""
+    try:
+        from .openbao_admin import read_token
+        from .stores.openbao import OpenBaoSecretStore
+    except ImportError as error:
+        raise UnavailableError(
+            f"SecretsExtension.openbao_url is set, but {error.name} is not installed: "
+            "pip install 'jupyterlab_secrets[openbao]'."
+        ) from None
+    store = OpenBaoSecretStore(
+        url=settings.openbao_url,
+        token=read_token(settings.openbao_token_file),
+        mount=settings.openbao_mount,
+        keep_versions=settings.keep_versions,
+        parent=settings,
+    )
+    try:
+        policies = store.check()
+    except BaseException:
+        store.close()
+        raise
+    settings.log.info("jupyterlab_secrets' OpenBao token holds the policies %s", policies)
+    return store
 
 
 def open_sql_store(settings: SecretsSettings, *, create_key: bool = True) -> SecretStore:

@@ -6,8 +6,8 @@ a value commonly takes on the way out of a program: base64 (standard and URL-saf
 offset inside a longer base64 string), URL encoding (``quote``, ``quote_plus``) and string
 escapes (``repr``, JSON). Each match becomes ``[REDACTED:<name>]``.
 
-The matcher is built once per change of secrets (the source hands out a new mapping when
-they change), never once per message, and it does not scan once per secret. Where Hyperscan is
+The matcher is built once per change of secrets, never once per message, and it does not
+scan once per secret. Where Hyperscan is
 installed, its SIMD literal matcher first screens a message's packed content, and only a
 message that may hold a value is decoded and given to the automaton.
 """
@@ -258,43 +258,51 @@ class Matcher:
 class Redactor:
     """Redacts kernel messages with the current secrets of each kernel.
 
-    ``secrets_for`` gives a kernel's secrets; a new matcher is compiled only when it hands out
-    a different mapping object, so a source that keeps its mapping until the secrets change
-    costs nothing per message. ``refresh``, when given, brings the source up to date: the
-    kernel connection runs `prepare` in a thread before it passes on a request that runs code,
-    so that code prints no secret the redactor does not know, and the matcher of a change is
-    compiled off the event loop.
+    ``secrets_for`` gives what a kernel holds now. A matcher is compiled once per set of
+    secrets (kernels that hold the same share it), never once per message: a kernel whose
+    secrets equal those of its last message reuses its matcher after one comparison.
+    Compiling takes from milliseconds to a second, so `ready` tells the kernel connection
+    when it must first `matcher` in a thread, off the event loop.
     """
 
-    def __init__(
-        self,
-        secrets_for: SecretsFor,
-        min_length: int = DEFAULT_MIN_LENGTH,
-        refresh: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, secrets_for: SecretsFor, min_length: int = DEFAULT_MIN_LENGTH) -> None:
         self.secrets_for = secrets_for
         self.min_length = min_length
-        self.refresh = refresh
-        self._compiled: dict[int, tuple[Mapping[str, str], Matcher]] = {}
+        self._last: dict[str, tuple[Mapping[str, str], Matcher]] = {}
+        """Per kernel: the secrets of its last message, and their matcher."""
+        self._compiled: dict[frozenset[tuple[str, str]], Matcher] = {}
 
-    def matcher(self, kernel_id: str) -> Matcher:
-        """The matcher of a kernel's current secrets."""
+    def ready(self, kernel_id: str) -> Matcher | None:
+        """The matcher of a kernel's current secrets if it is compiled; None otherwise."""
         secrets = self.secrets_for(kernel_id)
-        cached = self._compiled.get(id(secrets))
-        if cached is not None and cached[0] is secrets:
-            return cached[1]
-        matcher = Matcher(secrets, self.min_length)
-        # Kernels of one server usually share one mapping; old ones are dropped wholesale.
-        if len(self._compiled) >= 64:
-            self._compiled.clear()
-        self._compiled[id(secrets)] = (secrets, matcher)
+        last = self._last.get(kernel_id)
+        if last is not None and (last[0] is secrets or last[0] == secrets):
+            return last[1]
+        matcher = self._compiled.get(self._key(secrets))
+        if matcher is not None:
+            self._last[kernel_id] = (secrets, matcher)
         return matcher
 
-    def prepare(self, kernel_id: str) -> None:
-        """Refresh the source, and compile the matcher of the kernel's secrets (blocking)."""
-        if self.refresh is not None:
-            self.refresh()
-        self.matcher(kernel_id)
+    def matcher(self, kernel_id: str) -> Matcher:
+        """The matcher of a kernel's current secrets, compiled if need be (blocking)."""
+        secrets = self.secrets_for(kernel_id)
+        key = self._key(secrets)
+        matcher = self._compiled.get(key)
+        if matcher is None:
+            matcher = Matcher(secrets, self.min_length)
+            # Old sets of secrets are dropped wholesale; kernels usually share a few.
+            if len(self._compiled) >= 64:
+                self._compiled.clear()
+            self._compiled[key] = matcher
+        if len(self._last) >= 1024:
+            self._last.clear()
+        self._last[kernel_id] = (secrets, matcher)
+        return matcher
+
+    def _key(self, secrets: Mapping[str, str]) -> frozenset[tuple[str, str]]:
+        # Only what the matcher holds: a change of a value too short to redact compiles
+        # nothing.
+        return frozenset((n, v) for n, v in secrets.items() if len(v) >= self.min_length)
 
     @staticmethod
     def wants(msg_type: str) -> bool:

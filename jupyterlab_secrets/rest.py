@@ -4,7 +4,7 @@ It parses request bodies (a JSON object, its fields' presence and types, no unkn
 runs the service off the event loop, maps the domain errors to status codes, encodes the
 service's dataclasses as DESIGN.md's JSON, and tags the listing and the environment with
 entity tags. The handlers (`jupyterlab_secrets.handlers`) only pass a request's parts here and
-send back the `Reply`.
+send back the `Reply`. `KernelsApi` does the same for the kernel routes (``kernels/``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tornado import web
 
@@ -30,6 +30,9 @@ from .errors import (
     ValueTooLargeError,
 )
 from .service import CommunityInfo, Listing, SecretMeta, SecretsService, VersionInfo
+
+if TYPE_CHECKING:  # for types only: the kernels package imports this module
+    from .kernels.injector import KernelSecrets, KernelStatus
 
 MAX_BODY_BYTES = 1 << 20
 """Room for the largest value even if every byte of it is sent as a ``\\uXXXX`` escape; a
@@ -183,6 +186,19 @@ def versions_json(versions: list[VersionInfo]) -> dict[str, Any]:
     }
 
 
+def kernel_status_json(status: KernelStatus) -> dict[str, Any]:
+    """``{"kernel_id", "language", "state", "names", "skipped": [{"name", "reason"}],
+    "message"}``: names only, never a value."""
+    return {
+        "kernel_id": status.kernel_id,
+        "language": status.language,
+        "state": status.state,
+        "names": list(status.names),
+        "skipped": [{"name": s.name, "reason": s.reason} for s in status.skipped],
+        "message": status.message,
+    }
+
+
 def _encode(document: Any) -> bytes:
     return json.dumps(document).encode()
 
@@ -332,3 +348,46 @@ class SecretsApi:
             return Reply(304, None, tag, sensitive=True)
         environment = await self._run(lambda s: s.environment(user))
         return Reply(200, _encode({"environment": environment}), tag, sensitive=True)
+
+
+class KernelsApi:
+    """The kernel routes over this server's `KernelSecrets`, or the reason there is none (503).
+
+    A status holds names, never values; it is never cached, since it changes as changes reach
+    the kernel.
+    """
+
+    def __init__(self, kernels: KernelSecrets | None, unavailable: str | None = None) -> None:
+        self.kernels = kernels
+        self.unavailable = unavailable
+
+    def _injector(self, known: bool) -> KernelSecrets:
+        if self.kernels is None:
+            raise ApiError(503, self.unavailable or "This server's kernels do not get secrets.")
+        if not known:
+            raise ApiError(404, "No such kernel.")
+        return self.kernels
+
+    def _reply(self, kernel_id: str, status: KernelStatus | None) -> Reply:
+        if status is None:
+            # A kernel of this server that the injector never saw start (it predates the
+            # extension, or another kernel manager class runs it).
+            from .kernels.injector import KernelStatus
+
+            status = KernelStatus(
+                kernel_id,
+                None,
+                "error",
+                [],
+                [],
+                "This kernel was not started through the secrets kernel manager; restart it.",
+            )
+        return Reply(200, _encode(kernel_status_json(status)), sensitive=True)
+
+    async def status(self, kernel_id: str, known: bool) -> Reply:
+        """``GET kernels/{kernel_id}``; ``known``: whether the server runs that kernel."""
+        return self._reply(kernel_id, self._injector(known).status(kernel_id))
+
+    async def reload(self, kernel_id: str, known: bool) -> Reply:
+        """``POST kernels/{kernel_id}/reload``: set the current secrets in the kernel now."""
+        return self._reply(kernel_id, await self._injector(known).reload(kernel_id))

@@ -259,15 +259,22 @@ class SecretsService:
             raise _no_such_secret() from None
 
     def communities(self, user: str) -> list[CommunityInfo]:
-        """The communities of this project, and whether ``user`` administers each."""
+        """The communities of this project, and whether ``user`` administers each: as the
+        store's own policy says where it decides (OpenBao), else as configured."""
         return [
             CommunityInfo(
                 name=name,
-                is_admin=user in self.communities_config[name].admins,
+                is_admin=self._is_admin(user, name),
                 projects=sorted(self.communities_config[name].projects),
             )
             for name in self.view.communities
         ]
+
+    def _is_admin(self, user: str, community: str) -> bool:
+        decided = self.store.community_admin(self.view, community)
+        if decided is not None:
+            return decided
+        return user in self.communities_config[community].admins
 
     # -- writes ------------------------------------------------------------------------
 
@@ -348,6 +355,9 @@ class SecretsService:
         current = {c for c in secret.shared_with if c in self.communities_config}
         added, removed = wanted - current, current - wanted
         for name in sorted(added | removed):
+            # Where the store's own policy decides (OpenBao), it refuses with its reason.
+            if self.store.community_admin(self.view, name) is not None:
+                continue
             if user not in self.communities_config[name].admins:
                 raise ForbiddenError(
                     f"Only an admin of community {name!r} can change sharing with it."

@@ -48,6 +48,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "jupyterlab_secrets.cli.generate_key.GenerateKeyApp",
         "Print a fresh master key (base64 of 32 random bytes).",
     ),
+    "openbao-setup": (
+        "jupyterlab_secrets.cli.openbao_setup.OpenBaoSetupApp",
+        "Create the OpenBao KV v2 mount and the policies of the configured projects.",
+    ),
+    "migrate": (
+        "jupyterlab_secrets.cli.migrate.MigrateApp",
+        "With --to-openbao: copy the SQL store into OpenBao.",
+    ),
 }
 """Every subcommand: its name, its class (imported when it runs), and one line of help."""
 

@@ -109,6 +109,12 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
         its value, its shares, the view's attachments). Costs O(1) in the number of secrets:
         it is read on every poll."""
 
+    def community_admin(self, view: View, community: str) -> bool | None:
+        """Whether the backend's own policy lets the view share with ``community``: True or
+        False when the backend decides (OpenBao: the token's capabilities), None when it
+        leaves that to the configuration (SQL)."""
+        return None
+
     # -- writes ------------------------------------------------------------------------
 
     @abstractmethod

@@ -25,6 +25,8 @@ from jupyterlab_secrets.crypto import Keyring, generate_key
 from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
+from .openbao_server import bao_server, openbao  # noqa: F401  (fixtures: a real OpenBao)
+
 API = ("jupyterlab-secrets", "api")
 
 COMMUNITIES = {
@@ -152,16 +154,19 @@ class Server:
 def start_server(
     jp_serverapp: Any, jp_server_config: Config, jp_asyncio_loop: Any, tmp_path: Path
 ) -> Iterator[Callable[[str], Server]]:
-    """Start more servers, each of its own project, on the test server's store and keys.
+    """Start more servers, each of its own project, on the test server's store and keys;
+    keywords override its other ``SecretsExtension`` settings (an OpenBao token file).
 
     Each is a whole jupyter_server (authentication, the extension's start-up, its own
     database connections), as a team runs one per project.
     """
     servers: list[Server] = []
 
-    def start(project: str) -> Server:
+    def start(project: str, **settings: Any) -> Server:
         config = Config(copy.deepcopy(jp_server_config))
         config.SecretsExtension.project = project
+        for name, value in settings.items():
+            config.SecretsExtension[name] = value
         token = uuid.uuid4().hex
         config.IdentityProvider.token = token
         root = tmp_path / f"root-{project}-{len(servers)}"

@@ -64,9 +64,10 @@ class Received:
 class KernelClient:
     """A websocket to one kernel of the test server."""
 
-    def __init__(self, ws: Any, protocol: str) -> None:
+    def __init__(self, ws: Any, protocol: str, kernel_id: str = "") -> None:
         self.ws = ws
         self.protocol = protocol
+        self.kernel_id = kernel_id
         self.session = uuid.uuid4().hex
         self.received: list[Received] = []
 
@@ -83,7 +84,7 @@ class KernelClient:
             subprotocols=subprotocols,
         )
         assert ws.selected_subprotocol == (V1 if protocol == V1 else None)
-        return cls(ws, protocol)
+        return cls(ws, protocol, kernel_id)
 
     def close(self) -> None:
         self.ws.close()

@@ -293,6 +293,8 @@ ALL_ROUTES = [
     ("GET", ("environment",), None),
     ("GET", ("secrets", "{id}", "versions"), None),
     ("POST", ("secrets", "{id}", "versions", "1", "restore"), {"version": 1}),
+    ("GET", ("kernels", "{id}"), None),
+    ("POST", ("kernels", "{id}", "reload"), None),
 ]
 
 

@@ -59,6 +59,7 @@ def test_defaults(jp_environ: Any) -> None:
     assert extension.redact_outputs is True
     assert extension.redact_min_length == 8
     assert extension.keep_versions == 10
+    assert extension.poll_interval == 3.0
     assert (extension.openbao_url, extension.openbao_mount, extension.openbao_token_file) == (
         "",
         "jupyterlab-secrets",
@@ -98,10 +99,23 @@ def test_the_settings_are_read_without_an_extension_app(tmp_path: Path) -> None:
         opened.store.close()
 
 
-def test_an_openbao_url_without_an_openbao_store_is_unavailable(tmp_path: Path) -> None:
-    settings = SecretsSettings(openbao_url="http://127.0.0.1:8200")
-    with pytest.raises(UnavailableError, match="openbao_url"):
+def test_an_openbao_url_without_a_token_or_openbao_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given OpenBao as the store, and no token anywhere
+    for name in ("BAO_TOKEN", "VAULT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    settings = SecretsSettings(openbao_url="http://127.0.0.1:9")
+    # Then the store is unavailable, saying where a token is looked for
+    with pytest.raises(UnavailableError, match="No OpenBao token: set SecretsExtension"):
         open_secrets(settings)
+    # And with a token, but no OpenBao there, it says so (and never shows the token)
+    token = tmp_path / "token"
+    token.write_text("s.secret-token-value\n")
+    settings = SecretsSettings(openbao_url="http://127.0.0.1:9", openbao_token_file=str(token))
+    with pytest.raises(UnavailableError, match="cannot be reached") as error:
+        open_secrets(settings)
+    assert "secret-token-value" not in error.value.message
 
 
 def test_communities_of_the_documented_shape_are_accepted() -> None:
@@ -150,6 +164,27 @@ def test_bad_communities_are_refused_with_a_clear_message(value: Any, message: s
         SecretsExtension(communities=value)
     # Then the message names the fault
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_a_poll_interval_of_zero_or_less_is_refused(value: float) -> None:
+    # When the kernels' poll is set to run without a pause
+    with pytest.raises(TraitError) as refused:
+        SecretsExtension(poll_interval=value)
+    # Then the message names the setting and what it must be
+    assert "SecretsExtension.poll_interval must be more than 0 seconds." in str(refused.value)
+
+
+def test_the_command_line_reads_the_servers_poll_interval_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a server config that sets the kernels' poll
+    config = Config({"SecretsExtension": {"poll_interval": 10.0}})
+    # When the settings are read by themselves (as the command line does)
+    settings = SecretsSettings(config=config)
+    # Then they hold it, and no "not recognized" warning is logged
+    assert settings.poll_interval == 10.0
+    assert "not recognized" not in caplog.text
 
 
 async def test_first_start_creates_a_private_key_file(

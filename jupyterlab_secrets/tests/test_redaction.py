@@ -9,6 +9,7 @@ any form, in any frame the client received.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -79,6 +80,16 @@ async def create_secret(api: Api, name: str, value: str) -> str:
     reply = await api("POST", "secrets", body={"name": name, "value": value})
     assert reply.status == 201, reply.body
     return reply.body["id"]
+
+
+async def until_held(api: Api, kernel_id: str, name: str, held: bool = True) -> None:
+    """Wait until the server's injector has given the kernel a secret (or taken it away)."""
+    for _ in range(600):
+        status = (await api("GET", "kernels", kernel_id)).body
+        if status["state"] == "loaded" and (name in status["names"]) == held:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the kernel's secrets did not change: {status}")
 
 
 def python_setenv(name: str, value: str) -> str:
@@ -227,16 +238,17 @@ async def test_results_and_displays_are_redacted(api: Api, connect: Connect) -> 
 
 
 async def test_bash_output_is_redacted(api: Api, connect: Connect) -> None:
-    # Given a secret in a bash kernel, set without writing the value in the code
+    # Given a secret in a bash kernel (whose names cannot hold a hyphen), set without
+    # writing the value in the code
     value = new_value()
-    await create_secret(api, "api-key", value)
+    await create_secret(api, "API_KEY", value)
     client = await connect("bash")
     escaped = "".join(f"\\x{byte:02x}" for byte in value.encode())
     await client.execute(f"export API_KEY=\"$(printf '{escaped}')\"")
     # When a cell echoes it
     text = text_of(await client.execute('echo "key=$API_KEY"'))
     # Then the placeholder is shown
-    assert "key=[REDACTED:api-key]" in text
+    assert "key=[REDACTED:API_KEY]" in text
     assert_never_received(client, value)
 
 
@@ -276,12 +288,16 @@ async def test_redaction_follows_the_secrets(api: Api, connect: Connect) -> None
     client = await connect("python3")
     await client.execute(python_setenv("later", value))
     assert value in text_of(await client.execute("print(os.environ['later'])"))
-    # When the secret is created, the very next output hides it
+    # When the secret is created, the very next output once the kernel got it hides it
     secret_id = await create_secret(api, "later", value)
+    await until_held(api, client.kernel_id, "later")
     assert "[REDACTED:later]\n" in text_of(await client.execute("print(os.environ['later'])"))
-    # And once it is deleted, it is shown again (it is no secret of this project any more)
+    # And once it is deleted, it is shown again (it is no secret of the kernel any more)
     reply = await api("DELETE", "secrets", secret_id)
     assert reply.status == 204
+    await until_held(api, client.kernel_id, "later", held=False)
+    # (the injector took the variable away with the secret: the kernel gets it by hand again)
+    await client.execute(python_setenv("later", value))
     assert value + "\n" in text_of(await client.execute("print(os.environ['later'])"))
 
 

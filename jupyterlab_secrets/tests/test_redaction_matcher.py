@@ -13,13 +13,11 @@ import platform
 import random
 import sys
 from types import MappingProxyType
-from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
 from jupyter_client.session import json_packer
 
-from jupyterlab_secrets.kernel_connection import CachedEnvironment
 from jupyterlab_secrets.redaction import HAS_HYPERSCAN, Matcher, Redactor
 
 ENGINES = [pytest.param(False, id="aho-corasick"), pytest.param(True, id="hyperscan")]
@@ -98,17 +96,23 @@ def test_unchanged_content_is_the_same_object() -> None:
 
 
 def test_matcher_is_compiled_once_per_change_of_secrets() -> None:
-    # Given a source that hands out the same mapping until the secrets change
-    current = MappingProxyType({"key": "plain-token-1234"})
-    redactor = Redactor(lambda kernel_id: current)
+    # Given a source that hands out a new mapping on every call, as a kernel's holdings do
+    held = {"k1": {"key": "plain-token-1234"}, "k2": {"key": "plain-token-1234"}}
+    redactor = Redactor(lambda kernel_id: MappingProxyType(dict(held[kernel_id])))
+    # Then nothing is compiled until asked for, off the event loop
+    assert redactor.ready("k1") is None
     first = redactor.matcher("k1")
-    # Then every kernel and message reuses its matcher
-    assert redactor.matcher("k1") is first
-    assert redactor.matcher("k2") is first
-    # And a change of secrets compiles a new one, which knows the new value
-    current = MappingProxyType({"key": "plain-token-1234", "new": "brand-new-value"})
-    assert redactor.matcher("k1") is not first
+    # And every message, and every kernel holding the same secrets, reuses that matcher
+    assert redactor.ready("k1") is first
+    assert redactor.ready("k2") is first
+    # And a change of a kernel's secrets needs a new one, which knows the new value
+    held["k1"] = {"key": "plain-token-1234", "new": "brand-new-value"}
+    assert redactor.ready("k1") is None
+    assert redactor.ready("k2") is first
     assert redactor.matcher("k1").redact("brand-new-value") == "[REDACTED:new]"
+    # And a value too short to redact changes nothing that is compiled
+    held["k2"] = {"key": "plain-token-1234", "pin": "1234"}
+    assert redactor.ready("k2") is first
 
 
 def test_largest_value_is_found(prefer_screen: bool) -> None:
@@ -121,34 +125,3 @@ def test_largest_value_is_found(prefer_screen: bool) -> None:
     encoded = base64.b64encode(b"x" + value.encode()).decode()
     assert "[REDACTED:big]" in matcher.redact(encoded)
     assert matcher.may_hold(json_packer({"text": f"<{value}>"}))
-
-
-def test_environment_is_read_only_when_the_secrets_change(make_service: Any) -> None:
-    # Given the redaction source over a real service, counting the environment's reads
-    service = make_service("proj-a")
-    reads: list[dict[str, str]] = []
-
-    def read() -> dict[str, str]:
-        reads.append(service.environment("jupyter-server"))
-        return reads[-1]
-
-    source = CachedEnvironment(read, service.change_marker)
-    service.listeners.append(lambda change: source.invalidate())
-    created = service.create("alice", "api-key", "first-value-1234")
-    source.refresh()
-    held = source("k1")
-    assert dict(held) == {"api-key": "first-value-1234"}
-    # When nothing changed, checks read nothing and hand out the same mapping
-    source.refresh()
-    source.refresh()
-    assert len(reads) == 1
-    assert source("k2") is held
-    # When a value changes, the next check reads the new environment
-    service.patch("alice", created.id, created.version, value="second-value-1234")
-    source.refresh()
-    assert len(reads) == 2
-    assert dict(source("k1")) == {"api-key": "second-value-1234"}
-    # And a listener's call alone is enough to read again, even with the marker unmoved
-    source.invalidate()
-    source.refresh()
-    assert len(reads) == 3

@@ -47,6 +47,9 @@ c.SecretsExtension.key_file = str(_store / "key")  # noqa: F821
 c.SecretsExtension.communities = {  # noqa: F821
     "ml-team": {"admins": ["alice"], "projects": ["proj-a", "proj-b"]},
 }
+# kernels.sharing.spec.ts reads injected values back from cell outputs; redaction of outputs is
+# tested on its own, with real kernels (jupyterlab_secrets/tests/test_redaction.py).
+c.SecretsExtension.redact_outputs = False  # noqa: F821
 
 # CI and our machines run as root.
 c.ServerApp.allow_root = True  # noqa: F821
