@@ -184,11 +184,16 @@ export class KernelSecretsTracker implements IDisposable {
       }
     };
     const setKernel = (next: Kernel.IKernelConnection | null) => {
+      if (next === kernel) {
+        return;
+      }
       if (kernel) {
         kernel.statusChanged.disconnect(onStatus);
         kernel.connectionStatusChanged.disconnect(onConnection);
       }
-      watching?.dispose();
+      // Watch the new kernel before letting go of the old one: a new
+      // connection to the same kernel keeps what is known of it.
+      const previous = watching;
       watching = null;
       restarting = false;
       kernel = next;
@@ -197,6 +202,7 @@ export class KernelSecretsTracker implements IDisposable {
         kernel.connectionStatusChanged.connect(onConnection);
         watching = this.watch(kernel.id);
       }
+      previous?.dispose();
     };
     const onKernelChanged = () =>
       setKernel(sessionContext.session?.kernel ?? null);

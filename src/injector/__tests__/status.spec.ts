@@ -226,6 +226,22 @@ describe('SecretsStatus', () => {
     tracker.dispose();
   });
 
+  it('keeps the status of a kernel it connects to again', async () => {
+    const server = kernelServer();
+    server.answer('k1', kernelSecrets('k1', { names: ['A_KEY'] }));
+    const { item, context, tracker } = itemFor(server, new FakeKernel('k1'));
+    await settle();
+
+    // A new connection to the same kernel
+    context.setKernel(new FakeKernel('k1'));
+
+    expect(text(item)).toBe('1 secret');
+    await settle();
+    expect(server.count('k1')).toBe(1);
+    item.dispose();
+    tracker.dispose();
+  });
+
   it('never shows a value, whatever the server sends', async () => {
     const server = kernelServer();
     server.answer('k1', {
