@@ -13,6 +13,7 @@ import {
   deleteIcon,
   duplicateIcon,
   editIcon,
+  historyIcon,
   usersIcon
 } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
@@ -21,6 +22,7 @@ import { ISecretMeta } from '../api';
 import { readOnlyReason } from './access';
 import { showAccessDialog } from './accessview';
 import { errorMessage } from './form';
+import { showHistoryDialog } from './history';
 import { ITEM_CLASS, ITEM_ID_ATTRIBUTE } from './list';
 import type { SecretsPanel } from './panel';
 
@@ -312,4 +314,68 @@ namespace Private {
     );
     return node?.getAttribute(ITEM_ID_ATTRIBUTE) ?? null;
   }
+}
+
+/**
+ * The IDs of the History command; it takes the secret's ID as `id`.
+ */
+export namespace CommandIDs {
+  export const history = 'secrets:history';
+}
+
+/**
+ * The menu of a listed secret, with History last.
+ */
+export const ITEM_MENU_WITH_HISTORY: ReadonlyArray<string | null> = [
+  ...ITEM_MENU,
+  CommandIDs.history
+];
+
+/**
+ * Add the History command: a secret's versions, with Restore, and its
+ * audit events.
+ *
+ * @param app - the application
+ * @param panel - the Secrets panel
+ * @param trans - the extension's translation bundle
+ */
+export function addHistoryCommand(
+  app: JupyterFrontEnd,
+  panel: SecretsPanel,
+  trans: TranslationBundle
+): void {
+  const model = panel.model;
+  const secretOf = (args: ReadonlyPartialJSONObject): ISecretMeta | null => {
+    const id =
+      typeof args.id === 'string' ? args.id : Private.contextMenuId(app);
+    return model.secrets.find(secret => secret.id === id) ?? null;
+  };
+  app.commands.addCommand(CommandIDs.history, {
+    label: trans.__('History'),
+    caption: args => {
+      const secret = secretOf(args);
+      return secret?.origin === 'shared'
+        ? trans.__(
+            'Shared by project %1: its history is kept there.',
+            secret.project
+          )
+        : trans.__('Show the versions and the activity of this secret');
+    },
+    icon: historyIcon,
+    describedBy: {
+      args: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', description: trans.__('The ID of the secret') }
+        }
+      }
+    },
+    isEnabled: args => secretOf(args)?.origin === 'project',
+    execute: async args => {
+      const secret = secretOf(args);
+      if (secret?.origin === 'project') {
+        await showHistoryDialog({ model, secret, trans });
+      }
+    }
+  });
 }

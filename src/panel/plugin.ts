@@ -9,7 +9,12 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
 
 import { ISecretsModel } from '../tokens';
-import { addCommands, CommandIDs, ITEM_MENU } from './commands';
+import {
+  addCommands,
+  addHistoryCommand,
+  CommandIDs,
+  ITEM_MENU_WITH_HISTORY as ITEM_MENU
+} from './commands';
 import { ITEM_CLASS } from './list';
 import { DEFAULT_REFRESH_INTERVAL, SecretsPanel } from './panel';
 
@@ -52,6 +57,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     panel.node.setAttribute('aria-label', trans.__('Secrets'));
 
     addCommands(app, panel, trans);
+    addHistoryCommand(app, panel, trans);
     palette?.addItem({
       command: CommandIDs.create,
       category: trans.__('Secrets')
