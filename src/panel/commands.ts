@@ -22,6 +22,7 @@ import { ISecretMeta } from '../api';
 import { readOnlyReason } from './access';
 import { showAccessDialog } from './accessview';
 import { errorMessage } from './form';
+import { ISecretsModel } from '../tokens';
 import { showHistoryDialog } from './history';
 import { ITEM_CLASS, ITEM_ID_ATTRIBUTE } from './list';
 import type { SecretsPanel } from './panel';
@@ -324,32 +325,20 @@ export namespace CommandIDs {
 }
 
 /**
- * The menu of a listed secret, with History last.
- */
-export const ITEM_MENU_WITH_HISTORY: ReadonlyArray<string | null> = [
-  ...ITEM_MENU,
-  CommandIDs.history
-];
-
-/**
- * Add the History command: a secret's versions, with Restore, and its
- * audit events.
+ * Add the History command, of a listed secret's options menu: the secret's
+ * versions, with Restore, and its audit events.
  *
  * @param app - the application
- * @param panel - the Secrets panel
+ * @param model - the project's secrets
  * @param trans - the extension's translation bundle
  */
 export function addHistoryCommand(
   app: JupyterFrontEnd,
-  panel: SecretsPanel,
+  model: ISecretsModel,
   trans: TranslationBundle
 ): void {
-  const model = panel.model;
-  const secretOf = (args: ReadonlyPartialJSONObject): ISecretMeta | null => {
-    const id =
-      typeof args.id === 'string' ? args.id : Private.contextMenuId(app);
-    return model.secrets.find(secret => secret.id === id) ?? null;
-  };
+  const secretOf = (args: ReadonlyPartialJSONObject): ISecretMeta | null =>
+    model.secrets.find(secret => secret.id === args.id) ?? null;
   app.commands.addCommand(CommandIDs.history, {
     label: trans.__('History'),
     caption: args => {
@@ -367,14 +356,20 @@ export function addHistoryCommand(
         type: 'object',
         properties: {
           id: { type: 'string', description: trans.__('The ID of the secret') }
-        }
+        },
+        required: ['id']
       }
     },
     isEnabled: args => secretOf(args)?.origin === 'project',
     execute: async args => {
       const secret = secretOf(args);
       if (secret?.origin === 'project') {
-        await showHistoryDialog({ model, secret, trans });
+        await showHistoryDialog({
+          model,
+          serverSettings: app.serviceManager.serverSettings,
+          secret,
+          trans
+        });
       }
     }
   });

@@ -1,5 +1,6 @@
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Time } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Button, ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -64,6 +65,10 @@ export interface IHistoryOptions {
    */
   model: ISecretsModel;
   /**
+   * The server the history is asked of.
+   */
+  serverSettings: ServerConnection.ISettings;
+  /**
    * The secret whose history shows.
    */
   secret: ISecretMeta;
@@ -83,7 +88,7 @@ export async function showHistoryDialog(
   options: IHistoryOptions
 ): Promise<void> {
   const { model, secret, trans } = options;
-  const settings = model.client.serverSettings;
+  const settings = options.serverSettings;
   // Dialogs do not stack: the History closes while the confirmation shows,
   // and comes back with the outcome.
   for (;;) {

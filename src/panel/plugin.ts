@@ -9,12 +9,8 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
 
 import { ISecretsModel } from '../tokens';
-import {
-  addCommands,
-  addHistoryCommand,
-  CommandIDs,
-  ITEM_MENU_WITH_HISTORY as ITEM_MENU
-} from './commands';
+import { addCommands, CommandIDs, ITEM_MENU } from './commands';
+import { addHistoryCommand, CommandIDs as HistoryIDs } from './commands';
 import { ITEM_CLASS } from './list';
 import { DEFAULT_REFRESH_INTERVAL, SecretsPanel } from './panel';
 
@@ -47,7 +43,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new SecretsPanel({
       model,
       commands: app.commands,
-      itemMenu: ITEM_MENU,
+      itemMenu: [...ITEM_MENU, HistoryIDs.history],
       translator: translator ?? undefined
     });
     panel.id = 'jp-secrets-panel';
@@ -57,7 +53,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     panel.node.setAttribute('aria-label', trans.__('Secrets'));
 
     addCommands(app, panel, trans);
-    addHistoryCommand(app, panel, trans);
+    addHistoryCommand(app, model, trans);
     palette?.addItem({
       command: CommandIDs.create,
       category: trans.__('Secrets')

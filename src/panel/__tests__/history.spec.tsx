@@ -244,6 +244,7 @@ describe('History', () => {
     await model.ready;
     const done = showHistoryDialog({
       model,
+      serverSettings: server.client.serverSettings,
       secret: model.secrets[0],
       trans
     });
@@ -291,6 +292,7 @@ describe('History', () => {
     await model.ready;
     const done = showHistoryDialog({
       model,
+      serverSettings: server.client.serverSettings,
       secret: model.secrets[0],
       trans
     });
