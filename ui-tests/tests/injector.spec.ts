@@ -40,6 +40,9 @@ async function runFirstCell(page: IJupyterLabPageFixture): Promise<string> {
 }
 
 test.describe('Secrets in the kernel', () => {
+  // Kernels start slowly on a busy machine.
+  test.setTimeout(180 * 1000);
+
   test('a new notebook reads a secret in its first cell, and every change at once', async ({
     page,
     tmpPath
@@ -147,6 +150,9 @@ test.describe('Secrets in the kernel', () => {
 });
 
 test.describe('Secrets in a console', () => {
+  // Kernels start slowly on a busy machine.
+  test.setTimeout(180 * 1000);
+
   test('a new console reads a secret in its first cell, and shows the count', async ({
     page
   }) => {
@@ -192,6 +198,9 @@ test.describe('Secrets in a console', () => {
 });
 
 test.describe('Secrets in a restarted kernel', () => {
+  // Kernels start slowly on a busy machine.
+  test.setTimeout(180 * 1000);
+
   // Galata's kernel tracking proxies POST /api/kernels/{id}/restart and
   // answers 201 where JupyterLab expects 200, which makes every restart
   // fail in the page: leave the kernels API alone here.

@@ -7,6 +7,9 @@ import { createSecret, uniqueName } from './helpers';
  * the server replaces it with `[REDACTED:<name>]` in every output.
  */
 test.describe('Redaction', () => {
+  // Kernels start slowly on a busy machine.
+  test.setTimeout(180 * 1000);
+
   test('a cell that prints a secret shows [REDACTED:<name>], and the saved notebook holds no value', async ({
     page,
     tmpPath
