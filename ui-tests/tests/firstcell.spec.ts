@@ -10,9 +10,9 @@ import { createSecret, digestCode, digestOutput, uniqueName } from './helpers';
  */
 
 /**
- * How many times each case runs.
+ * How many times each case runs (fewer when trying a change by hand).
  */
-const RUNS = 20;
+const RUNS = Number(process.env.SECRETS_UI_FIRST_CELL_RUNS || 20);
 
 /**
  * Write a notebook with a Python kernel whose one code cell is `source`.
@@ -51,14 +51,20 @@ async function writeNotebook(
 }
 
 /**
- * Shut down the kernel of the current notebook or console and close it.
+ * Close the current notebook or console, and shut its kernel down through
+ * the REST API.
  */
 async function closeCurrent(page: IJupyterLabPageFixture): Promise<void> {
-  await page.evaluate(async () => {
+  const session = await page.evaluate(() => {
     const widget = (window as any).jupyterapp.shell.currentWidget;
-    await widget?.sessionContext?.shutdown();
+    const id: string | null = widget?.sessionContext?.session?.id ?? null;
     widget?.dispose();
+    return id;
   });
+  if (session) {
+    const response = await page.request.delete(`/api/sessions/${session}`);
+    expect(response.status()).toBe(204);
+  }
 }
 
 test.describe('A cell run at once', () => {
@@ -83,7 +89,10 @@ test.describe('A cell run at once', () => {
         });
       }, path);
       const panel = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
-      await panel.locator('.jp-Cell .cm-content').first().click();
+      await panel
+        .locator('.jp-Cell .cm-content')
+        .first()
+        .click({ timeout: 30000 });
 
       // When the kernel indicator leaves "initializing", the user presses
       // Shift+Enter at once
@@ -97,7 +106,7 @@ test.describe('A cell run at once', () => {
           return !!status && status !== 'initializing' && status !== 'unknown';
         },
         undefined,
-        { polling: 'raf' }
+        { polling: 'raf', timeout: 60000 }
       );
       await page.keyboard.press('Shift+Enter');
 
@@ -139,7 +148,7 @@ test.describe('A cell run at once', () => {
           return !!status && status !== 'initializing' && status !== 'unknown';
         },
         undefined,
-        { polling: 'raf' }
+        { polling: 'raf', timeout: 60000 }
       );
       await panel.locator('.jp-CodeConsole-promptCell .cm-content').click();
       await page.keyboard.insertText(code);
