@@ -96,18 +96,28 @@ test.describe('A cell run at once', () => {
 
       // When the kernel indicator leaves "initializing", the user presses
       // Shift+Enter at once
-      await page.waitForFunction(
-        () => {
-          const status = document
-            .querySelector(
-              '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator'
-            )
-            ?.getAttribute('data-status');
-          return !!status && status !== 'initializing' && status !== 'unknown';
-        },
-        undefined,
-        { polling: 'raf', timeout: 60000 }
-      );
+      // (the message of a failure tells what the indicator, the session
+      // and the kernel connection said last)
+      await expect
+        .poll(
+          () =>
+            page.evaluate(() => {
+              const indicator = document
+                .querySelector(
+                  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator'
+                )
+                ?.getAttribute('data-status');
+              const context = (window as any).jupyterapp.shell.currentWidget
+                ?.sessionContext;
+              return [
+                indicator ?? '',
+                context?.kernelDisplayStatus ?? '',
+                context?.session?.kernel?.connectionStatus ?? ''
+              ].join(' / ');
+            }),
+          { timeout: 60000, intervals: [10] }
+        )
+        .not.toMatch(/^(initializing|unknown|) \//);
       await page.keyboard.press('Shift+Enter');
 
       // Then the cell runs, first in its kernel, and sees the secret
