@@ -374,3 +374,155 @@ namespace Private {
     return action ? `${base}/${action}` : base;
   }
 }
+
+// The kernel status and the history of a secret. Kept apart from the client
+// above: they take the client's server settings.
+
+/**
+ * Whether a kernel has the project's secrets, as the server answers it.
+ */
+export type KernelSecretsState = 'loaded' | 'pending' | 'unsupported' | 'error';
+
+/**
+ * The secrets of one kernel: names only, never a value.
+ */
+export interface IKernelSecrets {
+  kernel_id: string;
+  /**
+   * The kernel's language, when the server knows it.
+   */
+  language: string | null;
+  state: KernelSecretsState;
+  /**
+   * The names set in the kernel.
+   */
+  names: string[];
+  /**
+   * The names not set in this kernel, each with the reason.
+   */
+  skipped: Array<{ name: string; reason: string }>;
+  /**
+   * What went wrong, for the `error` state.
+   */
+  message: string | null;
+}
+
+/**
+ * One kept version of a secret's value: metadata only.
+ */
+export interface ISecretVersion {
+  version: number;
+  updated_at: string;
+  updated_by: string;
+  current: boolean;
+}
+
+/**
+ * An event of the audit log. It never holds a value.
+ */
+export interface IAuditEvent {
+  id: string;
+  at: string;
+  user: string;
+  project: string;
+  action: string;
+  secret_id: string | null;
+  secret_name: string | null;
+  detail: unknown;
+}
+
+/**
+ * What the server knows of the secrets of a kernel it started.
+ *
+ * @param settings - the server connection settings
+ * @param kernelId - the kernel's ID
+ */
+export function fetchKernelSecrets(
+  settings: ServerConnection.ISettings,
+  kernelId: string
+): Promise<IKernelSecrets> {
+  return requestAPI<IKernelSecrets>(
+    `kernels/${encodeURIComponent(kernelId)}`,
+    {},
+    settings
+  );
+}
+
+/**
+ * Ask the server to set the project's secrets in a kernel again.
+ *
+ * @param settings - the server connection settings
+ * @param kernelId - the kernel's ID
+ * @returns the kernel's secrets afterwards
+ */
+export function reloadKernelSecrets(
+  settings: ServerConnection.ISettings,
+  kernelId: string
+): Promise<IKernelSecrets> {
+  return requestAPI<IKernelSecrets>(
+    `kernels/${encodeURIComponent(kernelId)}/reload`,
+    { method: 'POST' },
+    settings
+  );
+}
+
+/**
+ * The kept versions of a secret, newest first as the server lists them.
+ *
+ * @param settings - the server connection settings
+ * @param id - the secret's ID
+ */
+export async function fetchVersions(
+  settings: ServerConnection.ISettings,
+  id: string
+): Promise<ISecretVersion[]> {
+  const answer = await requestAPI<{ versions: ISecretVersion[] }>(
+    `secrets/${encodeURIComponent(id)}/versions`,
+    {},
+    settings
+  );
+  return answer.versions;
+}
+
+/**
+ * Make a new version of a secret that holds the value of an earlier one.
+ *
+ * @param settings - the server connection settings
+ * @param id - the secret's ID
+ * @param version - the version whose value comes back
+ * @param current - the secret's current version, checked by the server
+ */
+export function restoreVersion(
+  settings: ServerConnection.ISettings,
+  id: string,
+  version: number,
+  current: number
+): Promise<ISecretMeta> {
+  return requestAPI<ISecretMeta>(
+    `secrets/${encodeURIComponent(id)}/versions/${version}/restore`,
+    {
+      method: 'POST',
+      body: JSON.stringify({ version: current }),
+      headers: { 'Content-Type': 'application/json' }
+    },
+    settings
+  );
+}
+
+/**
+ * The audit events of one secret, newest first.
+ *
+ * @param settings - the server connection settings
+ * @param secretId - the secret's ID
+ */
+export async function fetchAuditEvents(
+  settings: ServerConnection.ISettings,
+  secretId: string
+): Promise<IAuditEvent[]> {
+  const answer = await requestAPI<{ events: IAuditEvent[] }>(
+    `audit?secret_id=${encodeURIComponent(secretId)}`,
+    {},
+    settings
+  );
+  return answer.events;
+}

@@ -4,7 +4,7 @@ import {
 } from '@jupyterlab/application';
 
 import { SecretsClient } from './api';
-import { injectorPlugin } from './injector/plugin';
+import { kernelStatusPlugin } from './injector/plugin';
 import { SecretsModel } from './model';
 import { panelPlugin } from './panel/plugin';
 import { ISecretsModel } from './tokens';
@@ -15,7 +15,7 @@ export * from './tokens';
 export { SecretsModel } from './model';
 
 /**
- * Provides the project's secrets model, shared by the panel and the injector.
+ * Provides the project's secrets model, shared by the panel and the kernel status.
  */
 const modelPlugin: JupyterFrontEndPlugin<ISecretsModel> = {
   id: 'jupyterlab-secrets:model',
@@ -29,4 +29,4 @@ const modelPlugin: JupyterFrontEndPlugin<ISecretsModel> = {
   }
 };
 
-export default [modelPlugin, panelPlugin, injectorPlugin];
+export default [modelPlugin, panelPlugin, kernelStatusPlugin];

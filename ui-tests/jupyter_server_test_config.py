@@ -14,9 +14,6 @@ configure_jupyter_server(c)  # noqa: F821
 _store_dir = Path(mkdtemp(prefix="secrets-ui-tests-"))
 c.SecretsExtension.db_url = f"sqlite:///{_store_dir / 'secrets.db'}"  # noqa: F821
 c.SecretsExtension.key_file = str(_store_dir / "key")  # noqa: F821
-# These tests read injected values back from cell outputs; redaction of outputs is tested on
-# its own, with real kernels (jupyterlab_secrets/tests/test_redaction.py).
-c.SecretsExtension.redact_outputs = False  # noqa: F821
 
 # CI and our machines run as root.
 c.ServerApp.allow_root = True  # noqa: F821

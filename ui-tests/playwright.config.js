@@ -9,7 +9,9 @@
  *   `default`, no communities);
  * - `sharing`: `sharing.spec.ts`, against two servers of the community
  *   `ml-team` that share one store and one key: project `proj-a` used by
- *   `alice`, its admin, and project `proj-b` used by `bob`.
+ *   `alice`, its admin, and project `proj-b` used by `bob`;
+ * - `notebook`: `notebook7.spec.ts`, against `jupyter notebook` (Notebook 7),
+ *   with a store of its own.
  */
 const crypto = require('crypto');
 const fs = require('fs');
@@ -23,6 +25,10 @@ const port = Number(process.env.SECRETS_UI_PORT || 8888);
 // The sharing servers listen apart from the ports of other runs' main server.
 const sharingPort = Number(process.env.SECRETS_UI_SHARING_PORT || port + 100);
 const peerPort = sharingPort + 1;
+// The Notebook 7 server.
+const notebookPort = Number(
+  process.env.SECRETS_UI_NOTEBOOK_PORT || sharingPort + 2
+);
 
 // Made once by the runner; its workers inherit them.
 if (!process.env.SECRETS_UI_SHARING_STORE) {
@@ -79,7 +85,7 @@ module.exports = {
   projects: [
     {
       name: 'default',
-      testIgnore: /sharing\.spec\.ts$/
+      testIgnore: /(sharing|notebook7)\.spec\.ts$/
     },
     {
       name: 'sharing',
@@ -88,6 +94,11 @@ module.exports = {
         baseURL: `http://localhost:${sharingPort}`,
         peerURL: `http://localhost:${peerPort}`
       }
+    },
+    {
+      name: 'notebook',
+      testMatch: /notebook7\.spec\.ts$/,
+      use: { baseURL: `http://localhost:${notebookPort}` }
     }
   ],
   webServer: [
@@ -98,6 +109,12 @@ module.exports = {
       reuseExistingServer: !process.env.CI
     },
     sharingServer(sharingPort, 'proj-a', 'alice'),
-    sharingServer(peerPort, 'proj-b', 'bob')
+    sharingServer(peerPort, 'proj-b', 'bob'),
+    {
+      command: `jupyter notebook --config notebook/jupyter_server_test_config.py --ServerApp.port=${notebookPort}`,
+      url: `http://localhost:${notebookPort}/tree`,
+      timeout: 120 * 1000,
+      reuseExistingServer: !process.env.CI
+    }
   ]
 };

@@ -10,36 +10,29 @@ import {
 } from '@jupyterlab/apputils';
 import { ConsolePanel, IConsoleTracker } from '@jupyterlab/console';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
-import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
-import { SecretsClient } from '../api';
-import { DEFAULT_REFRESH_INTERVAL, ISecretsModel } from '../tokens';
-import { EnvironmentCache } from './cache';
-import { KernelInjector } from './injector';
+import { fetchKernelSecrets, reloadKernelSecrets } from '../api';
+import { ISecretsModel } from '../tokens';
 import { SecretsStatus } from './status';
+import { DEFAULT_STATUS_INTERVAL, KernelSecretsTracker } from './tracker';
 
 /**
- * The command IDs of the injector.
+ * The command IDs of the kernel status.
  */
 export namespace CommandIDs {
   /**
-   * Fetch the secrets anew and set them in the current kernel.
+   * Ask the server to set the secrets in the current kernel again.
    */
   export const reload = 'secrets:reload-kernel';
 }
 
 /**
- * How long activation waits for the first environment, so that a dead
- * server never hangs the application.
+ * The ID of the plugin, which is also the ID of its settings.
  */
-const ACTIVATION_TIMEOUT = 5000;
-
-/**
- * The longest wait between two asks, after failures.
- */
-const POLL_MAX_INTERVAL = 60000;
+const PLUGIN_ID = 'jupyterlab-secrets:kernel-status';
 
 /**
  * The name of the toolbar item in notebooks and consoles.
@@ -47,11 +40,17 @@ const POLL_MAX_INTERVAL = 60000;
 const TOOLBAR_ITEM = 'secrets';
 
 /**
- * Sets the project's secrets in every notebook and console kernel.
+ * Shows, in the toolbar of every notebook and console, which secrets the
+ * server has set in its kernel, and offers to set them again.
+ *
+ * The server sets the secrets in every kernel it starts, whichever client
+ * started it; the page only shows what the server says. Activation asks
+ * nothing of the network: each item says "loading" until the answer is in.
  */
-export const injectorPlugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyterlab-secrets:injector',
-  description: 'Sets the project secrets in the environment of every kernel.',
+export const kernelStatusPlugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description:
+    'Shows how many secrets each notebook and console kernel has, and reloads them.',
   autoStart: true,
   requires: [ISecretsModel],
   optional: [
@@ -59,95 +58,65 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
     IConsoleTracker,
     ICommandPalette,
     IToolbarWidgetRegistry,
+    ISettingRegistry,
     ITranslator
   ],
-  activate: async (
+  activate: (
     app: JupyterFrontEnd,
     model: ISecretsModel,
     notebooks: INotebookTracker | null,
     consoles: IConsoleTracker | null,
     palette: ICommandPalette | null,
     toolbarRegistry: IToolbarWidgetRegistry | null,
+    settingRegistry: ISettingRegistry | null,
     translator: ITranslator | null
-  ): Promise<void> => {
+  ): void => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_secrets');
-    const kernelspecs = app.serviceManager.kernelspecs;
-    // Conditional fetches: an unchanged environment costs the server a few
-    // metadata queries and sends no value.
-    // Values are fetched here, not through the model, which holds none.
-    const client = new SecretsClient(app.serviceManager.serverSettings);
-    let etag: string | null = null;
-    const cache = new EnvironmentCache(async () => {
-      const answer = await client.environmentIfChanged(etag);
-      etag = answer.etag;
-      return answer.body;
-    });
-    const injector = new KernelInjector({
-      cache,
-      languageOf: kernel =>
-        kernelspecs.specs?.kernelspecs[kernel.name]?.language
-    });
-    const refresh = () => cache.refresh().catch(() => false);
-
-    // Activation waits for the environment and the kernelspecs, so that no
-    // notebook starts a kernel before an injection can be queued at once.
-    await Private.atMost(
-      Promise.all([refresh(), kernelspecs.ready, model.ready]),
-      ACTIVATION_TIMEOUT
-    );
-
-    // Changes made on other servers of the store (a shared secret edited or
-    // unshared there) reach this project's kernels through this poll. After
-    // a failure it backs off, so a server that was away is asked again.
-    const poll = new Poll({
-      factory: () => cache.refresh(),
-      frequency: {
-        interval: DEFAULT_REFRESH_INTERVAL,
-        backoff: true,
-        max: POLL_MAX_INTERVAL
-      },
-      auto: false,
-      name: 'jupyterlab-secrets:environment',
-      standby: 'never'
-    });
-    app.restored.then(() => poll.start()).catch(() => undefined);
-
-    // Every change made here refetches the environment. A plain refresh
-    // does only when it brought news (a change made in another tab, say):
-    // the metadata of what is injected tells, since every edit of a value
-    // bumps its version.
-    let injected = Private.fingerprint(model);
-    model.changed.connect((_, change) => {
-      const now = Private.fingerprint(model);
-      if (change.type !== 'refresh' || now !== injected) {
-        void refresh();
-      }
-      injected = now;
+    const settings = app.serviceManager.serverSettings;
+    const tracker = new KernelSecretsTracker({
+      fetch: kernelId => fetchKernelSecrets(settings, kernelId),
+      reload: kernelId => reloadKernelSecrets(settings, kernelId),
+      interval: DEFAULT_STATUS_INTERVAL
     });
 
-    const watch = (sessionContext: ISessionContext) => {
-      const watching = injector.watch(
-        sessionContext,
-        sessionContext.session?.kernel ?? null
-      );
-      sessionContext.disposed.connect(() => watching.dispose());
-    };
-    notebooks?.forEach(panel => watch(panel.sessionContext));
-    notebooks?.widgetAdded.connect((_, panel) => watch(panel.sessionContext));
-    consoles?.forEach(panel => watch(panel.sessionContext));
-    consoles?.widgetAdded.connect((_, panel) => watch(panel.sessionContext));
+    // A change of the secrets (here, or seen by the panel's list) changes
+    // what the server sets in the kernels.
+    model.changed.connect(() => tracker.secretsChanged());
 
     if (toolbarRegistry) {
       // Notebook and console panels both carry a session context.
       const factory = (widget: Widget) =>
         new SecretsStatus({
-          injector,
+          tracker,
           sessionContext: (widget as NotebookPanel | ConsolePanel)
             .sessionContext,
           translator
         });
       toolbarRegistry.addFactory('Notebook', TOOLBAR_ITEM, factory);
       toolbarRegistry.addFactory('ConsolePanel', TOOLBAR_ITEM, factory);
+    }
+
+    if (settingRegistry) {
+      // Not awaited: the settings come over the network.
+      settingRegistry
+        .load(PLUGIN_ID)
+        .then(loaded => {
+          const apply = () => {
+            const seconds = loaded.get('refreshInterval').composite;
+            tracker.interval =
+              typeof seconds === 'number'
+                ? seconds * 1000
+                : DEFAULT_STATUS_INTERVAL;
+          };
+          apply();
+          loaded.changed.connect(apply);
+        })
+        .catch(reason => {
+          console.error(
+            'The settings of the kernel secrets status could not be loaded.',
+            reason
+          );
+        });
     }
 
     const currentContext = (): ISessionContext | null => {
@@ -167,32 +136,34 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
       caption: trans.__(
         'Fetch the project secrets and set them in the current kernel'
       ),
+      describedBy: { args: { type: 'object', properties: {} } },
       isEnabled: () => !!currentContext()?.session?.kernel,
       execute: async () => {
         const kernel = currentContext()?.session?.kernel;
         if (!kernel) {
           return;
         }
+        let answer;
         try {
-          await cache.refresh();
+          answer = await tracker.reload(kernel.id);
         } catch (error) {
           // The server's message never carries a value.
           Notification.error(
             trans.__(
-              'The secrets could not be fetched: %1',
+              'The secrets could not be reloaded: %1',
               (error as Error).message
             )
           );
           return;
         }
-        const state = await injector.inject(kernel);
-        switch (state.status) {
+        switch (answer.state) {
           case 'loaded':
+          case 'pending':
             Notification.success(
               trans._n(
                 '%1 secret loaded into the kernel',
                 '%1 secrets loaded into the kernel',
-                state.names.length
+                answer.names.length
               ),
               { autoClose: 3000 }
             );
@@ -202,9 +173,14 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
               trans.__('Secrets not available in this kernel')
             );
             break;
-          case 'error':
+          default:
             Notification.error(
-              trans.__('The kernel could not set the secrets.')
+              answer.message
+                ? trans.__(
+                    'The kernel could not set the secrets: %1',
+                    answer.message
+                  )
+                : trans.__('The kernel could not set the secrets.')
             );
             break;
         }
@@ -216,33 +192,3 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
     });
   }
 };
-
-namespace Private {
-  /**
-   * What the environment depends on, in the model's metadata: the names and
-   * versions of the project's own secrets and of the shared ones added.
-   */
-  export function fingerprint(model: ISecretsModel): string {
-    return model.secrets
-      .filter(s => s.origin === 'project' || s.attached)
-      .map(s => `${s.id}:${s.name}:${s.version}:${s.origin}`)
-      .sort()
-      .join('|');
-  }
-
-  /**
-   * Resolve when a promise settles or after a delay, whichever comes first.
-   */
-  export function atMost(promise: Promise<unknown>, ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout>;
-    return Promise.race([
-      promise.then(
-        () => undefined,
-        () => undefined
-      ),
-      new Promise<void>(resolve => {
-        timer = setTimeout(resolve, ms);
-      })
-    ]).finally(() => clearTimeout(timer));
-  }
-}

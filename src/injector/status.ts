@@ -1,10 +1,14 @@
 import { ISessionContext } from '@jupyterlab/apputils';
-import { Kernel } from '@jupyterlab/services';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
+import { IDisposable } from '@lumino/disposable';
 import { Widget } from '@lumino/widgets';
 
-import { KernelInjector } from './injector';
+import { IKernelStatus, KernelSecretsTracker } from './tracker';
 
 /**
  * The toolbar item.
@@ -22,7 +26,7 @@ const ICON_CLASS = 'jp-SecretsStatus-icon';
 const TEXT_CLASS = 'jp-SecretsStatus-text';
 
 /**
- * Modifier of the item when the secrets could not be set.
+ * Modifier of the item when the secrets could not be set or asked for.
  */
 const ERROR_CLASS = 'jp-mod-error';
 
@@ -32,21 +36,22 @@ const ERROR_CLASS = 'jp-mod-error';
 const UNSUPPORTED_CLASS = 'jp-mod-unsupported';
 
 /**
- * Modifier of the item while an injection is under way.
+ * Modifier of the item until the kernel's secrets are known.
  */
 const PENDING_CLASS = 'jp-mod-pending';
 
 /**
  * A toolbar item that shows how many secrets the kernel of a notebook or
- * console has loaded. Its tooltip lists their names; it never shows a value.
+ * console has. Its tooltip lists their names, and the names it skipped
+ * with the reasons; it never shows a value.
  */
 export class SecretsStatus extends Widget {
   /**
-   * @param options - the injector and the session context to follow
+   * @param options - the tracker and the session context to follow
    */
   constructor(options: SecretsStatus.IOptions) {
     super();
-    this._injector = options.injector;
+    this._tracker = options.tracker;
     this._sessionContext = options.sessionContext;
     this._trans = (options.translator ?? nullTranslator).load(
       'jupyterlab_secrets'
@@ -61,105 +66,57 @@ export class SecretsStatus extends Widget {
     });
     this._text = this.node.appendChild(document.createElement('span'));
     this._text.className = TEXT_CLASS;
-    this._injector.stateChanged.connect(this._onStateChanged, this);
-    this._sessionContext.kernelChanged.connect(this._refresh, this);
-    this._refresh();
+    this._following = this._tracker.follow(this._sessionContext);
+    this._tracker.changed.connect(this._onChanged, this);
+    this._sessionContext.kernelChanged.connect(this._render, this);
+    this._render();
   }
 
   dispose(): void {
     if (this.isDisposed) {
       return;
     }
-    this._injector.stateChanged.disconnect(this._onStateChanged, this);
-    this._sessionContext.kernelChanged.disconnect(this._refresh, this);
+    this._following.dispose();
+    this._tracker.changed.disconnect(this._onChanged, this);
+    this._sessionContext.kernelChanged.disconnect(this._render, this);
     super.dispose();
   }
 
-  private get _kernel(): Kernel.IKernelConnection | null {
-    return this._sessionContext.session?.kernel ?? null;
+  private get _kernelId(): string | null {
+    return this._sessionContext.session?.kernel?.id ?? null;
   }
 
-  private _onStateChanged(
-    _: KernelInjector,
-    change: KernelInjector.IStateChange
-  ): void {
-    if (change.kernel === this._kernel) {
-      this._refresh();
+  private _onChanged(_: KernelSecretsTracker, kernelId: string): void {
+    if (kernelId === this._kernelId) {
+      this._render();
     }
   }
 
-  private _refresh(): void {
+  private _render(): void {
     if (this.isDisposed) {
       return;
     }
-    const state = this._injector.stateOf(this._kernel);
-    const trans = this._trans;
-    let text = '';
-    let title = '';
+    const status = this._tracker.statusOf(this._kernelId);
     this.removeClass(ERROR_CLASS);
     this.removeClass(UNSUPPORTED_CLASS);
     this.removeClass(PENDING_CLASS);
-    if (!state) {
+    if (!status) {
       this.hide();
       return;
     }
     this.show();
-    switch (state.status) {
-      case 'pending':
-        this.addClass(PENDING_CLASS);
-        text = trans.__('Loading secrets…');
-        title = trans.__('Setting the project secrets in the kernel.');
-        break;
-      case 'loaded':
-        text = trans._n('%1 secret', '%1 secrets', state.names.length);
-        title =
-          state.names.length > 0
-            ? trans._n(
-                '%1 secret loaded in this kernel: %2',
-                '%1 secrets loaded in this kernel: %2',
-                state.names.length,
-                state.names.join(', ')
-              )
-            : trans.__('No secrets loaded in this kernel.');
-        if (state.skipped.length > 0) {
-          title +=
-            '\n' +
-            trans.__(
-              'Not available in this kernel (the name is not valid here): %1',
-              state.skipped.join(', ')
-            );
-        }
-        break;
-      case 'unsupported':
-        this.addClass(UNSUPPORTED_CLASS);
-        text = trans.__('Secrets not available in this kernel');
-        title = trans.__(
-          'Secrets cannot be set in %1 kernels. Use a Python, R, Julia or bash kernel.',
-          state.language ?? trans.__('this kind of')
-        );
-        break;
-      case 'error':
-        this.addClass(ERROR_CLASS);
-        if (state.reason === 'fetch') {
-          text = trans.__('Secrets unavailable');
-          title = trans.__(
-            'The secrets could not be fetched from the server. Run "Reload secrets into kernel" to try again.'
-          );
-        } else {
-          text = trans.__('Secrets not loaded');
-          title = trans.__(
-            'The kernel could not set the secrets. Run "Reload secrets into kernel" to try again.'
-          );
-        }
-        break;
+    const { text, title, modifier } = describeStatus(status, this._trans);
+    if (modifier) {
+      this.addClass(modifier);
     }
     this._text.textContent = text;
     this.node.title = title;
   }
 
-  private _injector: KernelInjector;
+  private _tracker: KernelSecretsTracker;
   private _sessionContext: ISessionContext;
-  private _trans: ReturnType<ITranslator['load']>;
+  private _following: IDisposable;
+  private _trans: TranslationBundle;
   private _text: HTMLElement;
 }
 
@@ -171,8 +128,94 @@ export namespace SecretsStatus {
    * What the item follows.
    */
   export interface IOptions {
-    injector: KernelInjector;
+    tracker: KernelSecretsTracker;
     sessionContext: ISessionContext;
     translator?: ITranslator | null;
+  }
+}
+
+/**
+ * The text, the tooltip and the modifier class that show a kernel's
+ * secrets: names only, never a value.
+ */
+export function describeStatus(
+  status: IKernelStatus,
+  trans: TranslationBundle
+): { text: string; title: string; modifier: string | null } {
+  const retry = trans.__(
+    'Run "Reload secrets into kernel" from the command palette to try again.'
+  );
+  switch (status.state) {
+    case 'loading':
+    case 'pending':
+      return {
+        text: trans.__('Loading secrets…'),
+        title: trans.__('Setting the project secrets in the kernel.'),
+        modifier: PENDING_CLASS
+      };
+    case 'loaded': {
+      const count = status.names.length;
+      let title =
+        count > 0
+          ? trans._n(
+              '%1 secret loaded in this kernel: %2',
+              '%1 secrets loaded in this kernel: %2',
+              count,
+              status.names.join(', ')
+            )
+          : trans.__('No secrets loaded in this kernel.');
+      if (status.skipped.length > 0) {
+        title +=
+          '\n' +
+          trans.__('Not set in this kernel:') +
+          status.skipped
+            .map(skip => `\n• ${skip.name}: ${skip.reason}`)
+            .join('');
+      }
+      return {
+        text: trans._n('%1 secret', '%1 secrets', count),
+        title,
+        modifier: null
+      };
+    }
+    case 'unsupported':
+      return {
+        text: trans.__('Secrets not available in this kernel'),
+        title: status.language
+          ? trans.__(
+              'Secrets cannot be set in %1 kernels. Use a Python, R, Julia or bash kernel.',
+              status.language
+            )
+          : trans.__(
+              'Secrets cannot be set in this kind of kernel. Use a Python, R, Julia or bash kernel.'
+            ),
+        modifier: UNSUPPORTED_CLASS
+      };
+    case 'error':
+      return {
+        text: trans.__('Secrets not loaded'),
+        title:
+          (status.message
+            ? trans.__(
+                'The kernel could not set the secrets: %1',
+                status.message
+              )
+            : trans.__('The kernel could not set the secrets.')) +
+          '\n' +
+          retry,
+        modifier: ERROR_CLASS
+      };
+    case 'unavailable':
+      return {
+        text: trans.__('Secrets unavailable'),
+        title:
+          trans.__(
+            'The server could not tell which secrets this kernel has: %1',
+            status.message ?? ''
+          ) +
+          '\n' +
+          retry,
+        modifier: ERROR_CLASS
+      };
   }
 }

@@ -13,6 +13,7 @@ import {
   deleteIcon,
   duplicateIcon,
   editIcon,
+  historyIcon,
   usersIcon
 } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
@@ -21,6 +22,8 @@ import { ISecretMeta } from '../api';
 import { readOnlyReason } from './access';
 import { showAccessDialog } from './accessview';
 import { errorMessage } from './form';
+import { ISecretsModel } from '../tokens';
+import { showHistoryDialog } from './history';
 import type { SecretsPanel } from './panel';
 
 /**
@@ -323,4 +326,62 @@ namespace Private {
     );
     return node ? panel.secretIdAt(node) : null;
   }
+}
+
+/**
+ * The IDs of the History command; it takes the secret's ID as `id`.
+ */
+export namespace CommandIDs {
+  export const history = 'secrets:history';
+}
+
+/**
+ * Add the History command, of a listed secret's options menu: the secret's
+ * versions, with Restore, and its audit events.
+ *
+ * @param app - the application
+ * @param model - the project's secrets
+ * @param trans - the extension's translation bundle
+ */
+export function addHistoryCommand(
+  app: JupyterFrontEnd,
+  model: ISecretsModel,
+  trans: TranslationBundle
+): void {
+  const secretOf = (args: ReadonlyPartialJSONObject): ISecretMeta | null =>
+    model.secrets.find(secret => secret.id === args.id) ?? null;
+  app.commands.addCommand(CommandIDs.history, {
+    label: trans.__('History'),
+    caption: args => {
+      const secret = secretOf(args);
+      return secret?.origin === 'shared'
+        ? trans.__(
+            'Shared by project %1: its history is kept there.',
+            secret.project
+          )
+        : trans.__('Show the versions and the activity of this secret');
+    },
+    icon: historyIcon,
+    describedBy: {
+      args: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', description: trans.__('The ID of the secret') }
+        },
+        required: ['id']
+      }
+    },
+    isEnabled: args => secretOf(args)?.origin === 'project',
+    execute: async args => {
+      const secret = secretOf(args);
+      if (secret?.origin === 'project') {
+        await showHistoryDialog({
+          model,
+          serverSettings: app.serviceManager.serverSettings,
+          secret,
+          trans
+        });
+      }
+    }
+  });
 }

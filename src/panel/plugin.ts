@@ -9,7 +9,12 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
 
 import { DEFAULT_REFRESH_INTERVAL, ISecretsModel } from '../tokens';
-import { addCommands, CommandIDs, ITEM_MENU } from './commands';
+import {
+  addCommands,
+  addHistoryCommand,
+  CommandIDs,
+  ITEM_MENU
+} from './commands';
 import { SecretsPanel } from './panel';
 
 export { CommandIDs } from './commands';
@@ -42,7 +47,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new SecretsPanel({
       model,
       commands: app.commands,
-      itemMenu: ITEM_MENU,
+      itemMenu: [...ITEM_MENU, CommandIDs.history],
       translator: translator ?? undefined
     });
     panel.id = 'jp-secrets-panel';
@@ -52,6 +57,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     panel.node.setAttribute('aria-label', trans.__('Secrets'));
 
     addCommands(app, panel, trans);
+    addHistoryCommand(app, model, trans);
     palette?.addItem({
       command: CommandIDs.create,
       category: trans.__('Secrets')

@@ -1,5 +1,6 @@
 import { expect } from '@jupyterlab/galata';
 import type { Locator, Page } from '@playwright/test';
+import { createHash } from 'crypto';
 
 /**
  * Helpers the browser tests share: the secrets API of the server a page
@@ -130,4 +131,30 @@ export async function chooseFromMenu(
 ): Promise<void> {
   const menu = await openMenu(scope, name);
   await menu.getByRole('menuitem', { name: entry, exact: true }).click();
+}
+
+/**
+ * Python code whose output tells a kernel's secret without showing it (the
+ * server hides printed values): the SHA-256 of the value, or `MISSING`.
+ */
+export function digestCode(name: string): string {
+  return (
+    `import hashlib, os; ` +
+    `hashlib.sha256(os.environ['${name}'].encode()).hexdigest() ` +
+    `if '${name}' in os.environ else 'MISSING'`
+  );
+}
+
+/**
+ * The output of `digestCode` for a kernel that holds `value`.
+ */
+export function digestOutput(value: string): string {
+  return `'${sha256Hex(value)}'`;
+}
+
+/**
+ * The SHA-256 of a text, in hexadecimal, as `sha256sum` prints it.
+ */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
 }

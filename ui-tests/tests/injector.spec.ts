@@ -1,12 +1,22 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import type { Locator } from '@playwright/test';
 
-import { API, createSecret, environment, uniqueName } from './helpers';
+import {
+  API,
+  createSecret,
+  digestCode,
+  digestOutput,
+  environment,
+  sha256Hex,
+  uniqueName
+} from './helpers';
 
 /**
  * Secrets reach the notebook's kernel as environment variables, in a real
- * JupyterLab with a real ipykernel. All spec files share one server and
- * store, so every test uses names of its own.
+ * JupyterLab with a real ipykernel: the server sets them, and the toolbar
+ * shows what it says. All spec files share one server and store, so every
+ * test uses names of its own. Cells print a digest of the value: the server
+ * hides a printed value.
  */
 
 async function environmentSize(page: IJupyterLabPageFixture): Promise<number> {
@@ -30,6 +40,9 @@ async function runFirstCell(page: IJupyterLabPageFixture): Promise<string> {
 }
 
 test.describe('Secrets in the kernel', () => {
+  // Kernels start slowly on a busy machine.
+  test.setTimeout(180 * 1000);
+
   test('a new notebook reads a secret in its first cell, and every change at once', async ({
     page,
     tmpPath
@@ -39,15 +52,13 @@ test.describe('Secrets in the kernel', () => {
     const edited = `edited value of ${name}`;
     const reloaded = `reloaded value of ${name}`;
     const secret = await createSecret(page, name, value);
-    // The injector reads the secrets when JupyterLab starts.
-    await page.reload();
 
     // Given a new notebook whose first cell reads the secret at once
     await page.notebook.createNew('secrets.ipynb', { kernel: 'python3' });
-    await page.notebook.setCell(0, 'code', `import os; os.environ['${name}']`);
+    await page.notebook.setCell(0, 'code', digestCode(name));
 
-    // Then it shows the value, and the cell is the kernel's first
-    expect(await runFirstCell(page)).toBe(`'${value}'`);
+    // Then it sees the value, and the cell is the kernel's first
+    expect(await runFirstCell(page)).toBe(digestOutput(value));
     const cell = await page.notebook.getCellLocator(0);
     await expect(cell!.locator('.jp-InputPrompt')).toHaveText('[1]:');
 
@@ -78,7 +89,7 @@ test.describe('Secrets in the kernel', () => {
 
     // Then the running kernel has the new value, without a restart (how
     // long it takes is measured in bench/, not asserted here)
-    await expect.poll(() => runFirstCell(page)).toBe(`'${edited}'`);
+    await expect.poll(() => runFirstCell(page)).toBe(digestOutput(edited));
 
     // When it changes behind JupyterLab's back, and the user reloads the
     // secrets from the command palette
@@ -105,7 +116,7 @@ test.describe('Secrets in the kernel', () => {
     ).toBeVisible();
 
     // Then the kernel has it
-    expect(await runFirstCell(page)).toBe(`'${reloaded}'`);
+    expect(await runFirstCell(page)).toBe(digestOutput(reloaded));
 
     // And the saved notebook, outputs cleared, holds no value nor any
     // trace of the injection
@@ -139,13 +150,15 @@ test.describe('Secrets in the kernel', () => {
 });
 
 test.describe('Secrets in a console', () => {
+  // Kernels start slowly on a busy machine.
+  test.setTimeout(180 * 1000);
+
   test('a new console reads a secret in its first cell, and shows the count', async ({
     page
   }) => {
     const name = uniqueName('console-key');
     const value = `console value of ${name}`;
     await createSecret(page, name, value);
-    await page.reload();
 
     // Given a new Python console whose first cell reads the secret at once
     await page.evaluate(() => {
@@ -161,7 +174,7 @@ test.describe('Secrets in a console', () => {
           ?.session?.kernel
     );
     const prompt = page.locator('.jp-CodeConsole-promptCell .cm-content');
-    const code = `import os; os.environ['${name}']`;
+    const code = digestCode(name);
     await prompt.click();
     await page.keyboard.type(code);
     await expect(prompt).toHaveText(code);
@@ -170,7 +183,7 @@ test.describe('Secrets in a console', () => {
     // Then it shows the value, as the kernel's first cell
     const cell = page.locator('.jp-CodeConsole-content .jp-CodeCell').last();
     await expect(cell.locator('.jp-OutputArea-output')).toHaveText(
-      `'${value}'`
+      digestOutput(value)
     );
     await expect(cell.locator('.jp-InputPrompt')).toHaveText('[1]:');
 
@@ -185,6 +198,9 @@ test.describe('Secrets in a console', () => {
 });
 
 test.describe('Secrets in a restarted kernel', () => {
+  // Kernels start slowly on a busy machine.
+  test.setTimeout(180 * 1000);
+
   // Galata's kernel tracking proxies POST /api/kernels/{id}/restart and
   // answers 201 where JupyterLab expects 200, which makes every restart
   // fail in the page: leave the kernels API alone here.
@@ -196,10 +212,16 @@ test.describe('Secrets in a restarted kernel', () => {
     const name = uniqueName('restart-key');
     const value = `restart value of ${name}`;
     await createSecret(page, name, value);
-    await page.reload();
     await page.notebook.createNew('restart.ipynb', { kernel: 'python3' });
-    await page.notebook.setCell(0, 'code', `#!:bash\nprintenv ${name}`);
-    expect(await runFirstCell(page)).toBe(`${value}\n`);
+    await page.notebook.setCell(
+      0,
+      'code',
+      `#!:bash\nprintenv ${name} | sha256sum | cut -c1-64`
+    );
+    // The #!:bash transformer is set once the kernel is idle after start
+    await expect
+      .poll(() => runFirstCell(page))
+      .toBe(`${sha256Hex(`${value}\n`)}\n`);
 
     // When the user restarts the kernel and runs a cell at once
     // The command waits for the dialog's answer: do not wait for it.
@@ -212,8 +234,8 @@ test.describe('Secrets in a restarted kernel', () => {
       .getByRole('dialog')
       .getByRole('button', { name: 'Confirm Kernel Restart' })
       .click();
-    await page.notebook.setCell(0, 'code', `import os; os.environ['${name}']`);
-    expect(await runFirstCell(page)).toBe(`'${value}'`);
+    await page.notebook.setCell(0, 'code', digestCode(name));
+    expect(await runFirstCell(page)).toBe(digestOutput(value));
 
     // Then it is the new kernel's first cell, and it sees the secret
     const cell = await page.notebook.getCellLocator(0);

@@ -1,120 +1,114 @@
-import { Kernel, KernelMessage } from '@jupyterlab/services';
-import { PromiseDelegate } from '@lumino/coreutils';
+import { Kernel } from '@jupyterlab/services';
 import { Signal } from '@lumino/signaling';
 
-import { EnvironmentCache } from '../cache';
-import { STATUS_EXPRESSION } from '../generators';
-import { KernelInjector } from '../injector';
+import { IKernelSecrets } from '../../api';
+import { Answer, mockServer } from '../../__tests__/fakes';
 
 /**
- * The parts of a kernel connection the injector uses, recording each
- * execute request and letting the test answer it.
+ * The parts of a kernel connection the status follows.
  */
 export class FakeKernel {
-  constructor(
-    readonly name = 'python3',
-    language = 'python'
-  ) {
-    this.info = Promise.resolve({
-      language_info: { name: language }
-    } as any);
-  }
+  constructor(readonly id: string) {}
 
   status: Kernel.Status = 'idle';
-  connectionStatus: Kernel.ConnectionStatus = 'connected';
-  isDisposed = false;
-  info: Promise<KernelMessage.IInfoReply>;
   readonly statusChanged = new Signal<this, Kernel.Status>(this);
   readonly connectionStatusChanged = new Signal<this, Kernel.ConnectionStatus>(
     this
   );
-  readonly disposed = new Signal<this, void>(this);
-  readonly requests: Array<{
-    content: KernelMessage.IExecuteRequestMsg['content'];
-    reply: PromiseDelegate<any>;
-  }> = [];
 
-  requestExecute(content: KernelMessage.IExecuteRequestMsg['content']) {
-    const reply = new PromiseDelegate<any>();
-    this.requests.push({ content, reply });
-    return { done: reply.promise } as any;
-  }
-
-  /**
-   * Answer the last request as ipykernel would when the code ran `outcome`.
-   */
-  answer(outcome: 'ok' | 'error' | 'aborted' | 'no-expressions' | 'failed') {
-    const { content, reply } = this.requests[this.requests.length - 1];
-    const token = /'([0-9a-f]{32}):error:wrapper'/.exec(content.code)?.[1];
-    const status =
-      outcome === 'aborted' ? 'aborted' : outcome === 'error' ? 'error' : 'ok';
-    reply.resolve({
-      content: {
-        status,
-        execution_count: 0,
-        user_expressions:
-          outcome === 'no-expressions'
-            ? {}
-            : {
-                [STATUS_EXPRESSION]: {
-                  status: 'ok',
-                  data: {
-                    'text/plain':
-                      outcome === 'failed'
-                        ? `'${token}:error:ValueError'`
-                        : `'${token}:ok'`
-                  }
-                }
-              }
-      }
-    });
-    return new Promise(resolve => setTimeout(resolve, 0));
-  }
-
-  setStatus(status: Kernel.Status) {
+  setStatus(status: Kernel.Status): void {
     this.status = status;
     this.statusChanged.emit(status);
   }
 
-  setConnection(status: Kernel.ConnectionStatus) {
-    this.connectionStatus = status;
+  setConnection(status: Kernel.ConnectionStatus): void {
     this.connectionStatusChanged.emit(status);
   }
 }
 
 /**
- * An injector over a cache that answers `environment`, or fails while it
- * is `null`, with the languages of a few kernelspecs.
+ * The parts of a notebook's or console's session context the status
+ * follows.
  */
-export async function setup(
-  environment: Record<string, string> | null = { A_KEY: 'a' }
-) {
-  let answer = environment;
-  const cache = new EnvironmentCache(async () => {
-    if (!answer) {
-      throw new Error('unreachable');
-    }
-    return answer;
-  });
-  await cache.refresh().catch(() => undefined);
-  const languages: Record<string, string> = {
-    python3: 'python',
-    bash: 'bash',
-    ir: 'R',
-    node: 'javascript'
+export class FakeSessionContext {
+  constructor(kernel: FakeKernel | null) {
+    this.session = { kernel };
+  }
+
+  session: { kernel: FakeKernel | null } | null;
+  readonly kernelChanged = new Signal<this, any>(this);
+
+  setKernel(kernel: FakeKernel | null): void {
+    const oldValue = this.session?.kernel ?? null;
+    this.session = { kernel };
+    this.kernelChanged.emit({ name: 'kernel', oldValue, newValue: kernel });
+  }
+}
+
+/**
+ * What the server says of a kernel's secrets.
+ */
+export function kernelSecrets(
+  kernelId: string,
+  extra: Partial<IKernelSecrets> = {}
+): IKernelSecrets {
+  return {
+    kernel_id: kernelId,
+    language: 'python',
+    state: 'loaded',
+    names: [],
+    skipped: [],
+    message: null,
+    ...extra
   };
-  const injector = new KernelInjector({
-    cache,
-    languageOf: kernel => languages[kernel.name]
+}
+
+/**
+ * A mocked secrets API whose kernel routes answer from `answers`, by
+ * kernel ID; the client on top of it is the real one.
+ */
+export function kernelServer() {
+  const answers = new Map<string, Answer>();
+  const server = mockServer((method, path) => {
+    const match = /^kernels\/([^/]+)(\/reload)?$/.exec(path);
+    if (!match) {
+      return { status: 404, body: { message: 'Not found' } };
+    }
+    const id = decodeURIComponent(match[1]);
+    if ((method === 'POST') !== !!match[2]) {
+      return { status: 405, body: { message: 'Method not allowed' } };
+    }
+    return (
+      answers.get(id) ?? { status: 404, body: { message: 'No such kernel' } }
+    );
   });
   return {
-    cache,
-    injector,
-    setAnswer: (value: Record<string, string> | null) => {
-      answer = value;
+    ...server,
+    answers,
+    answer(id: string, body: IKernelSecrets | Answer) {
+      answers.set(
+        id,
+        'status' in body && typeof body.status === 'number'
+          ? (body as Answer)
+          : { status: 200, body }
+      );
+    },
+    /**
+     * How many requests were made for a kernel's route.
+     */
+    count(id: string, method = 'GET'): number {
+      return server.requests.filter(
+        r => r.method === method && r.path.startsWith(`kernels/${id}`)
+      ).length;
     }
   };
 }
 
-export const asKernel = (fake: FakeKernel) =>
-  fake as unknown as Kernel.IKernelConnection;
+/**
+ * Let pending promises and zero-delay timers run.
+ */
+export async function settle(ms = 0): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await new Promise(resolve => setTimeout(resolve, ms));
+  }
+}
