@@ -11,6 +11,7 @@ from jupyter_server.extension.application import ExtensionApp
 from sqlalchemy.exc import SQLAlchemyError
 from traitlets import Dict, TraitError, Type, Unicode, default, validate
 
+from .credentials import Credentials, take_credentials
 from .crypto import KEY_ENV, DecryptionError, Keyring, KeyUnavailableError, load_keyring
 from .handlers import route_table
 from .migrations import SchemaError
@@ -81,12 +82,22 @@ class SecretsExtension(ExtensionApp):
     def _default_key_file(self) -> str:
         return _data_path("key")
 
+    @property
+    def credentials(self) -> Credentials:
+        """The master key and OpenBao token this process read from its environment.
+
+        Ask this, never ``os.environ``: the variables are removed from the environment once
+        read, so that kernels, terminals and subprocesses of the server never inherit them.
+        """
+        return take_credentials()
+
     @validate("communities")
     def _validate_communities(self, proposal: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
         return validate_communities(proposal["value"])
 
     def initialize_settings(self) -> None:
         """Open the store and the keys; on a key or database problem, serve 503 with the cause."""
+        take_credentials()  # again, in case the extension was loaded without discovery
         self.store: SecretsStore | None = None
         self.service: SecretsService | None = None
         self.unavailable: str | None = None
@@ -125,7 +136,7 @@ class SecretsExtension(ExtensionApp):
         """The master keys, from the environment or the key file (created for an empty store)."""
         try:
             keyring, source = load_keyring(
-                env_value=os.environ.get(KEY_ENV),
+                env_value=self.credentials.key,
                 key_file=Path(self.key_file).expanduser(),
                 has_encrypted_rows=lambda: store.count() > 0,
                 create=create,
@@ -137,7 +148,7 @@ class SecretsExtension(ExtensionApp):
 
     def key_source(self) -> str:
         """Where the master keys come from, for messages."""
-        if os.environ.get(KEY_ENV) is not None:
+        if self.credentials.key is not None:
             return f"the environment variable {KEY_ENV}"
         return f"the key file {self.key_file} (SecretsExtension.key_file)"
 

@@ -14,8 +14,7 @@ from typing import NamedTuple
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-KEY_ENV = "JUPYTERLAB_SECRETS_KEY"
-"""The environment variable that overrides the key file: base64 keys separated by ``;``."""
+from .credentials import KEY_ENV as KEY_ENV  # re-exported: its users import it from here
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
