@@ -8,7 +8,8 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from traitlets import Dict, TraitError, Type, Unicode, default, validate
 
 from .credentials import Credentials, take_credentials
@@ -140,11 +141,24 @@ class SecretsExtension(ExtensionApp):
                 key_file=Path(self.key_file).expanduser(),
                 has_encrypted_rows=lambda: store.count() > 0,
                 create=create,
+                shared_store=self.shared_store_kind(),
             )
         except KeyUnavailableError as error:
             raise UnavailableError(str(error)) from None
         self.log.debug("jupyterlab_secrets keys come from %s", source)
         return keyring
+
+    def shared_store_kind(self) -> str | None:
+        """The kind of database when other servers may share it ("postgresql"), else None.
+
+        Only a SQLite file is one server's own: a key file is never created for another store,
+        since every server of a team must use the same key.
+        """
+        try:
+            backend = make_url(self.db_url).get_backend_name()
+        except ArgumentError:
+            return None  # opening the store has already reported the bad URL
+        return None if backend == "sqlite" else backend
 
     def key_source(self) -> str:
         """Where the master keys come from, for messages."""
