@@ -7,7 +7,6 @@ import binascii
 import errno
 import hashlib
 import os
-import pwd
 import secrets as _secrets
 import stat
 from collections.abc import Callable, Sequence
@@ -135,8 +134,10 @@ _TOO_OPEN_DIRECTORY = 0o066
 
 def _owner_name(uid: int) -> str:
     try:
+        import pwd  # POSIX only, as are the checks that need it
+
         return pwd.getpwuid(uid).pw_name
-    except (KeyError, OSError):
+    except (ImportError, KeyError, OSError):
         return f"uid {uid}"
 
 
@@ -145,6 +146,8 @@ def check_private(path: Path, st: os.stat_result, *, what: str) -> None:
 
     ``what`` is "file" or "directory". The message says how to fix it, as ssh's does.
     """
+    if not hasattr(os, "geteuid"):
+        return  # Windows: access is decided by ACLs, which modes and uids do not describe
     directory = what == "directory"
     label = f"The key {what} {path}" + ("" if directory else " (SecretsExtension.key_file)")
     me = os.geteuid()
