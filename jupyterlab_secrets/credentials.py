@@ -43,8 +43,9 @@ class Credentials:
 
     @property
     def openbao_token(self) -> str | None:
-        """The OpenBao token: `BAO_TOKEN`, else `VAULT_TOKEN`, else None."""
-        return self._values.get(BAO_TOKEN_ENV, self._values.get(VAULT_TOKEN_ENV))
+        """The OpenBao token: `BAO_TOKEN`, else `VAULT_TOKEN`, else None (empty ones skipped)."""
+        # An empty variable is as good as unset, so an empty BAO_TOKEN falls back to VAULT_TOKEN.
+        return self._values.get(BAO_TOKEN_ENV) or self._values.get(VAULT_TOKEN_ENV) or None
 
     def __repr__(self) -> str:
         # Never print a credential, only which ones are held.

@@ -49,9 +49,14 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(_KEY_ID_PREFIX + key).hexdigest()[:16]
 
 
-def associated_data(project: str, secret_id: str) -> bytes:
-    """Bind a ciphertext to one secret of one project."""
-    return _AAD_PREFIX + project.encode("utf-8") + b"\0" + secret_id.encode("utf-8")
+def associated_data(project: str, secret_id: str, version: int | None = None) -> bytes:
+    """Bind a ciphertext to one secret of one project, and for a kept earlier value to its
+    version number too (so kept versions cannot be swapped with each other or the current one).
+    """
+    data = _AAD_PREFIX + project.encode("utf-8") + b"\0" + secret_id.encode("utf-8")
+    if version is not None:
+        data += b"\0version:" + str(version).encode("ascii")
+    return data
 
 
 def generate_key() -> bytes:
@@ -105,21 +110,27 @@ class Keyring:
         """The ids of every key that can decrypt."""
         return list(self._ciphers)
 
-    def encrypt(self, plaintext: bytes, *, project: str, secret_id: str) -> Sealed:
-        """Encrypt under the primary key with a fresh random nonce."""
+    def encrypt(
+        self, plaintext: bytes, *, project: str, secret_id: str, version: int | None = None
+    ) -> Sealed:
+        """Encrypt under the primary key with a fresh random nonce (``version``: see
+        `associated_data`)."""
         nonce = os.urandom(NONCE_BYTES)
         cipher = self._ciphers[self._primary]
-        ciphertext = cipher.encrypt(nonce, plaintext, associated_data(project, secret_id))
+        aad = associated_data(project, secret_id, version)
+        ciphertext = cipher.encrypt(nonce, plaintext, aad)
         return Sealed(ciphertext=ciphertext, nonce=nonce, key_id=self._primary)
 
-    def decrypt(self, sealed: Sealed, *, project: str, secret_id: str) -> bytes:
+    def decrypt(
+        self, sealed: Sealed, *, project: str, secret_id: str, version: int | None = None
+    ) -> bytes:
         """Decrypt with the key that encrypted it; raise `DecryptionError` on any failure."""
         cipher = self._ciphers.get(sealed.key_id)
         if cipher is None:
             raise DecryptionError(f"no configured key has id {sealed.key_id}")
         try:
             return cipher.decrypt(
-                sealed.nonce, sealed.ciphertext, associated_data(project, secret_id)
+                sealed.nonce, sealed.ciphertext, associated_data(project, secret_id, version)
             )
         except (InvalidTag, ValueError):
             raise DecryptionError("the ciphertext does not authenticate") from None

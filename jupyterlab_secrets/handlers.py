@@ -1,8 +1,12 @@
-"""Thin REST handlers over `SecretsService`, under ``{base_url}jupyterlab-secrets/api/``."""
+"""Thin tornado handlers under ``{base_url}jupyterlab-secrets/api/``.
+
+Each verb authenticates, authorizes its action on the resource ``secrets`` (DESIGN.md, "Who
+may do what"), and hands the request's parts to `SecretsApi` (``rest.py``), which calls the
+service and answers a `Reply`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from http.client import responses
@@ -12,49 +16,62 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .service import SecretsError, SecretsService, Tagged
+from .rest import MAX_BODY_BYTES, ApiError, Reply, SecretsApi
+from .stores.base import SECRET_ID_PATTERN
 
 API_PREFIX = "jupyterlab-secrets/api"
 _ENTITY_TAGS = re.compile(r'\*|(?:W/)?"([^"]*)"')
 
-
-class _ApiError(web.HTTPError):
-    """Carries a `SecretsError` through tornado to `SecretsHandler.write_error`.
-
-    It has no log message, so tornado logs nothing but the access line.
-    """
-
-    def __init__(self, error: SecretsError) -> None:
-        super().__init__(error.status)
-        self.error = error
+READ = "read"
+"""Listing, metadata, versions."""
+WRITE = "write"
+"""Create, edit, delete, share, add."""
+EXECUTE = "execute"
+"""Anything that answers or uses a value: the action that also lets a user run code."""
 
 
+@web.stream_request_body
 class SecretsHandler(APIHandler):
-    """Base of the secrets handlers: dependency injection, dispatch, and the error body."""
+    """Base of the secrets handlers: the API, the body, the reply, and the error body.
+
+    Bodies are streamed so that one larger than `MAX_BODY_BYTES` is refused from its
+    ``Content-Length`` before it is read.
+    """
 
     auth_resource = "secrets"
 
-    def initialize(self, service: SecretsService | None, unavailable: str | None) -> None:
-        """Receive the service, or the reason the extension cannot serve."""
-        self.service = service
-        self.unavailable = unavailable
+    def initialize(self, api: SecretsApi) -> None:
+        """Receive the REST API of this server."""
+        self.api = api
+        self._chunks: list[bytes] = []
+        self._received = 0
 
-    async def call(self, operation: str, *args: Any) -> Any:
-        """Run a service operation off the event loop, as the current user."""
-        try:
-            if self.service is None:
-                raise SecretsError(503, self.unavailable or "Secrets are unavailable.")
-            method = getattr(self.service, operation)
-            return await asyncio.to_thread(method, self.current_user.username, *args)
-        except SecretsError as error:
-            raise _ApiError(error) from None
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Authenticate (as every API handler), then refuse an oversized body unread."""
+        await super().prepare()
+        length = self.request.headers.get("Content-Length")
+        if length is not None and not length.isdigit():
+            raise ApiError(400, "The request's Content-Length is not a number.")
+        if length is not None and int(length) > MAX_BODY_BYTES:
+            raise ApiError(413, f"The request body must be at most {MAX_BODY_BYTES:,} bytes.")
+        # A body without a length (chunked) stops at the same limit while it is read.
+        self.request.connection.set_max_body_size(MAX_BODY_BYTES)  # type: ignore[union-attr]
 
-    def compute_etag(self) -> str | None:
-        """No automatic ETag: tornado's would hash the body, and a body may hold values.
+    def data_received(self, chunk: bytes) -> None:
+        """Collect the body as it arrives."""
+        self._received += len(chunk)
+        if self._received <= MAX_BODY_BYTES:
+            self._chunks.append(chunk)
 
-        The collection and the environment set their own, from metadata only.
-        """
-        return None
+    @property
+    def body(self) -> bytes:
+        """The request body, as received."""
+        return b"".join(self._chunks)
+
+    @property
+    def user(self) -> str:
+        """The name of the authenticated user."""
+        return self.current_user.username
 
     def known_tags(self) -> frozenset[str]:
         """The entity tags of ``If-None-Match``, without quotes or weak markers."""
@@ -64,32 +81,28 @@ class SecretsHandler(APIHandler):
             for match in _ENTITY_TAGS.finditer(header)
         )
 
-    def reply(self, body: Any, status: int = 200, *, sensitive: bool = False) -> None:
-        """Send a JSON body; ``sensitive`` bodies hold values and must not be cached."""
-        self.set_status(status)
-        self._no_store(sensitive)
-        self.finish(json.dumps(body))
+    def compute_etag(self) -> str | None:
+        """No automatic ETag: tornado's would hash the body, and a body may hold values.
 
-    def reply_tagged(self, tagged: Tagged, *, sensitive: bool = False) -> None:
-        """Send a body with its ETag, or 304 with no body when the client holds that tag."""
-        self.set_header("ETag", f'"{tagged.tag}"')
-        self._no_store(sensitive)
-        if tagged.body is None:
-            self.set_status(304)
-            self.finish()
-        else:
-            self.finish(tagged.body)
+        The listing and the environment set their own, from metadata only.
+        """
+        return None
 
-    def _no_store(self, sensitive: bool) -> None:
-        if sensitive:
+    def send(self, reply: Reply) -> None:
+        """Send a `Reply`; one holding values is marked never to be cached."""
+        self.set_status(reply.status)
+        if reply.tag is not None:
+            self.set_header("ETag", f'"{reply.tag}"')
+        if reply.sensitive:
             self.set_header("Cache-Control", "no-store")
             self.set_header("Pragma", "no-cache")
+        self.finish(reply.body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error is ``{"message", "field"?}``: never a traceback, never a value."""
         error = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(error, _ApiError):
-            body = error.error.to_json()
+        if isinstance(error, ApiError):
+            body = error.body
         elif isinstance(error, web.HTTPError) and error.log_message and not error.args:
             body = {"message": error.log_message}
         else:
@@ -100,89 +113,105 @@ class SecretsHandler(APIHandler):
 
 
 class SecretsCollectionHandler(SecretsHandler):
-    """``GET`` lists secrets (with an ETag, answering 304 to a matching ``If-None-Match``);
-    ``POST`` creates one."""
+    """``GET`` lists secrets (with an ETag; 304 to a matching ``If-None-Match``); ``POST``
+    creates one."""
 
     @web.authenticated
-    @authorized
+    @authorized(READ)
     async def get(self) -> None:
-        self.reply_tagged(await self.call("listing", self.known_tags()))
+        self.send(await self.api.listing(self.user, self.known_tags()))
 
     @web.authenticated
-    @authorized
+    @authorized(WRITE)
     async def post(self) -> None:
-        self.reply(await self.call("create", self.request.body), 201)
+        self.send(await self.api.create(self.user, self.body))
 
 
 class SecretHandler(SecretsHandler):
     """``GET``, ``PATCH`` and ``DELETE`` one secret."""
 
     @web.authenticated
-    @authorized
+    @authorized(READ)
     async def get(self, secret_id: str) -> None:
-        self.reply(await self.call("get", secret_id))
+        self.send(await self.api.get(self.user, secret_id))
 
     @web.authenticated
-    @authorized
+    @authorized(WRITE)
     async def patch(self, secret_id: str) -> None:
-        self.reply(await self.call("patch", secret_id, self.request.body))
+        self.send(await self.api.patch(self.user, secret_id, self.body))
 
     @web.authenticated
-    @authorized
+    @authorized(WRITE)
     async def delete(self, secret_id: str) -> None:
-        await self.call("delete", secret_id)
-        self.set_status(204)
-        self.finish()
+        self.send(await self.api.delete(self.user, secret_id))
 
 
 class RevealHandler(SecretsHandler):
     """``POST`` answers a secret's value."""
 
     @web.authenticated
-    @authorized
+    @authorized(EXECUTE)
     async def post(self, secret_id: str) -> None:
-        self.reply(await self.call("reveal", secret_id), sensitive=True)
+        self.send(await self.api.reveal(self.user, secret_id))
 
 
 class CopyHandler(SecretsHandler):
-    """``POST`` copies a secret into this project."""
+    """``POST`` copies a secret into this project (it uses the value)."""
 
     @web.authenticated
-    @authorized
+    @authorized(EXECUTE)
     async def post(self, secret_id: str) -> None:
-        self.reply(await self.call("copy", secret_id, self.request.body), 201)
+        self.send(await self.api.copy(self.user, secret_id, self.body))
 
 
 class AccessHandler(SecretsHandler):
     """``PUT`` sets the communities a secret is shared with."""
 
     @web.authenticated
-    @authorized
+    @authorized(WRITE)
     async def put(self, secret_id: str) -> None:
-        self.reply(await self.call("set_access", secret_id, self.request.body))
+        self.send(await self.api.set_access(self.user, secret_id, self.body))
 
 
 class AttachmentHandler(SecretsHandler):
     """``PUT`` adds a shared secret to this project; ``DELETE`` removes it."""
 
     @web.authenticated
-    @authorized
+    @authorized(WRITE)
     async def put(self, secret_id: str) -> None:
-        self.reply(await self.call("set_attached", secret_id, True))
+        self.send(await self.api.set_attached(self.user, secret_id, True))
 
     @web.authenticated
-    @authorized
+    @authorized(WRITE)
     async def delete(self, secret_id: str) -> None:
-        self.reply(await self.call("set_attached", secret_id, False))
+        self.send(await self.api.set_attached(self.user, secret_id, False))
+
+
+class VersionsHandler(SecretsHandler):
+    """``GET`` lists a secret's kept versions, never a value."""
+
+    @web.authenticated
+    @authorized(READ)
+    async def get(self, secret_id: str) -> None:
+        self.send(await self.api.versions(self.user, secret_id))
+
+
+class RestoreHandler(SecretsHandler):
+    """``POST`` makes a new version holding a kept version's value."""
+
+    @web.authenticated
+    @authorized(EXECUTE)
+    async def post(self, secret_id: str, version: str) -> None:
+        self.send(await self.api.restore(self.user, secret_id, version, self.body))
 
 
 class CommunitiesHandler(SecretsHandler):
     """``GET`` lists the communities of this project."""
 
     @web.authenticated
-    @authorized
+    @authorized(READ)
     async def get(self) -> None:
-        self.reply(await self.call("list_communities"))
+        self.send(await self.api.communities(self.user))
 
 
 class EnvironmentHandler(SecretsHandler):
@@ -193,18 +222,29 @@ class EnvironmentHandler(SecretsHandler):
     """
 
     @web.authenticated
-    @authorized
+    @authorized(EXECUTE)
     async def get(self) -> None:
-        tagged = await self.call("environment_tagged", self.known_tags())
-        self.reply_tagged(tagged, sensitive=True)
+        self.send(await self.api.environment(self.user, self.known_tags()))
 
 
-def route_table(
-    service: SecretsService | None, unavailable: str | None
-) -> list[tuple[str, type[SecretsHandler], dict[str, Any]]]:
+class NoSuchSecretHandler(SecretsHandler):
+    """Any path under ``secrets/`` that is not a route of a well-formed ID: 404, as for a
+    secret that does not exist, with nothing passed on to the service or the store."""
+
+    def _refuse(self, *args: Any) -> None:
+        raise ApiError(404, "No such secret.")
+
+    get = web.authenticated(_refuse)
+    post = web.authenticated(_refuse)
+    put = web.authenticated(_refuse)
+    patch = web.authenticated(_refuse)
+    delete = web.authenticated(_refuse)
+
+
+def route_table(api: SecretsApi) -> list[tuple[str, type[SecretsHandler], dict[str, Any]]]:
     """The routes, relative to the server's base URL."""
-    kwargs = {"service": service, "unavailable": unavailable}
-    secret = rf"{API_PREFIX}/secrets/(?P<secret_id>[^/]+)"
+    kwargs = {"api": api}
+    secret = rf"{API_PREFIX}/secrets/(?P<secret_id>{SECRET_ID_PATTERN})"
     return [
         (rf"{API_PREFIX}/secrets/?", SecretsCollectionHandler, kwargs),
         (rf"{secret}/?", SecretHandler, kwargs),
@@ -212,6 +252,9 @@ def route_table(
         (rf"{secret}/copy/?", CopyHandler, kwargs),
         (rf"{secret}/access/?", AccessHandler, kwargs),
         (rf"{secret}/attachment/?", AttachmentHandler, kwargs),
+        (rf"{secret}/versions/?", VersionsHandler, kwargs),
+        (rf"{secret}/versions/(?P<version>[0-9]{{1,10}})/restore/?", RestoreHandler, kwargs),
+        (rf"{API_PREFIX}/secrets/.*", NoSuchSecretHandler, kwargs),
         (rf"{API_PREFIX}/communities/?", CommunitiesHandler, kwargs),
         (rf"{API_PREFIX}/environment/?", EnvironmentHandler, kwargs),
     ]

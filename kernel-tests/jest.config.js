@@ -1,6 +1,7 @@
 /**
- * Integration tests of the kernel injector against a real Jupyter server,
- * with real ipykernel and bash_kernel kernels. Run with `jlpm test:kernels`.
+ * Integration tests of the server's kernel injection against a real Jupyter
+ * server, with real ipykernel, bash_kernel and IRkernel kernels started
+ * through its REST API. Run with `jlpm test:kernels`.
  */
 const path = require('path');
 const jestJupyterLab = require('@jupyterlab/testutils/lib/jest-config');
@@ -20,7 +21,6 @@ module.exports = {
   // A Lumino Poll disposed while it schedules its next tick still arms a
   // timer (its callback then does nothing); do not wait for those.
   forceExit: true,
-  globalSetup: '<rootDir>/kernel-tests/global-setup.js',
   transform: {
     ...base.transform,
     '^.+\\.tsx?$': [

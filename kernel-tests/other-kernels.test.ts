@@ -1,6 +1,6 @@
 /**
- * The injector against bash_kernel, and against a kernel in a language it
- * does not know.
+ * The server's injection against bash_kernel, and against a kernel in a
+ * language it does not know; kernels started through the REST API.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -8,18 +8,16 @@ import * as path from 'path';
 
 import { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 
-import { EnvironmentCache } from '../src/injector/cache';
-import { utf8ToBase64 } from '../src/injector/generators';
-import { KernelInjector } from '../src/injector/injector';
-import { trickyValues } from '../src/injector/__tests__/values';
 import {
   execute,
   hex,
   IExecution,
-  IInjectionFixture,
-  ITestServer,
-  startInjectionFixture
+  IServerFixture,
+  SecretsRest,
+  startFixture,
+  waitFor
 } from './server';
+import { trickyValues } from './values';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { jupyterCommand } = require('./commands');
@@ -37,14 +35,24 @@ const secrets: Record<string, string> = {
 const names = Object.keys(secrets).sort();
 const exportable = names.filter(name => !name.includes('-'));
 
-let fixture: IInjectionFixture | undefined;
-let server: ITestServer;
-let cache: EnvironmentCache;
-let injector: KernelInjector;
+let fixture: IServerFixture | undefined;
+let rest: SecretsRest;
 let ids: Record<string, string>;
 
 beforeAll(async () => {
-  fixture = await startInjectionFixture(secrets, {
+  fixture = await startFixture(secrets, {
+    // bash_kernel's kernelspec is not part of a plain `pip install`.
+    bash: {
+      argv: [
+        jupyterCommand('python'),
+        '-m',
+        'bash_kernel',
+        '-f',
+        '{connection_file}'
+      ],
+      display_name: 'Bash',
+      language: 'bash'
+    },
     echo: {
       argv: [
         jupyterCommand('python'),
@@ -56,7 +64,7 @@ beforeAll(async () => {
       language: 'echo'
     }
   });
-  ({ server, cache, injector, ids } = fixture);
+  ({ rest, ids } = fixture);
 });
 
 afterAll(async () => {
@@ -101,7 +109,6 @@ describe('bash_kernel', () => {
     // Python tests repeat this twenty times.
     for (let i = 0; i < 3; i++) {
       const session = await startSession('bash');
-      injector.watch(session, session.kernel);
       const execution = await execute(session.kernel!, PRINTENV);
 
       expect(execution.reply.status).toBe('ok');
@@ -109,10 +116,12 @@ describe('bash_kernel', () => {
       expect(wrongSecrets(execution)).toEqual([]);
       // bash cannot export a hyphenated name: it is left out, and said so
       expect(printed(execution)['my-api-key']).toBe('');
-      const state = injector.stateOf(session.kernel!);
-      expect(state?.status).toBe('loaded');
-      expect(state?.skipped).toEqual(['my-api-key']);
-      expect(state?.names).toEqual(exportable);
+      const state = await rest.kernel(session.kernel!.id);
+      expect(state.state).toBe('loaded');
+      expect(state.language).toBe('bash');
+      expect(state.skipped.map(s => s.name)).toEqual(['my-api-key']);
+      expect(state.skipped[0].reason).toContain('hyphen');
+      expect(state.names).toEqual(exportable);
       closing.push(closeSession(session));
     }
     await Promise.all(closing);
@@ -124,11 +133,10 @@ describe('bash_kernel', () => {
 
     beforeAll(async () => {
       session = await startSession('bash');
-      injector.watch(session, session.kernel);
       kernel = session.kernel!;
       await execute(kernel, 'echo canary-7781');
-      await injector.inject(kernel);
-      await injector.inject(kernel);
+      expect((await rest.reload(kernel.id)).state).toBe('loaded');
+      expect((await rest.reload(kernel.id)).state).toBe('loaded');
     });
 
     afterAll(async () => {
@@ -154,7 +162,9 @@ describe('bash_kernel', () => {
       }
       for (const value of Object.values(secrets)) {
         expect(history.includes(value)).toBe(false);
-        expect(history.includes(utf8ToBase64(value))).toBe(false);
+        expect(
+          history.includes(Buffer.from(value, 'utf8').toString('base64'))
+        ).toBe(false);
       }
     });
 
@@ -168,7 +178,7 @@ describe('bash_kernel', () => {
 
     it('leaves history off when the user turned it off', async () => {
       await execute(kernel, 'set +o history');
-      await injector.inject(kernel);
+      await rest.reload(kernel.id);
       const execution = await execute(
         kernel,
         '[[ -o history ]] && echo on || echo off'
@@ -192,15 +202,14 @@ describe('bash_kernel', () => {
     it('gets a change at once, and loses what is gone', async () => {
       // bash_kernel types the code into bash's line editor, which takes
       // about half a second for a 64 KiB value: that one goes too.
-      const changed = await server.client.get(ids.LIVE_CHANGED);
-      await server.client.update(ids.LIVE_CHANGED, {
-        version: changed.version,
-        value: 'after'
-      });
-      await server.client.remove(ids.LIVE_DELETED);
-      await server.client.remove(ids.TRICKY_BIG);
+      await rest.update(ids.LIVE_CHANGED, { value: 'after' });
+      await rest.remove(ids.LIVE_DELETED);
+      await rest.remove(ids.TRICKY_BIG);
       // (How long this takes is measured in bench/, not asserted here.)
-      await cache.refresh();
+      await waitFor(async () => {
+        const state = await rest.kernel(kernel.id);
+        return state.state === 'loaded' && !state.names.includes('TRICKY_BIG');
+      }, 60000);
       const execution = await execute(
         kernel,
         'echo "${LIVE_CHANGED}|${LIVE_DELETED-unset}|${TRICKY_BIG-unset}"'
@@ -215,24 +224,31 @@ describe('a kernel in another language', () => {
   it('gets nothing, and says secrets are not available', async () => {
     const session = await startSession('echo');
     const kernel = session.kernel!;
-    const sent: KernelMessage.IMessage[] = [];
-    kernel.anyMessage.connect((_, { msg, direction }) => {
-      if (direction === 'send' && msg.header.msg_type === 'execute_request') {
-        sent.push(msg);
-      }
+    const iopub: KernelMessage.IIOPubMessage[] = [];
+    kernel.iopubMessage.connect((_, msg) => {
+      iopub.push(msg);
     });
-    injector.watch(session, kernel);
     const execution = await execute(kernel, 'hello');
-    await injector.inject(kernel);
+    const state = await rest.reload(kernel.id);
 
     expect(execution.stdout).toBe('hello');
     expect(execution.reply.execution_count).toBe(1);
-    expect(sent).toHaveLength(1);
-    expect(injector.stateOf(kernel)).toMatchObject({
-      status: 'unsupported',
+    // No code but the user's cell ran in it
+    const executions = iopub
+      .map(msg => msg.parent_header as any)
+      .filter(parent => parent.msg_type === 'execute_request')
+      .map(parent => parent.msg_id);
+    expect(new Set(executions)).toEqual(new Set([execution.msgId]));
+    expect(state).toMatchObject({
+      state: 'unsupported',
       language: 'echo',
       names: []
     });
+    // (the bash tests above deleted a few)
+    expect(state.skipped.map(s => s.name)).toEqual(
+      expect.arrayContaining(['LIVE_CHANGED', 'my-api-key', 'TRICKY_QUOTES'])
+    );
+    expect(state.message).toContain('echo');
     await closeSession(session);
   });
 });

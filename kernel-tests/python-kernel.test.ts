@@ -1,5 +1,7 @@
 /**
- * The injector against a real Jupyter server and real ipykernel kernels.
+ * The server's injection against real ipykernel kernels, started through
+ * the REST API as VS Code, nbclient or a script start them: no JupyterLab
+ * page and no frontend code take part.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -12,18 +14,19 @@ import {
   Session
 } from '@jupyterlab/services';
 
-import { EnvironmentCache } from '../src/injector/cache';
-import { KernelInjector } from '../src/injector/injector';
-import { trickyValues } from '../src/injector/__tests__/values';
 import {
   execute,
   hex,
   IExecution,
-  IInjectionFixture,
+  IServerFixture,
   ITestServer,
-  startInjectionFixture,
+  peek,
+  SecretsRest,
+  startFixture,
+  waitFor,
   waitForStatus
 } from './server';
+import { trickyValues } from './values';
 
 const marker = path.join(
   os.tmpdir(),
@@ -46,15 +49,14 @@ const ENV_CHECK = `print(__import__('json').dumps({k: __import__('os').environb.
   names
 )}}))`;
 
-let fixture: IInjectionFixture | undefined;
+let fixture: IServerFixture | undefined;
 let server: ITestServer;
-let cache: EnvironmentCache;
-let injector: KernelInjector;
+let rest: SecretsRest;
 let ids: Record<string, string>;
 
 beforeAll(async () => {
-  fixture = await startInjectionFixture(secrets);
-  ({ server, cache, injector, ids } = fixture);
+  fixture = await startFixture(secrets);
+  ({ server, rest, ids } = fixture);
 });
 
 afterAll(async () => {
@@ -100,30 +102,17 @@ async function inBatches<T>(
 describe('a new kernel', () => {
   it('runs its first cell with every secret set, 20 times out of 20', async () => {
     const firstCells = await inBatches(20, 4, async i => {
-      const session = await startSession();
-      let cell: Promise<IExecution>;
       if (i % 2 === 0) {
-        // The kernel is there: the injector tracks it, and the cell goes
-        // out at once.
-        injector.watch(session, session.kernel);
-        cell = execute(session.kernel!, ENV_CHECK);
-      } else {
-        // As in a notebook: the kernel appears through `kernelChanged`, and
-        // a listener connected after the injector sends a cell in the same
-        // emission.
-        injector.watch(session, session.kernel);
-        let sent: Promise<IExecution> | null = null;
-        session.kernelChanged.connect((_, args) => {
-          if (args.newValue && !sent) {
-            sent = execute(args.newValue, ENV_CHECK);
-          }
-        });
-        await session.changeKernel({ name: 'python3' });
-        expect(sent).not.toBeNull();
-        cell = sent!;
+        // A notebook session, as a notebook client opens one
+        const session = await startSession();
+        const execution = await execute(session.kernel!, ENV_CHECK);
+        await closeSession(session);
+        return execution;
       }
-      const execution = await cell;
-      await closeSession(session);
+      // A bare kernel, as nbclient or a script starts one
+      const kernel = await server.kernels.startNew({ name: 'python3' });
+      const execution = await execute(kernel, ENV_CHECK);
+      await kernel.shutdown();
       return execution;
     });
 
@@ -134,33 +123,34 @@ describe('a new kernel', () => {
     }
   });
 
-  it('reports the names it loaded, and the kernel confirmed them', async () => {
+  it('is said to hold every name, and no value', async () => {
     const session = await startSession();
-    injector.watch(session, session.kernel);
-    const kernel = session.kernel!;
 
-    const state = await injector.inject(kernel);
+    const state = await rest.kernel(session.kernel!.id);
 
-    expect(state.status).toBe('loaded');
-    expect(state.language).toBe('python');
-    expect([...state.names]).toEqual(names);
-    expect(state.skipped).toEqual([]);
+    expect(state).toEqual({
+      kernel_id: session.kernel!.id,
+      language: 'python',
+      state: 'loaded',
+      names,
+      skipped: [],
+      message: null
+    });
     await closeSession(session);
   });
 
   it('reports an error when the kernel cannot set them, and recovers', async () => {
     const session = await startSession();
-    injector.watch(session, session.kernel);
     const kernel = session.kernel!;
     await execute(kernel, 'import os\nos.environ.update = None');
 
-    const failed = await injector.inject(kernel);
+    const failed = await rest.reload(kernel.id);
     await execute(kernel, 'del os.environ.update');
-    const recovered = await injector.inject(kernel);
+    const recovered = await rest.reload(kernel.id);
 
-    expect(failed.status).toBe('error');
-    expect(failed.reason).toBe('kernel');
-    expect(recovered.status).toBe('loaded');
+    expect(failed.state).toBe('error');
+    expect(failed.message).toBeTruthy();
+    expect(recovered.state).toBe('loaded');
     await closeSession(session);
   });
 });
@@ -168,7 +158,6 @@ describe('a new kernel', () => {
 describe('a restarted kernel', () => {
   it('runs the first cell after a restart with every secret set', async () => {
     const session = await startSession();
-    injector.watch(session, session.kernel);
     const kernel = session.kernel!;
     await execute(kernel, 'x = 1');
 
@@ -193,7 +182,6 @@ describe('a restarted kernel', () => {
 
   it('runs the first cell after an automatic restart with every secret set', async () => {
     const session = await startSession();
-    injector.watch(session, session.kernel);
     const kernel = session.kernel!;
 
     for (let i = 0; i < 2; i++) {
@@ -213,7 +201,6 @@ describe('a restarted kernel', () => {
 
   it('runs the first cell after reconnecting to a kernel restarted elsewhere', async () => {
     const session = await startSession();
-    injector.watch(session, session.kernel);
     const kernel = session.kernel!;
     await execute(kernel, 'x = 1');
 
@@ -238,7 +225,7 @@ describe('the injection is quiet', () => {
     'globals': sorted(globals()),
     'In': In,
     'Out': sorted(map(str, Out)),
-    'recent': [_i, _ii, _iii],
+    'recent': [str(_), _i, _ii, _iii],
     'history': [list(map(str, r)) for r in get_ipython().history_manager.get_range(raw=True, output=True)],
     'count': get_ipython().execution_count,
   }))`;
@@ -254,32 +241,31 @@ describe('the injection is quiet', () => {
     const plain = await startSession();
     const watched = await startSession();
     const kernel = watched.kernel!;
-    const sent: KernelMessage.IExecuteRequestMsg[] = [];
+    const sent = new Set<string>();
     const iopub: KernelMessage.IIOPubMessage[] = [];
     kernel.anyMessage.connect((_, { msg, direction }) => {
-      if (direction === 'send' && msg.header.msg_type === 'execute_request') {
-        sent.push(msg as KernelMessage.IExecuteRequestMsg);
+      if (direction === 'send') {
+        sent.add(msg.header.msg_id);
       }
     });
     kernel.iopubMessage.connect((_, msg) => {
       iopub.push(msg);
     });
-    injector.watch(watched, kernel);
 
-    // Given the same first cell in a kernel without secrets and one with
+    // Given the same first cell in two kernels
     const first = await Promise.all([
       execute(plain.kernel!, SNAPSHOT),
       execute(kernel, SNAPSHOT)
     ]);
-    // and two more injections into the second
-    await injector.inject(kernel);
-    await injector.inject(kernel);
+    // and two more injections into the second, sent by the server
+    expect((await rest.reload(kernel.id)).state).toBe('loaded');
+    expect((await rest.reload(kernel.id)).state).toBe('loaded');
     const second = await Promise.all([
       execute(plain.kernel!, SNAPSHOT),
       execute(kernel, SNAPSHOT)
     ]);
 
-    // Then the user sees the same: counts, In/Out, history, globals
+    // Then the user sees the same: counts, In/Out, _, _i, history, globals
     for (const [without, withSecrets] of [first, second]) {
       expect(withSecrets.error).toBeNull();
       expect(JSON.parse(withSecrets.stdout)).toEqual(
@@ -293,29 +279,23 @@ describe('the injection is quiet', () => {
     expect(second[1].reply.execution_count).toBe(2);
     const search = await execute(kernel, HISTORY_SEARCH);
     expect(JSON.parse(search.stdout)).toEqual([]);
-
-    // and the injections were silent requests that carried no raw value and
-    // produced nothing but busy/idle
-    const injections = sent.filter(msg => msg.content.silent);
-    expect(injections.length).toBe(3);
-    for (const msg of injections) {
-      expect(msg.content).toMatchObject({
-        silent: true,
-        store_history: false,
-        allow_stdin: false,
-        stop_on_error: false
-      });
-      for (const value of Object.values(secrets)) {
-        expect(msg.content.code.includes(value)).toBe(false);
-      }
-    }
-    const injectionIds = new Set(injections.map(msg => msg.header.msg_id));
-    const injectionOutput = iopub.filter(
-      msg =>
-        injectionIds.has((msg.parent_header as any).msg_id) &&
-        msg.header.msg_type !== 'status'
+    // and, after one more, IPython's last result holds nothing of it
+    await rest.reload(kernel.id);
+    const last = await execute(
+      kernel,
+      "print(repr(getattr(getattr(get_ipython().last_execution_result, 'info', None), 'raw_cell', None)))"
     );
-    expect(injectionOutput).toEqual([]);
+    expect(last.stdout).toBe("''\n");
+
+    // and the server's requests produced nothing on the kernel's channels
+    // but busy/idle
+    const foreign = iopub.filter(
+      msg =>
+        !sent.has((msg.parent_header as any).msg_id) &&
+        (msg.parent_header as any).msg_id !== undefined
+    );
+    expect(foreign.length).toBeGreaterThan(0);
+    expect(foreign.filter(msg => msg.header.msg_type !== 'status')).toEqual([]);
     await closeSession(plain);
     await closeSession(watched);
   });
@@ -327,9 +307,7 @@ describe('values', () => {
 
   beforeAll(async () => {
     session = await startSession();
-    injector.watch(session, session.kernel);
     kernel = session.kernel!;
-    await injector.inject(kernel);
   });
 
   afterAll(async () => {
@@ -361,6 +339,7 @@ describe('values', () => {
   });
 
   it('are never run as code', async () => {
+    await rest.reload(kernel.id);
     await execute(kernel, ENV_CHECK);
     expect(fs.existsSync(marker)).toBe(false);
   });
@@ -372,7 +351,6 @@ describe('#!:bash cells', () => {
 
   beforeAll(async () => {
     session = await startSession();
-    injector.watch(session, session.kernel);
     kernel = session.kernel!;
   });
 
@@ -380,11 +358,12 @@ describe('#!:bash cells', () => {
     await closeSession(session);
   });
 
-  it('run in bash when the first line is #!:bash', async () => {
+  it('run in bash when the first line is #!:bash, from the first cell on', async () => {
     const execution = await execute(
       kernel,
       '#!:bash\necho "shell $BASH_VERSION" | cut -c1-6\nprintenv my-api-key'
     );
+    expect(execution.reply.execution_count).toBe(1);
     expect(execution.stdout).toBe(`shell \n${secrets['my-api-key']}\n`);
   });
 
@@ -406,8 +385,8 @@ describe('#!:bash cells', () => {
   });
 
   it('have one transformer, however often secrets are set', async () => {
-    await injector.inject(kernel);
-    await injector.inject(kernel);
+    await rest.reload(kernel.id);
+    await rest.reload(kernel.id);
     const execution = await execute(
       kernel,
       "print(sum(1 for t in get_ipython().input_transformers_cleanup if getattr(t, 'jupyterlab_secrets', False)))"
@@ -425,39 +404,34 @@ describe('#!:bash cells', () => {
 });
 
 describe('a change of the secrets', () => {
-  it('reaches a running kernel within a second, and removes what is gone', async () => {
+  it('reaches a running kernel with no page open, and removes what is gone', async () => {
     const session = await startSession();
-    injector.watch(session, session.kernel);
     const kernel = session.kernel!;
-    await injector.inject(kernel);
     const check =
       "import os\nprint(os.environ.get('LIVE_CHANGED'), os.environ.get('LIVE_RENAMED'), os.environ.get('LIVE_NEW_NAME'), os.environ.get('LIVE_DELETED'))";
     expect((await execute(kernel, check)).stdout).toBe(
       'before renamed value None deleted soon\n'
     );
 
-    // When the secrets change on the server and the cache refreshes, as the
-    // plugin does on every change of the model
-    const changed = await server.client.get(ids.LIVE_CHANGED);
-    await server.client.update(ids.LIVE_CHANGED, {
-      version: changed.version,
-      value: 'after'
-    });
-    const renamed = await server.client.get(ids.LIVE_RENAMED);
-    await server.client.update(ids.LIVE_RENAMED, {
-      version: renamed.version,
-      name: 'LIVE_NEW_NAME'
-    });
-    await server.client.remove(ids.LIVE_DELETED);
+    // When the secrets change through the REST API
+    await rest.update(ids.LIVE_CHANGED, { value: 'after' });
+    await rest.update(ids.LIVE_RENAMED, { name: 'LIVE_NEW_NAME' });
+    await rest.remove(ids.LIVE_DELETED);
     // (How long this takes is measured in bench/, not asserted here.)
-    await cache.refresh();
+    await waitFor(
+      async () =>
+        (await peek(kernel, "os.environ.get('LIVE_DELETED', 'gone')")) ===
+        "'gone'",
+      60000
+    );
     const execution = await execute(kernel, check);
 
     // Then the running kernel has the new set, without a restart
     expect(execution.stdout).toBe('after None renamed value None\n');
     expect(execution.reply.execution_count).toBe(2);
-    expect(injector.stateOf(kernel)?.names).toContain('LIVE_NEW_NAME');
-    expect(injector.stateOf(kernel)?.names).not.toContain('LIVE_DELETED');
+    const state = await rest.kernel(kernel.id);
+    expect(state.names).toContain('LIVE_NEW_NAME');
+    expect(state.names).not.toContain('LIVE_DELETED');
     await closeSession(session);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The injector against a real IRkernel (Debian's r-cran-irkernel). The
+ * The server's injection against a real IRkernel (Debian's r-cran-irkernel). The
  * suite is skipped, saying why, where no `ir` kernelspec is installed.
  */
 import { execSync } from 'child_process';
@@ -7,13 +7,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { trickyValues } from '../src/injector/__tests__/values';
-import {
-  execute,
-  hex,
-  IInjectionFixture,
-  startInjectionFixture
-} from './server';
+import { execute, hex, IServerFixture, startFixture, waitFor } from './server';
+import { trickyValues } from './values';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { jupyterCommand } = require('./commands');
@@ -63,10 +58,10 @@ const PRINT_HEX = [
 ].join('\n');
 
 (available ? describe : describe.skip)('IRkernel', () => {
-  let fixture: IInjectionFixture | undefined;
+  let fixture: IServerFixture | undefined;
 
   beforeAll(async () => {
-    fixture = await startInjectionFixture(secrets);
+    fixture = await startFixture(secrets);
   });
 
   afterAll(async () => {
@@ -74,9 +69,8 @@ const PRINT_HEX = [
   });
 
   it('runs its first cell with every secret set, byte for byte, and runs no value', async () => {
-    // Given a new R kernel watched by the injector
+    // Given a new R kernel, started through REST
     const session = await fixture!.startSession('ir');
-    fixture!.injector.watch(session, session.kernel);
 
     // When the first cell reads every secret at once
     const execution = await execute(session.kernel!, PRINT_HEX);
@@ -92,10 +86,21 @@ const PRINT_HEX = [
         .map(line => line.split('='))
     );
     expect(names.filter(name => seen[name] !== hex(secrets[name]))).toEqual([]);
-    expect(fixture!.injector.stateOf(session.kernel!)?.status).toBe('loaded');
+    const state = await fixture!.rest.kernel(session.kernel!.id);
+    expect(state.state).toBe('loaded');
+    expect(state.language).toBe('R');
     expect(fs.existsSync(marker)).toBe(false);
 
-    // And the injection left none of its names in the global environment
+    // And a change reaches it, leaving none of the injection's names in the
+    // global environment
+    await fixture!.rest.update(fixture!.ids.TRICKY_QUOTES, { value: 'after' });
+    await waitFor(async () => {
+      const probe = await execute(
+        session.kernel!,
+        "cat(Sys.getenv('TRICKY_QUOTES'))"
+      );
+      return probe.stdout === 'after';
+    }, 60000);
     const globals = await execute(
       session.kernel!,
       "cat(ls(all.names = TRUE), sep = '\\n')"

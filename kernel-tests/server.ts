@@ -1,6 +1,8 @@
 /**
  * A real Jupyter server for the tests: its own root folder, secrets store,
- * key, IPython profile, token and free port.
+ * key, IPython profile, token and free port. The tests are clients of its
+ * REST API and kernel websockets only, as VS Code or a script would be: no
+ * JupyterLab page, no frontend code.
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
@@ -19,10 +21,6 @@ import {
   SessionManager
 } from '@jupyterlab/services';
 
-import { SecretsClient } from '../src/api';
-import { EnvironmentCache } from '../src/injector/cache';
-import { KernelInjector } from '../src/injector/injector';
-
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const WebSocket = require('ws');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -33,7 +31,6 @@ const { jupyterCommand } = require('./commands');
  */
 export interface ITestServer {
   settings: ServerConnection.ISettings;
-  client: SecretsClient;
   kernels: KernelManager;
   sessions: SessionManager;
   specs: KernelSpec.ISpecModels;
@@ -121,7 +118,6 @@ export async function startServer(
   ]);
   return {
     settings,
-    client: new SecretsClient(settings),
     kernels,
     sessions,
     specs,
@@ -136,36 +132,97 @@ export async function startServer(
 }
 
 /**
- * The injector as the plugin builds it: the cache filled first, the
- * language taken from the kernelspecs loaded at startup.
+ * A secret's metadata, as the REST API answers it.
  */
-export async function makeInjector(
-  server: ITestServer
-): Promise<{ cache: EnvironmentCache; injector: KernelInjector }> {
-  const cache = new EnvironmentCache(() => server.client.environment());
-  await cache.refresh();
-  const injector = new KernelInjector({
-    cache,
-    languageOf: kernel => server.specs.kernelspecs[kernel.name]?.language
-  });
-  return { cache, injector };
+export interface ISecretMeta {
+  id: string;
+  name: string;
+  version: number;
 }
 
 /**
- * A test server holding a set of secrets, the injector over it, and the
- * notebook sessions the tests start on it.
+ * What the server says a kernel holds: names, never values.
  */
-export interface IInjectionFixture {
+export interface IKernelSecrets {
+  kernel_id: string;
+  language: string | null;
+  state: 'loaded' | 'pending' | 'unsupported' | 'error';
+  names: string[];
+  skipped: { name: string; reason: string }[];
+  message: string | null;
+}
+
+/**
+ * The secrets REST API, as any client (a script, VS Code, nbclient) calls it.
+ */
+export class SecretsRest {
+  constructor(readonly settings: ServerConnection.ISettings) {}
+
+  create(name: string, value: string): Promise<ISecretMeta> {
+    return this._call('POST', 'secrets', { name, value });
+  }
+
+  get(id: string): Promise<ISecretMeta> {
+    return this._call('GET', `secrets/${id}`);
+  }
+
+  async update(
+    id: string,
+    change: { name?: string; value?: string }
+  ): Promise<ISecretMeta> {
+    const { version } = await this.get(id);
+    return this._call('PATCH', `secrets/${id}`, { version, ...change });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this._call('DELETE', `secrets/${id}`);
+  }
+
+  /**
+   * What the server says a kernel holds.
+   */
+  kernel(kernelId: string): Promise<IKernelSecrets> {
+    return this._call('GET', `kernels/${kernelId}`);
+  }
+
+  /**
+   * Set the secrets in a kernel now.
+   */
+  reload(kernelId: string): Promise<IKernelSecrets> {
+    return this._call('POST', `kernels/${kernelId}/reload`);
+  }
+
+  private async _call(method: string, path: string, body?: unknown) {
+    const url = `${this.settings.baseUrl}jupyterlab-secrets/api/${path}`;
+    const response = await ServerConnection.makeRequest(
+      url,
+      {
+        method,
+        body: body === undefined ? undefined : JSON.stringify(body)
+      },
+      this.settings
+    );
+    if (!response.ok) {
+      throw new Error(`${method} ${path}: ${response.status}`);
+    }
+    return response.status === 204 ? undefined : response.json();
+  }
+}
+
+/**
+ * A test server holding a set of secrets, and the notebook sessions the
+ * tests start on it through its REST API.
+ */
+export interface IServerFixture {
   server: ITestServer;
-  cache: EnvironmentCache;
-  injector: KernelInjector;
+  rest: SecretsRest;
   /**
    * The id of each secret, by name.
    */
   ids: Record<string, string>;
   /**
-   * Start a notebook session on a kernel, shut down by `stop` if the test
-   * does not close it.
+   * Start a notebook session on a kernel through REST, shut down by `stop`
+   * if the test does not close it.
    */
   startSession(kernel: string): Promise<Session.ISessionConnection>;
   /**
@@ -173,40 +230,36 @@ export interface IInjectionFixture {
    */
   closeSession(session: Session.ISessionConnection): Promise<void>;
   /**
-   * Dispose of the injector, shut down the sessions left, stop the server.
+   * Shut down the sessions left, stop the server.
    */
   stop(): Promise<void>;
 }
 
 /**
- * Start a server, store the secrets in it (in the order of their names) and
- * build the injector over it.
+ * Start a server and store the secrets in it (in the order of their names).
  *
  * @param extraKernels - kernelspecs to install for this server only
  */
-export async function startInjectionFixture(
+export async function startFixture(
   secrets: Record<string, string>,
   extraKernels: Record<string, IExtraKernel> = {}
-): Promise<IInjectionFixture> {
+): Promise<IServerFixture> {
   const server = await startServer(extraKernels);
+  const rest = new SecretsRest(server.settings);
   const ids: Record<string, string> = {};
-  let built: { cache: EnvironmentCache; injector: KernelInjector };
   try {
     for (const name of Object.keys(secrets).sort()) {
-      ids[name] = (await server.client.create(name, secrets[name])).id;
+      ids[name] = (await rest.create(name, secrets[name])).id;
     }
-    built = await makeInjector(server);
   } catch (error) {
     await server.stop();
     throw error;
   }
-  const { cache, injector } = built;
   const sessions: Session.ISessionConnection[] = [];
   let counter = 0;
   return {
     server,
-    cache,
-    injector,
+    rest,
     ids,
     async startSession(kernel) {
       const name = `notebook-${++counter}.ipynb`;
@@ -224,11 +277,28 @@ export async function startInjectionFixture(
       await session.shutdown();
     },
     async stop() {
-      injector.dispose();
       await Promise.all(sessions.map(s => s.shutdown().catch(() => undefined)));
       await server.stop();
     }
   };
+}
+
+/**
+ * Evaluate an expression silently (no history, no execution count) and
+ * return its text, as the kernel's user expressions answer it.
+ */
+export async function peek(
+  kernel: Kernel.IKernelConnection,
+  expression: string
+): Promise<string> {
+  const reply = await kernel.requestExecute({
+    code: '',
+    silent: true,
+    store_history: false,
+    user_expressions: { v: expression }
+  }).done;
+  const value = (reply.content as any).user_expressions.v;
+  return String(value.data['text/plain']);
 }
 
 /**

@@ -14,10 +14,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 export PATH="$PWD/$VENV/bin:$PATH"
 
-echo "==> Installing jupyterlab-secrets (editable) with its test dependencies"
+echo "==> Installing jupyterlab-secrets (editable) with its test and development dependencies"
 # The build hook installs the npm packages with jlpm and builds the frontend.
 pip install --quiet --upgrade pip
-pip install --quiet -e ".[test]"
+pip install --quiet -e ".[test,dev]"
 
 echo "==> Building and linking the frontend"
 jlpm install

@@ -42,5 +42,9 @@ fi
 if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "==> PostgreSQL is up on 127.0.0.1:5432"
 else
-  echo "==> PostgreSQL is not reachable: its store tests will be skipped"
+  if [ "${CI:-}" = true ]; then
+    echo "==> PostgreSQL is not reachable on 127.0.0.1:5432: with CI=true its tests fail" >&2
+  else
+    echo "==> PostgreSQL is not reachable on 127.0.0.1:5432: its store tests will be skipped"
+  fi
 fi

@@ -10,8 +10,13 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "==> Lint"
 ruff check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
+ruff format --check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
 jlpm prettier:check
+jlpm stylelint:check
 jlpm eslint:check
+# The browser tests are type-checked too (their own packages, the root's TypeScript).
+(cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install)
+jlpm tsc -p ui-tests/tsconfig.json
 
 echo "==> pytest"
 python -m pytest -q -p no:cacheprovider
@@ -30,6 +35,5 @@ echo "==> Browser tests (Galata, Debian's Chromium)"
   cd ui-tests
   # Playwright must not try to download a browser: it cannot, here.
   export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-  jlpm install
   CI=true jlpm playwright test
 )

@@ -12,7 +12,21 @@ export const API_NAMESPACE = 'jupyterlab-secrets/api';
 export type SecretOrigin = 'project' | 'shared';
 
 /**
+ * Why the server does not inject a secret into this project's kernels:
+ * - `shadowed`: a secret of the same name wins (the project's own first);
+ * - `traffic`: a shared secret whose name redirects network traffic or trust;
+ * - `renamed`: a shared secret renamed by its owner since it was added;
+ * - `undecryptable`: the configured key cannot decrypt it;
+ * - `not_added`: a shared secret not added to the project.
+ */
+export type NotInjectedReason =
+  'shadowed' | 'traffic' | 'renamed' | 'undecryptable' | 'not_added';
+
+/**
  * Metadata of a secret. It never holds the value.
+ *
+ * The fields after `editable` explain its state; the server works them out,
+ * and the frontend shows them without working them out again.
  */
 export interface ISecretMeta {
   id: string;
@@ -26,6 +40,27 @@ export interface ISecretMeta {
   origin: SecretOrigin;
   attached: boolean;
   editable: boolean;
+  /**
+   * Whether another secret of the same name keeps this shared one out of
+   * the environment, or would if it were added.
+   */
+  shadowed?: boolean;
+  /**
+   * Whether the project's kernels get it.
+   */
+  injected?: boolean;
+  /**
+   * Why the project's kernels do not get it; `null` when they do.
+   */
+  not_injected_reason?: NotInjectedReason | null;
+  /**
+   * The name a shared secret was added under, when it was added.
+   */
+  attached_name?: string | null;
+  /**
+   * Whether its value is long enough to be replaced in kernel outputs.
+   */
+  hidden_in_outputs?: boolean;
 }
 
 /**

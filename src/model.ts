@@ -7,24 +7,24 @@ import {
   SecretsAPIError,
   SecretsClient
 } from './api';
+import { LatestAnswer } from './latest';
 import { ISecretsChange, ISecretsModel } from './tokens';
 
 /**
  * The secrets of the current project, kept in sync with the server.
  *
- * It holds metadata only. Values pass through `client.reveal` straight into
- * an open form and are never stored here.
+ * It holds metadata only. Values pass through `reveal` straight into an
+ * open form and are never stored here.
  */
 export class SecretsModel implements ISecretsModel {
   /**
    * @param client - the REST client; a default one if omitted
    */
   constructor(client?: SecretsClient) {
-    this.client = client ?? new SecretsClient();
+    this._client = client ?? new SecretsClient();
     this.ready = this.refresh().catch(() => undefined);
   }
 
-  readonly client: SecretsClient;
   readonly ready: Promise<void>;
 
   get project(): string | null {
@@ -52,7 +52,7 @@ export class SecretsModel implements ISecretsModel {
    * request's answer is kept.
    */
   refresh(): Promise<void> {
-    return this._fetch(++this._requested);
+    return this._fetch(this._latest.begin());
   }
 
   ownNames(): Set<string> {
@@ -61,44 +61,52 @@ export class SecretsModel implements ISecretsModel {
     );
   }
 
+  get(id: string): Promise<ISecretMeta> {
+    return this._client.get(id);
+  }
+
+  reveal(id: string): Promise<string> {
+    return this._client.reveal(id);
+  }
+
   create(name: string, value: string): Promise<ISecretMeta> {
     return this._change({ type: 'create' }, () =>
-      this.client.create(name, value)
+      this._client.create(name, value)
     );
   }
 
   update(id: string, update: ISecretUpdate): Promise<ISecretMeta> {
     return this._change({ type: 'update', id }, () =>
-      this.client.update(id, update)
+      this._client.update(id, update)
     );
   }
 
   remove(id: string): Promise<void> {
-    return this._change({ type: 'delete', id }, () => this.client.remove(id));
+    return this._change({ type: 'delete', id }, () => this._client.remove(id));
   }
 
   copy(id: string, name: string, value?: string): Promise<ISecretMeta> {
     return this._change({ type: 'copy', id }, () =>
-      this.client.copy(id, name, value)
+      this._client.copy(id, name, value)
     );
   }
 
   setAccess(id: string, communities: string[]): Promise<ISecretMeta> {
     return this._change({ type: 'access', id }, () =>
-      this.client.setAccess(id, communities)
+      this._client.setAccess(id, communities)
     );
   }
 
   attach(id: string): Promise<ISecretMeta> {
-    return this._change({ type: 'attach', id }, () => this.client.attach(id));
+    return this._change({ type: 'attach', id }, () => this._client.attach(id));
   }
 
   detach(id: string): Promise<void> {
-    return this._change({ type: 'detach', id }, () => this.client.detach(id));
+    return this._change({ type: 'detach', id }, () => this._client.detach(id));
   }
 
   communities(): Promise<ICommunity[]> {
-    return this.client.communities();
+    return this._client.communities();
   }
 
   dispose(): void {
@@ -145,11 +153,10 @@ export class SecretsModel implements ISecretsModel {
   private async _fetch(request: number): Promise<void> {
     const sent = this._etag;
     try {
-      const answer = await this.client.listIfChanged(sent);
-      if (request < this._applied) {
+      const answer = await this._client.listIfChanged(sent);
+      if (!this._latest.accept(request)) {
         return;
       }
-      this._applied = request;
       if (answer.body === null) {
         // "Not modified" speaks of the tag sent; a newer list may have
         // come in meanwhile, which it says nothing about.
@@ -163,10 +170,9 @@ export class SecretsModel implements ISecretsModel {
       }
       this._error = null;
     } catch (error) {
-      if (request < this._applied) {
+      if (!this._latest.accept(request)) {
         return;
       }
-      this._applied = request;
       this._error =
         error instanceof SecretsAPIError
           ? error
@@ -181,12 +187,12 @@ export class SecretsModel implements ISecretsModel {
     }
   }
 
+  private _client: SecretsClient;
   private _project: string | null = null;
   private _secrets: ISecretMeta[] = [];
   private _error: SecretsAPIError | null = null;
   private _etag: string | null = null;
-  private _requested = 0;
-  private _applied = 0;
+  private _latest = new LatestAnswer();
   private _isDisposed = false;
   private _changed = new Signal<this, ISecretsChange>(this);
 }

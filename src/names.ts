@@ -1,45 +1,36 @@
 /**
- * The rules for secret names, mirrored from the server so that forms can
- * explain a problem while the user types. The server always decides.
+ * The rules for secret names and values, so that forms can explain a
+ * problem while the user types. The server always decides.
+ *
+ * The rules themselves are not written here: `rules.json` is generated from
+ * the server's `jupyterlab_secrets/rules.py`
+ * (`python -m jupyterlab_secrets.rules > src/rules.json`), and a server test
+ * fails when the two differ. `checkName` makes the same checks in the same
+ * order as the server's `rules.name_error`, so both refuse a name for the
+ * same reason.
  */
+
+import rules from './rules.json';
+
+/**
+ * The translation function of the extension's bundle.
+ */
+export type Translate = (msg: string, ...args: any[]) => string;
 
 /**
  * Shortest allowed name.
  */
-export const NAME_MIN_LENGTH = 3;
+export const NAME_MIN_LENGTH: number = rules.name.minLength;
 
 /**
  * Longest allowed name.
  */
-export const NAME_MAX_LENGTH = 63;
+export const NAME_MAX_LENGTH: number = rules.name.maxLength;
 
 /**
- * The whole name rule in one pattern.
+ * The largest value the server accepts, in UTF-8 bytes.
  */
-export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{1,61}[A-Za-z0-9]$/;
-
-/**
- * Names that would break a kernel's process environment.
- */
-export const RESERVED_NAMES: ReadonlyArray<string> = [
-  'PATH',
-  'HOME',
-  'SHELL',
-  'USER',
-  'PWD',
-  'PYTHONPATH',
-  'PYTHONHOME',
-  'PYTHONSTARTUP'
-];
-
-/**
- * Prefixes that the kernel machinery owns.
- */
-export const RESERVED_PREFIXES: ReadonlyArray<string> = [
-  'LD_',
-  'JPY_',
-  'JUPYTER'
-];
+export const MAX_VALUE_BYTES: number = rules.value.maxBytes;
 
 /**
  * Why a name is refused; `null` when it is accepted.
@@ -56,7 +47,9 @@ export type NameProblem =
   | { kind: 'taken' };
 
 /**
- * Check a name against the rules.
+ * Check a name against the rules, in the server's order: length, first
+ * character, last character, allowed characters, reserved names, reserved
+ * prefixes; then, here only, the names taken in the project.
  *
  * @param name - the name as typed
  * @param taken - names already used in the project (case-sensitive)
@@ -66,31 +59,34 @@ export function checkName(
   name: string,
   taken: Iterable<string> = []
 ): NameProblem | null {
-  if (name.length === 0) {
+  // The server counts code points, as `Array.from` splits a string.
+  const chars = Array.from(name);
+  if (chars.length === 0) {
     return { kind: 'empty' };
   }
-  const first = name[0];
-  if (!/[A-Za-z]/.test(first)) {
-    return { kind: 'bad-first', char: first };
-  }
-  const bad = Array.from(name).find(c => !/[A-Za-z0-9_-]/.test(c));
-  if (bad !== undefined) {
-    return { kind: 'bad-char', char: bad };
-  }
-  if (name.length < NAME_MIN_LENGTH) {
+  if (chars.length < NAME_MIN_LENGTH) {
     return { kind: 'too-short' };
   }
-  if (name.length > NAME_MAX_LENGTH) {
+  if (chars.length > NAME_MAX_LENGTH) {
     return { kind: 'too-long' };
   }
-  const last = name[name.length - 1];
-  if (!/[A-Za-z0-9]/.test(last)) {
+  const first = chars[0];
+  if (!Private.LETTER.test(first)) {
+    return { kind: 'bad-first', char: first };
+  }
+  const last = chars[chars.length - 1];
+  if (!Private.LETTER_OR_DIGIT.test(last)) {
     return { kind: 'bad-last', char: last };
   }
-  if (RESERVED_NAMES.includes(name)) {
+  if (!Private.NAME.test(name)) {
+    const bad = chars.find(c => !Private.NAME_CHAR.test(c)) ?? '';
+    return { kind: 'bad-char', char: bad };
+  }
+  const upper = name.toUpperCase();
+  if (Private.RESERVED.has(upper)) {
     return { kind: 'reserved' };
   }
-  const prefix = RESERVED_PREFIXES.find(p => name.startsWith(p));
+  const prefix = rules.name.reservedPrefixes.find(p => upper.startsWith(p));
   if (prefix !== undefined) {
     return { kind: 'reserved-prefix', prefix };
   }
@@ -103,6 +99,19 @@ export function checkName(
 }
 
 /**
+ * Whether a name redirects network traffic or what it trusts. Such a name
+ * is allowed for the project's own secret, but the server never injects a
+ * secret of another project under it.
+ */
+export function isTrafficName(name: string): boolean {
+  const upper = name.toUpperCase();
+  return (
+    Private.TRAFFIC.has(upper) ||
+    rules.name.trafficPrefixes.some(p => upper.startsWith(p))
+  );
+}
+
+/**
  * The translatable explanation of a name problem.
  *
  * @param problem - what `checkName` found
@@ -110,7 +119,7 @@ export function checkName(
  */
 export function describeNameProblem(
   problem: NameProblem,
-  __: (msg: string, ...args: any[]) => string
+  __: Translate
 ): string {
   switch (problem.kind) {
     case 'empty':
@@ -142,14 +151,46 @@ export function describeNameProblem(
       );
     case 'reserved':
       return __(
-        "This name is reserved: it would break the kernel's environment."
+        'This name is reserved: setting it would change what programs in the kernel run or trust.'
       );
     case 'reserved-prefix':
       return __(
-        'Names starting with "%1" are reserved: they would break the kernel\'s environment.',
+        'Names starting with "%1" are reserved: setting them would change what programs in the kernel run or trust.',
         problem.prefix
       );
     case 'taken':
       return __('A secret with this name already exists in this project.');
   }
+}
+
+namespace Private {
+  /**
+   * The whole name rule: the server matches it whole (`fullmatch`).
+   */
+  export const NAME = new RegExp(`^(?:${rules.name.pattern})$`);
+
+  /**
+   * What a name may start with.
+   */
+  export const LETTER = /^[A-Za-z]$/;
+
+  /**
+   * What a name may end with.
+   */
+  export const LETTER_OR_DIGIT = /^[A-Za-z0-9]$/;
+
+  /**
+   * Any character of a name.
+   */
+  export const NAME_CHAR = /^[A-Za-z0-9_-]$/;
+
+  /**
+   * The reserved names, upper case: they are matched in any case.
+   */
+  export const RESERVED: ReadonlySet<string> = new Set(rules.name.reserved);
+
+  /**
+   * The names that redirect traffic or trust, upper case.
+   */
+  export const TRAFFIC: ReadonlySet<string> = new Set(rules.name.traffic);
 }

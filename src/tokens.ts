@@ -2,13 +2,15 @@ import { Token } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal } from '@lumino/signaling';
 
-import {
-  ICommunity,
-  ISecretMeta,
-  ISecretUpdate,
-  SecretsAPIError,
-  SecretsClient
-} from './api';
+import { ICommunity, ISecretMeta, ISecretUpdate, SecretsAPIError } from './api';
+
+/**
+ * How often the project's secrets are asked for by default, in
+ * milliseconds, so that changes made elsewhere (another tab, another server
+ * of the same store) show: the default of the panel's `refreshInterval`
+ * setting, and of the kernels' status.
+ */
+export const DEFAULT_REFRESH_INTERVAL = 3 * 1000;
 
 /**
  * What changed in the project's secrets, so listeners can react precisely.
@@ -34,13 +36,12 @@ export interface ISecretsChange {
 
 /**
  * The secrets of the current project: metadata only, never a value.
+ *
+ * Every operation on the secrets goes through it. A change refreshes the
+ * list and emits `changed`; a value asked for with `reveal` is handed to
+ * the caller and never kept.
  */
 export interface ISecretsModel extends IDisposable {
-  /**
-   * The REST client the model talks through.
-   */
-  readonly client: SecretsClient;
-
   /**
    * The project this server works in; `null` until the first refresh.
    */
@@ -76,13 +77,56 @@ export interface ISecretsModel extends IDisposable {
    */
   ownNames(): Set<string>;
 
+  /**
+   * Fetch one secret's metadata as now stored.
+   */
+  get(id: string): Promise<ISecretMeta>;
+
+  /**
+   * Fetch a secret's value, for a form the user asked to show or change it
+   * in. The model does not keep it.
+   */
+  reveal(id: string): Promise<string>;
+
+  /**
+   * Create a secret in the current project.
+   */
   create(name: string, value: string): Promise<ISecretMeta>;
+
+  /**
+   * Change a secret's name, value or both; `version` must be the current one.
+   */
   update(id: string, update: ISecretUpdate): Promise<ISecretMeta>;
+
+  /**
+   * Delete a secret of the current project.
+   */
   remove(id: string): Promise<void>;
+
+  /**
+   * Copy a secret into the current project under a new name, with its value
+   * or a new one.
+   */
   copy(id: string, name: string, value?: string): Promise<ISecretMeta>;
+
+  /**
+   * Set the communities a secret of the project is shared with.
+   */
   setAccess(id: string, communities: string[]): Promise<ISecretMeta>;
+
+  /**
+   * Add a secret shared with the project to its kernels.
+   */
   attach(id: string): Promise<ISecretMeta>;
+
+  /**
+   * Remove a shared secret from the project's kernels.
+   */
   detach(id: string): Promise<void>;
+
+  /**
+   * The communities of the current project.
+   */
   communities(): Promise<ICommunity[]>;
 }
 

@@ -18,6 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
+from ..stores.sql_engine import read_snapshot
+
 SCRIPT_LOCATION = str(Path(__file__).resolve().parent)
 VERSION_TABLE = "jupyterlab_secrets_version"
 """Our own version table, so a database shared with another Alembic-managed app is safe."""
@@ -46,7 +48,11 @@ def _scripts() -> ScriptDirectory:
 def head_revision() -> str:
     """The newest revision this release knows."""
     head = _scripts().get_current_head()
-    assert head is not None
+    if head is None:
+        raise SchemaError(
+            f"No schema revision ships in {SCRIPT_LOCATION}/versions: the installation of "
+            "jupyterlab-secrets is incomplete. Reinstall it."
+        )
     return head
 
 
@@ -72,6 +78,11 @@ def upgrade_schema(engine: Engine) -> None:
     database stays as it was.
     """
     head = head_revision()
+    # Usually there is nothing to do: find that out in a read snapshot, without the write lock
+    # that other servers' writes (or a rotation) may hold for a while.
+    with read_snapshot(engine) as connection:
+        if current_revision(connection) == head:
+            return
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(

@@ -21,7 +21,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from jupyterlab_secrets.migrations import VERSION_TABLE
-from jupyterlab_secrets.store import Base
+from jupyterlab_secrets.stores.sql_schema import Base
 
 config = context.config
 options = {

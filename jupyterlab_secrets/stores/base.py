@@ -21,6 +21,11 @@ from dataclasses import dataclass
 from traitlets import MetaHasTraits
 from traitlets.config import LoggingConfigurable
 
+SECRET_ID_PATTERN = r"[0-9a-f]{32}"
+"""The format of every secret ID, matched whole: 32 lowercase hex digits (a UUID's). Every
+store makes IDs of this form; routes and the service refuse anything else before a store sees
+it."""
+
 
 @dataclass(frozen=True)
 class View:
@@ -103,6 +108,12 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
         """A short string that changes whenever anything the view sees changes (a secret,
         its value, its shares, the view's attachments). Costs O(1) in the number of secrets:
         it is read on every poll."""
+
+    def community_admin(self, view: View, community: str) -> bool | None:
+        """Whether the backend's own policy lets the view share with ``community``: True or
+        False when the backend decides (OpenBao: the token's capabilities), None when it
+        leaves that to the configuration (SQL)."""
+        return None
 
     # -- writes ------------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ from traitlets.config import Config
 from jupyterlab_secrets.app import SecretsExtension
 from jupyterlab_secrets.crypto import Keyring, generate_key
 from jupyterlab_secrets.service import SecretsService
-from jupyterlab_secrets.store import SecretsStore
+from jupyterlab_secrets.stores.sql import SqlSecretStore
+
+from .openbao_server import bao_server, openbao  # noqa: F401  (fixtures: a real OpenBao)
 
 API = ("jupyterlab-secrets", "api")
 
@@ -152,16 +154,19 @@ class Server:
 def start_server(
     jp_serverapp: Any, jp_server_config: Config, jp_asyncio_loop: Any, tmp_path: Path
 ) -> Iterator[Callable[[str], Server]]:
-    """Start more servers, each of its own project, on the test server's store and keys.
+    """Start more servers, each of its own project, on the test server's store and keys;
+    keywords override its other ``SecretsExtension`` settings (an OpenBao token file).
 
     Each is a whole jupyter_server (authentication, the extension's start-up, its own
     database connections), as a team runs one per project.
     """
     servers: list[Server] = []
 
-    def start(project: str) -> Server:
+    def start(project: str, **settings: Any) -> Server:
         config = Config(copy.deepcopy(jp_server_config))
         config.SecretsExtension.project = project
+        for name, value in settings.items():
+            config.SecretsExtension[name] = value
         token = uuid.uuid4().hex
         config.IdentityProvider.token = token
         root = tmp_path / f"root-{project}-{len(servers)}"
@@ -199,10 +204,8 @@ def project_service(extension: SecretsExtension) -> Callable[[str], SecretsServi
     """The service of another project over the same database and keys as the test server."""
 
     def make(project: str) -> SecretsService:
-        assert extension.service is not None
-        return SecretsService(
-            extension.service.store, extension.service.keyring, project, extension.communities
-        )
+        assert extension.store is not None
+        return SecretsService(extension.store, project, extension.communities)
 
     return make
 
@@ -225,6 +228,14 @@ def keyring() -> Keyring:
     return Keyring([generate_key()])
 
 
+def require_or_skip(reason: str) -> None:
+    """Skip a test whose service is missing, saying why; in CI (``CI=true``), fail instead:
+    no test layer may skip quietly there."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}, and CI=true: start it (see scripts/test-services.sh).")
+    pytest.skip(f"{reason}: its tests are skipped (with CI=true they would fail).")
+
+
 def postgres_reachable() -> bool:
     """Whether the PostgreSQL of our machines answers on 127.0.0.1:5432."""
     try:
@@ -241,7 +252,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'db' / 'secrets.db'}"
         return
     if not postgres_reachable():
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+        require_or_skip("PostgreSQL is not reachable at 127.0.0.1:5432")
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -260,19 +271,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[SecretsStore]:
-    """A store on each backend."""
-    opened = SecretsStore(db_url=db_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[SecretsStore]:
+def sqlite_store(tmp_path: Path, keyring: Keyring) -> Iterator[SqlSecretStore]:
     """A store on SQLite only, for the rules, which do not depend on the backend."""
-    opened = SecretsStore(db_url=f"sqlite:///{tmp_path / 'rules' / 'secrets.db'}")
+    opened = SqlSecretStore(
+        db_url=f"sqlite:///{tmp_path / 'rules' / 'secrets.db'}", keyring=keyring
+    )
     try:
         yield opened
     finally:
@@ -280,10 +283,29 @@ def sqlite_store(tmp_path: Path) -> Iterator[SecretsStore]:
 
 
 @pytest.fixture
-def make_service(sqlite_store: SecretsStore, keyring: Keyring) -> Callable[[str], SecretsService]:
-    """Services of several projects sharing one database, keys and community config."""
+def make_service(sqlite_store: SqlSecretStore) -> Callable[..., SecretsService]:
+    """Services of several projects sharing one database, keys and community config;
+    keywords are the service's options (``redact_outputs=False``)."""
 
-    def make(project: str) -> SecretsService:
-        return SecretsService(sqlite_store, keyring, project, COMMUNITIES)
+    def make(project: str, **options: Any) -> SecretsService:
+        return SecretsService(sqlite_store, project, COMMUNITIES, **options)
 
     return make
+
+
+@pytest.fixture
+def break_value(sqlite_store: SqlSecretStore) -> Iterator[Callable[[SecretsService, str], None]]:
+    """Make one secret's value undecryptable with the keys of `sqlite_store`, as a server with
+    another key would when it writes it (the ciphertext is sound, the key is not there)."""
+    other = SqlSecretStore(db_url=sqlite_store.db_url, keyring=Keyring([generate_key()]))
+
+    def spoil(service: SecretsService, secret_id: str) -> None:
+        secret = other.get(service.view, secret_id)
+        other.update(
+            service.view, secret_id, expected_version=secret.version, user="x", value="lost"
+        )
+
+    try:
+        yield spoil
+    finally:
+        other.close()

@@ -7,6 +7,11 @@ from typing import Any
 
 import pytest
 
+from jupyterlab_secrets.app import SecretsExtension
+from jupyterlab_secrets.crypto import Keyring, generate_key
+from jupyterlab_secrets.stores.base import View
+from jupyterlab_secrets.stores.sql import SqlSecretStore
+
 from .conftest import Api, snapshot
 
 META_KEYS = {
@@ -22,8 +27,12 @@ META_KEYS = {
     "attached",
     "editable",
     "shadowed",
+    "injected",
+    "not_injected_reason",
+    "attached_name",
+    "hidden_in_outputs",
 }
-"""The Meta fields of the contract, plus ``shadowed``, an extra one (see `SecretsService.meta`)."""
+"""The Meta fields of the contract, plus those that explain a state (see `SecretMeta`)."""
 
 
 def _utc(text: str) -> dt.datetime:
@@ -245,6 +254,8 @@ UNKNOWN_ID_CALLS = [
     ("PUT", ("access",), {"communities": []}),
     ("PUT", ("attachment",), None),
     ("DELETE", ("attachment",), None),
+    ("GET", ("versions",), None),
+    ("POST", ("versions", "1", "restore"), {"version": 1}),
 ]
 
 
@@ -253,13 +264,15 @@ UNKNOWN_ID_CALLS = [
 async def test_unknown_ids_are_404(
     api: Api, method: str, suffix: tuple[str, ...], body: Any, secret_id: str
 ) -> None:
-    # Given a project with one secret
+    await assert_no_such_secret(api, method, ("secrets", secret_id, *suffix), body)
+
+
+async def assert_no_such_secret(api: Api, method: str, path: tuple[str, ...], body: Any) -> None:
+    """Given a project with one secret, a call of ``path`` is 404 and changes nothing."""
     await create_secret(api, "existing")
     before = await snapshot(api)
-    # When a route is called with an ID that does not exist
     kwargs = {"body": body} if body is not None else {}
-    reply = await api(method, "secrets", secret_id, *suffix, **kwargs)
-    # Then it is 404, and nothing changed
+    reply = await api(method, *path, **kwargs)
     assert reply.status == 404
     assert reply.body == {"message": "No such secret."}
     assert await snapshot(api) == before
@@ -278,6 +291,10 @@ ALL_ROUTES = [
     ("DELETE", ("secrets", "{id}", "attachment"), None),
     ("GET", ("communities",), None),
     ("GET", ("environment",), None),
+    ("GET", ("secrets", "{id}", "versions"), None),
+    ("POST", ("secrets", "{id}", "versions", "1", "restore"), {"version": 1}),
+    ("GET", ("kernels", "{id}"), None),
+    ("POST", ("kernels", "{id}", "reload"), None),
 ]
 
 
@@ -296,3 +313,87 @@ async def test_unauthenticated_requests_are_refused(
     assert reply.status in (401, 403)
     assert "guarded-value" not in str(reply.body)
     assert await snapshot(api) == before
+
+
+async def test_versions_list_each_kept_version_without_values(api: Api) -> None:
+    # Given a secret created by alice and changed by bob
+    created = await create_secret(api, "versioned", "first-value")
+    await api(
+        "PATCH", "secrets", created["id"], body={"version": 1, "value": "second-value"}, user="bob"
+    )
+    # When its versions are listed
+    reply = await api("GET", "secrets", created["id"], "versions")
+    # Then they come newest first, the first current, with who and when, and no value
+    assert reply.status == 200
+    versions = reply.body["versions"]
+    assert [(v["version"], v["updated_by"], v["current"]) for v in versions] == [
+        (2, "bob", True),
+        (1, "alice", False),
+    ]
+    assert all(set(v) == {"version", "updated_at", "updated_by", "current"} for v in versions)
+    assert _utc(versions[1]["updated_at"]) <= _utc(versions[0]["updated_at"])
+    assert "value" not in str(reply.body)
+
+
+async def test_restore_makes_a_new_version_with_the_old_value(api: Api) -> None:
+    # Given a secret at version 2
+    created = await create_secret(api, "restorable", "old-value")
+    await api("PATCH", "secrets", created["id"], body={"version": 1, "value": "new-value"})
+    path = ("secrets", created["id"], "versions", "1", "restore")
+    before = await snapshot(api)
+    # When version 1 is restored with a stale current version
+    stale = await api("POST", *path, body={"version": 1})
+    # Then it is 409, and nothing changed
+    assert (stale.status, stale.body.get("field")) == (409, "version")
+    assert await snapshot(api) == before
+    # When a version no longer kept is restored
+    gone = await api(
+        "POST", "secrets", created["id"], "versions", "7", "restore", body={"version": 2}
+    )
+    assert gone.status == 404
+    assert gone.message == "That version of the secret is no longer kept."
+    assert await snapshot(api) == before
+    # When it is restored with the current version
+    restored = await api("POST", *path, body={"version": 2})
+    # Then a new version 3 holds the old value
+    assert restored.status == 200
+    assert set(restored.body) == META_KEYS
+    assert restored.body["version"] == 3
+    assert (await api("POST", "secrets", created["id"], "reveal")).body == {"value": "old-value"}
+    assert "old-value" not in str(restored.body)
+    versions = (await api("GET", "secrets", created["id"], "versions")).body["versions"]
+    assert [v["version"] for v in versions] == [3, 2, 1]
+
+
+async def test_one_undecryptable_value_keeps_the_others_served(
+    api: Api, extension: SecretsExtension
+) -> None:
+    # Given two secrets, one of which is then written by a server with another key
+    good = await create_secret(api, "good-one", "good-value")
+    bad = await create_secret(api, "bad-one", "bad-value")
+    store = extension.store
+    assert isinstance(store, SqlSecretStore)
+    other = SqlSecretStore(db_url=store.db_url, keyring=Keyring([generate_key()]))
+    try:
+        other.update(View("default"), bad["id"], expected_version=1, user="x", value="lost")
+    finally:
+        other.close()
+    # When the environment is asked for
+    environment = await api("GET", "environment")
+    # Then it serves every other secret
+    assert (environment.status, environment.body) == (
+        200,
+        {"environment": {"good-one": "good-value"}},
+    )
+    # And the listing marks the bad one
+    listing = {m["name"]: m for m in (await api("GET", "secrets")).body["secrets"]}
+    assert (listing["bad-one"]["injected"], listing["bad-one"]["not_injected_reason"]) == (
+        False,
+        "undecryptable",
+    )
+    assert listing["good-one"]["injected"] is True
+    # And revealing it is a clear error of the server's keys (503), not a 500
+    revealed = await api("POST", "secrets", bad["id"], "reveal")
+    assert revealed.status == 503
+    assert "cannot be decrypted with the configured key" in revealed.message
+    assert (await api("POST", "secrets", good["id"], "reveal")).body == {"value": "good-value"}

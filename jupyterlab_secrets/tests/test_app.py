@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from jupyter_core.paths import jupyter_data_dir
 from traitlets import TraitError
+from traitlets.config import Config
 
 import jupyterlab_secrets
 from jupyterlab_secrets.app import SecretsExtension
-from jupyterlab_secrets.store import SecretsStore
+from jupyterlab_secrets.config import SecretsSettings, open_secrets
+from jupyterlab_secrets.errors import UnavailableError
+from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .conftest import Api
 
@@ -52,7 +55,67 @@ def test_defaults(jp_environ: Any) -> None:
     assert extension.db_url == "sqlite:///" + os.path.join(data, "secrets.db")
     assert extension.key_file == os.path.join(data, "key")
     assert extension.communities == {}
-    assert extension.store_class is SecretsStore
+    assert extension.store_class is SqlSecretStore
+    assert extension.redact_outputs is True
+    assert extension.redact_min_length == 8
+    assert extension.keep_versions == 10
+    assert extension.poll_interval == 3.0
+    assert (extension.openbao_url, extension.openbao_mount, extension.openbao_token_file) == (
+        "",
+        "jupyterlab-secrets",
+        "",
+    )
+
+
+def test_the_settings_are_read_without_an_extension_app(tmp_path: Path) -> None:
+    # Given a server config, as its config files give it
+    config = Config(
+        {
+            "SecretsExtension": {
+                "project": "proj-z",
+                "db_url": f"sqlite:///{tmp_path / 'db' / 'secrets.db'}",
+                "key_file": str(tmp_path / "db" / "key"),
+                "keep_versions": 3,
+                "redact_outputs": False,
+            }
+        }
+    )
+    # When the settings are read by themselves (as the command line does)
+    settings = SecretsSettings(config=config)
+    # Then they are the server's
+    assert (settings.project, settings.keep_versions, settings.redact_outputs) == (
+        "proj-z",
+        3,
+        False,
+    )
+    # And they open the store and the service of that project
+    opened = open_secrets(settings)
+    try:
+        created = opened.service.create("alice", "from-settings", "v")
+        assert created.project == "proj-z"
+        assert created.hidden_in_outputs is False
+        assert opened.store.keep_versions == 3  # type: ignore[attr-defined]
+    finally:
+        opened.store.close()
+
+
+def test_an_openbao_url_without_a_token_or_openbao_is_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given OpenBao as the store, and no token anywhere
+    for name in ("BAO_TOKEN", "VAULT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    settings = SecretsSettings(openbao_url="http://127.0.0.1:9")
+    # Then the store is unavailable, saying where a token is looked for
+    with pytest.raises(UnavailableError, match="No OpenBao token: set SecretsExtension"):
+        open_secrets(settings)
+    # And with a token, but no OpenBao there, it says so (and never shows the token)
+    token = tmp_path / "token"
+    token.write_text("s.secret-token-value\n")
+    settings = SecretsSettings(openbao_url="http://127.0.0.1:9", openbao_token_file=str(token))
+    with pytest.raises(UnavailableError, match="cannot be reached") as error:
+        open_secrets(settings)
+    assert "secret-token-value" not in error.value.message
 
 
 def test_communities_of_the_documented_shape_are_accepted() -> None:
@@ -103,6 +166,27 @@ def test_bad_communities_are_refused_with_a_clear_message(value: Any, message: s
     assert message in str(refused.value)
 
 
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_a_poll_interval_of_zero_or_less_is_refused(value: float) -> None:
+    # When the kernels' poll is set to run without a pause
+    with pytest.raises(TraitError) as refused:
+        SecretsExtension(poll_interval=value)
+    # Then the message names the setting and what it must be
+    assert "SecretsExtension.poll_interval must be more than 0 seconds." in str(refused.value)
+
+
+def test_the_command_line_reads_the_servers_poll_interval_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a server config that sets the kernels' poll
+    config = Config({"SecretsExtension": {"poll_interval": 10.0}})
+    # When the settings are read by themselves (as the command line does)
+    settings = SecretsSettings(config=config)
+    # Then they hold it, and no "not recognized" warning is logged
+    assert settings.poll_interval == 10.0
+    assert "not recognized" not in caplog.text
+
+
 async def test_first_start_creates_a_private_key_file(
     api: Api, extension: SecretsExtension, secrets_dir: Path
 ) -> None:
@@ -117,16 +201,16 @@ async def test_first_start_creates_a_private_key_file(
     assert created.status == 201
     assert stat.S_IMODE((secrets_dir / "secrets.db-wal").stat().st_mode) == 0o600
     # When the extension starts again on the same files
-    again = SecretsExtension(config=extension.config)
-    service = again.open_service()
+    opened = open_secrets(SecretsExtension(config=extension.config))
     # Then the key file is unchanged, and the secret is readable
-    assert key_file.read_bytes() == content
-    assert service.reveal("alice", created.body["id"]) == {"value": "v"}
-    assert again.store is not None
-    again.store.close()
+    try:
+        assert key_file.read_bytes() == content
+        assert opened.service.reveal("alice", created.body["id"]) == "v"
+    finally:
+        opened.store.close()
 
 
-class RecordingStore(SecretsStore):
+class RecordingStore(SqlSecretStore):
     """A store subclass, to check the store class is configurable."""
 
 

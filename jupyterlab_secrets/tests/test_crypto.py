@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from jupyterlab_secrets.crypto import (
     DecryptionError,
@@ -22,8 +22,10 @@ from jupyterlab_secrets.crypto import (
     load_keyring,
     parse_keys,
 )
-from jupyterlab_secrets.service import SecretsError, SecretsService
-from jupyterlab_secrets.store import SecretRow, SecretsStore
+from jupyterlab_secrets.errors import UndecryptableError
+from jupyterlab_secrets.service import SecretsService
+from jupyterlab_secrets.stores.sql import SqlSecretStore
+from jupyterlab_secrets.stores.sql_schema import SecretRow
 
 
 def test_every_encryption_uses_a_fresh_nonce(keyring: Keyring) -> None:
@@ -79,34 +81,29 @@ def test_the_first_key_encrypts_and_every_key_decrypts() -> None:
         Keyring([new]).decrypt(sealed_old, project="p", secret_id="id")
 
 
-def test_a_ciphertext_moved_to_another_row_fails_to_decrypt(
-    sqlite_store: SecretsStore, keyring: Keyring
-) -> None:
+def test_a_ciphertext_moved_to_another_row_fails_to_decrypt(sqlite_store: SqlSecretStore) -> None:
     # Given two secrets in the database
-    service = SecretsService(sqlite_store, keyring, "proj-a")
-    first = service.create("alice", b'{"name": "first", "value": "first value"}')
-    second = service.create("alice", b'{"name": "second", "value": "second value"}')
+    service = SecretsService(sqlite_store, "proj-a")
+    first = service.create("alice", "first", "first value")
+    second = service.create("alice", "second", "second value")
     # When the first row's ciphertext is copied into the second row
-    source = sqlite_store.get(first["id"])
-    assert source is not None
     with sqlite_store.engine.begin() as connection:
+        ciphertext, nonce, key = connection.execute(
+            select(SecretRow.ciphertext, SecretRow.nonce, SecretRow.key_id).where(
+                SecretRow.id == first.id
+            )
+        ).one()
         connection.execute(
             update(SecretRow)
-            .where(SecretRow.id == second["id"])
-            .values(
-                ciphertext=source.sealed.ciphertext,
-                nonce=source.sealed.nonce,
-                key_id=source.sealed.key_id,
-            )
+            .where(SecretRow.id == second.id)
+            .values(ciphertext=ciphertext, nonce=nonce, key_id=key)
         )
-    # Then the second secret cannot be revealed, nor injected
-    with pytest.raises(SecretsError) as refused:
-        service.reveal("alice", second["id"])
-    assert refused.value.status == 500
-    assert refused.value.message == "This secret cannot be decrypted with the configured key."
-    with pytest.raises(SecretsError):
-        service.environment("alice")
-    assert service.reveal("alice", first["id"]) == {"value": "first value"}
+    # Then the second secret cannot be revealed, nor injected, and the first one still can
+    with pytest.raises(UndecryptableError) as refused:
+        service.reveal("alice", second.id)
+    assert "cannot be decrypted with the configured key" in refused.value.message
+    assert service.environment("alice") == {"first": "first value"}
+    assert service.reveal("alice", first.id) == "first value"
 
 
 @pytest.mark.parametrize(

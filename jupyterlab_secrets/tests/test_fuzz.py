@@ -10,8 +10,11 @@ no answer is a 5xx, and no answer but ``reveal`` and ``environment`` holds a sto
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
+import urllib.parse
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ from schemathesis.generation.modes import GenerationMode
 
 import jupyterlab_secrets
 from jupyterlab_secrets.crypto import encode_key, generate_key
+from jupyterlab_secrets.rest import MAX_BODY_BYTES
 
 from .live import LiveServer
 
@@ -46,6 +50,12 @@ CANARIES = {
     "canary-shared": "shared-" + uuid.uuid4().hex,
 }
 """Secrets stored before fuzzing: distinctive values that must never show in an answer."""
+
+NO_KERNEL = uuid.uuid4().hex
+"""A well-formed kernel ID this server does not run (the fuzzer starts no kernel)."""
+
+HISTORY_CANARY = "canary-api-key"
+"""The canary given kept versions, first in `CANARIES`: restore is aimed at it."""
 
 SENSITIVE_OPERATIONS = {"revealSecret", "getEnvironment"}
 """The only answers that may hold values."""
@@ -132,6 +142,8 @@ class Fuzzer:
             )
             assert created.status_code == 201, created.text
             present[name] = created.json()["id"]
+            if name == HISTORY_CANARY:
+                self.give_history(present[name], value)
         shared = self.session.put(
             f"{self.base}/secrets/{present['canary-shared']}/access",
             data=json.dumps({"communities": ["ml-team"]}),
@@ -139,10 +151,23 @@ class Fuzzer:
         assert shared.status_code == 200, shared.text
         self.ids = [present[name] for name in CANARIES]
 
+    def give_history(self, secret_id: str, value: str) -> None:
+        """Edit a new canary twice, back to its own value, so that versions 1 to 3 are kept and
+        restore has real versions to restore (each earlier value is a secret too)."""
+        earlier = "earlier-" + uuid.uuid4().hex
+        self.values.add(earlier)
+        for version, edited in ((1, earlier), (2, value)):
+            reply = self.session.patch(
+                f"{self.base}/secrets/{secret_id}",
+                data=json.dumps({"version": version, "value": edited}),
+            )
+            assert reply.status_code == 200, reply.text
+
     def served(self, method: str, path: str) -> bool:
         """Whether the server has this route: jupyter_server's own 404 page is HTML, while
         the extension's 404 is a JSON error."""
         url = self.base + path.replace("{id}", "0" * 32).replace("{version}", "1")
+        url = url.replace("{kernel_id}", NO_KERNEL)
         reply = self.session.request(method, url, data=b"{}")
         not_found_page = reply.status_code == 404 and "json" not in reply.headers.get(
             "Content-Type", ""
@@ -203,6 +228,15 @@ class Fuzzer:
                 operation.as_strategy(generation_mode=mode, path_parameters={"id": secret_id})
                 for secret_id in self.ids
             ]
+        if mode is GenerationMode.POSITIVE and "{version}" in operation.path:
+            # And at versions that are kept, so that restore restores, or finds a stale version.
+            strategies += [
+                operation.as_strategy(
+                    generation_mode=mode,
+                    path_parameters={"id": self.ids[0], "version": version},
+                )
+                for version in (1, 2, 3)
+            ]
 
         @settings(
             max_examples=examples,
@@ -222,23 +256,49 @@ class Fuzzer:
         send()
 
     def corpus(self, method: str, path: str, operation_id: str) -> None:
-        """The fixed hostile inputs: every hostile body (at a real secret), every hostile id."""
+        """The fixed hostile inputs: every hostile body (at a real secret), every hostile id
+        (of a secret or a kernel)."""
         label = f"corpus {method} {path}"
         has_body = method in ("POST", "PUT", "PATCH")
-        url = self.base + path.replace("{version}", "1")
+        # A secret's id, or a kernel's: the real secret, or a kernel this server does not run.
+        url = self.base + path.replace("{version}", "1").replace("{kernel_id}", "{id}")
+        real_id = NO_KERNEL if "{kernel_id}" in path else self.ids[0]
         sends: list[tuple[str, bytes, str]] = []
         for body in HOSTILE_BODIES if has_body else [b""]:
             shown = f"body {body[:12]!r}… ({len(body):,} bytes)"
-            sends.append((url.replace("{id}", self.ids[0]), body, shown))
-        if "{id}" in path:
+            sends.append((url.replace("{id}", real_id), body, shown))
+        if "{id}" in url:
             for secret_id in HOSTILE_IDS:
                 shown = f"id {secret_id[:20]}"
                 sends.append((url.replace("{id}", secret_id), b"{}" if has_body else b"", shown))
         for target, body, shown in sends:
+            if len(body) > MAX_BODY_BYTES:
+                status, content = self.oversized(method, target, len(body))
+                self.check(label, status, content, operation_id, shown)
+                continue
             reply = self.session.request(
                 method, target, data=body, headers={"Content-Type": "application/json"}, timeout=60
             )
             self.check(label, reply.status_code, reply.content, operation_id, shown)
+
+    def oversized(self, method: str, target: str, length: int) -> tuple[int, bytes]:
+        """Announce a body larger than the server takes, and read the answer it gives from the
+        length alone (413), before any of the body is sent: a client that sends the body first
+        finds the connection closed under it, as a browser would, and learns nothing."""
+        url = urllib.parse.urlsplit(target)
+        with socket.create_connection((url.hostname, url.port), timeout=60) as sock:
+            head = [
+                f"{method} {url.path} HTTP/1.1",
+                f"Host: {url.netloc}",
+                *(f"{name}: {value}" for name, value in self.server.headers.items()),
+                "Content-Type: application/json",
+                f"Content-Length: {length}",
+                "Connection: close",
+            ]
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            reply = http.client.HTTPResponse(sock)
+            reply.begin()
+            return reply.status, reply.read()
 
 
 def operations() -> list[Any]:
@@ -272,15 +332,6 @@ def examples_for(db_url: str) -> int:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=(
-        "finds two known bugs of the REST layer: '[' x 200,000 as a body answers 500 (both "
-        "stores), and a NUL in a secret's id answers 500 on PostgreSQL. They are fixed on the "
-        "branch shape: remove this mark when it is merged (strict: it fails once they pass)."
-    ),
-)
 def test_no_input_gets_a_server_error_or_a_value(
     live_server: LiveServer, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

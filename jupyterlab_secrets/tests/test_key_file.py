@@ -23,7 +23,7 @@ from jupyterlab_secrets.crypto import (
     load_keyring,
 )
 from jupyterlab_secrets.service import SecretsService
-from jupyterlab_secrets.store import SecretsStore
+from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .conftest import Api
 
@@ -42,11 +42,11 @@ def _rows(db_url: str) -> list[Any]:
 
 
 def _seed(db_url: str, project: str) -> None:
-    store = SecretsStore(db_url=db_url)
+    store = SqlSecretStore(db_url=db_url, keyring=Keyring([SEED_KEY]))
     try:
-        service = SecretsService(store, Keyring([SEED_KEY]), project)
+        service = SecretsService(store, project)
         for number, value in enumerate(PRECIOUS, start=1):
-            service.create("alice", f'{{"name": "stored-{number}", "value": "{value}"}}'.encode())
+            service.create("alice", f"stored-{number}", value)
     finally:
         store.close()
 

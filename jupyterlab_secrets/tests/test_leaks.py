@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from jupyterlab_secrets.store import SecretsStore
+from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .conftest import Api
 
@@ -158,10 +158,10 @@ async def test_no_value_in_the_logs_even_at_debug(
     errors = await exercise(api, markers)
     # And a request fails unexpectedly while holding a value
 
-    def broken_insert(self: SecretsStore, record: Any) -> Any:
+    def broken_create(self: SqlSecretStore, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(SecretsStore, "insert", broken_insert)
+    monkeypatch.setattr(SqlSecretStore, "create", broken_create)
     crashed = await api("POST", "secrets", body={"name": "leak-crash", "value": markers[4]})
     assert crashed.status == 500
     assert crashed.body == {"message": "Internal Server Error"}

@@ -23,11 +23,12 @@ from jupyterlab_secrets.migrations import (
     current_revision,
     head_revision,
 )
-from jupyterlab_secrets.service import SecretsService
-from jupyterlab_secrets.store import Base, SecretsStore
+from jupyterlab_secrets.stores.base import View
+from jupyterlab_secrets.stores.sql import SqlSecretStore
+from jupyterlab_secrets.stores.sql_schema import Base
 
 from .conftest import Api
-from .test_store import _run_concurrently
+from .store_contract import run_concurrently
 
 UTC = dt.timezone.utc
 
@@ -70,6 +71,16 @@ TYPES = {
 }
 
 COMMUNITIES = {"ml-team": {"admins": ["alice"], "projects": ["proj-a", "proj-b"]}}
+PROJ_A = View("proj-a", ("ml-team",))
+PROJ_B = View("proj-b", ("ml-team",))
+HEAD = "0003"
+LEGACY_COLUMNS = {
+    "secrets": "id, project, name, ciphertext, nonce, key_id, created_by, created_at, "
+    "updated_at, version",
+    "secret_shares": "secret_id, community",
+    "attachments": "secret_id, project",
+}
+"""The columns of revision 1, which every later revision keeps as they are."""
 
 HEAD_INDEXES = {
     "secrets": set(),
@@ -147,16 +158,18 @@ def build_revision_1(db_url: str, keyring: Keyring) -> dict[str, str]:
 
 
 def dump(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, as the database holds it."""
+    """Every row of every table of revision 1, in its columns, as the database holds it."""
     engine = create_engine(db_url)
     try:
         with engine.connect() as connection:
             return {
                 table: [
                     tuple(row)
-                    for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))
+                    for row in connection.execute(
+                        text(f"SELECT {columns} FROM {table} ORDER BY 1, 2")
+                    )
                 ]
-                for table in ("secrets", "secret_shares", "attachments")
+                for table, columns in LEGACY_COLUMNS.items()
             }
     finally:
         engine.dispose()
@@ -187,16 +200,28 @@ def legacy(db_url: str, keyring: Keyring) -> dict[str, str]:
     return build_revision_1(db_url, keyring)
 
 
-def test_a_fresh_database_is_created_at_head_and_matches_the_models(db_url: str) -> None:
+def all_values(store: SqlSecretStore) -> dict[str, str | None]:
+    """Every value proj-a and proj-b see, by ID."""
+    seen: dict[str, str | None] = {}
+    for view in (PROJ_A, PROJ_B):
+        seen.update(store.read_values(view, [s.id for s in store.list(view)]))
+    return seen
+
+
+def test_a_fresh_database_is_created_at_head_and_matches_the_models(
+    db_url: str, keyring: Keyring
+) -> None:
     # Given an empty database
     # When a store opens it
-    store = SecretsStore(db_url=db_url)
+    store = SqlSecretStore(db_url, keyring)
     try:
         # Then it is at the newest revision, in our own version table
         with store.engine.connect() as connection:
-            assert current_revision(connection) == head_revision() == "0002"
+            assert current_revision(connection) == head_revision() == HEAD
             assert inspect(connection).has_table(VERSION_TABLE)
             assert not inspect(connection).has_table("alembic_version")
+            assert inspect(connection).has_table("secret_versions")
+            assert inspect(connection).has_table("change_counters")
             # And the migrated schema is exactly what the models declare
             differences = compare_metadata(
                 MigrationContext.configure(connection, opts={"compare_type": True}),
@@ -217,35 +242,78 @@ def test_a_database_of_the_previous_release_is_upgraded_in_place(
     assert revision is None
     assert ("ix_secrets_project", ("project",)) in indexes["secrets"]
     # When a store opens it
-    store = SecretsStore(db_url=db_url)
+    store = SqlSecretStore(db_url, keyring)
     try:
-        # Then it is upgraded to head, every row is byte for byte the same
-        assert schema_of(db_url) == ("0002", HEAD_INDEXES)
+        # Then it is upgraded to head, every column it had is byte for byte the same
+        assert schema_of(db_url) == (HEAD, HEAD_INDEXES)
         assert dump(db_url) == before
         # And every secret, share and attachment reads and decrypts as before
-        proj_a = SecretsService(store, keyring, "proj-a", COMMUNITIES)
-        proj_b = SecretsService(store, keyring, "proj-b", COMMUNITIES)
-        seen = {}
-        for service in (proj_a, proj_b):
-            for meta in service.list("alice")["secrets"]:
-                seen[meta["id"]] = service.reveal("alice", meta["id"])["value"]
-        assert seen == legacy
-        listing = proj_a.list("alice")["secrets"]
-        assert [(m["name"], m["version"], m["created_at"]) for m in listing] == [
-            ("api-key", 1, "2024-05-17T09:30:12.345Z"),
-            ("multi-line", 2, "2024-05-17T09:31:12.345Z"),
-            ("team-token", 3, "2024-05-17T09:32:12.345Z"),
+        assert all_values(store) == legacy
+        listing = sorted(store.list(PROJ_A), key=lambda s: s.name)
+        assert [(s.name, s.version, s.created_at) for s in listing] == [
+            ("api-key", 1, dt.datetime(2024, 5, 17, 9, 30, 12, 345678, tzinfo=UTC)),
+            ("multi-line", 2, dt.datetime(2024, 5, 17, 9, 31, 12, 345678, tzinfo=UTC)),
+            ("team-token", 3, dt.datetime(2024, 5, 17, 9, 32, 12, 345678, tzinfo=UTC)),
         ]
-        assert listing[2]["shared_with"] == ["ml-team"]
-        assert proj_b.environment("alice") == {
-            "environment": {"api-key": "b's own", "team-token": "shared-with-ml-team"}
-        }
+        assert listing[2].shared_with == ("ml-team",)
+        shared = next(s for s in store.list(PROJ_B) if s.project == "proj-a")
+        assert (shared.name, shared.attached_as) == ("team-token", "team-token")
     finally:
         store.close()
     # And opening it again changes nothing
-    SecretsStore(db_url=db_url).close()
+    SqlSecretStore(db_url, keyring).close()
     assert dump(db_url) == before
-    assert schema_of(db_url) == ("0002", HEAD_INDEXES)
+    assert schema_of(db_url) == (HEAD, HEAD_INDEXES)
+
+
+def upgrade_to(db_url: str, revision: str) -> None:
+    """Bring a database of revision 1 (`build_revision_1`) to ``revision`` with Alembic, as
+    that release's store did."""
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.stamp(alembic_config(connection), "0001")
+            command.upgrade(alembic_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def test_a_database_of_the_previous_schema_gets_authors_names_lengths_and_versions(
+    db_url: str, legacy: dict[str, str], keyring: Keyring
+) -> None:
+    # Given a database at revision 0002 (the previous schema), with rows
+    upgrade_to(db_url, "0002")
+    assert schema_of(db_url)[0] == "0002"
+    before = dump(db_url)
+    # When this release's store opens it
+    store = SqlSecretStore(db_url, keyring)
+    try:
+        # Then the rows are kept, and each secret was last changed by its creator
+        assert schema_of(db_url)[0] == HEAD
+        assert dump(db_url) == before
+        by_name = {s.name: s for s in store.list(PROJ_A)}
+        assert {s.updated_by for s in by_name.values()} == {"alice"}
+        # And a project's attachment keeps the name the secret had when it was added
+        (attached,) = [s for s in store.list(PROJ_B) if s.project == "proj-a"]
+        assert attached.attached_as == "team-token"
+        # And a value's length, which a migration cannot decrypt, is its UTF-8 byte count
+        # (exact for ASCII, never less than its characters) until the value next changes
+        multi_line = legacy[by_name["multi-line"].id]
+        assert by_name["api-key"].value_length == len("s3cr3t")
+        assert by_name["multi-line"].value_length == len(multi_line.encode()) > len(multi_line)
+        # And there are no kept versions yet
+        assert [v.version for v in store.versions(PROJ_A, by_name["multi-line"].id)] == [2]
+        # When a migrated secret's value changes
+        marker = store.change_marker(PROJ_B)
+        secret = by_name["team-token"]
+        updated = store.update(PROJ_A, secret.id, expected_version=3, user="bob", value="línea 🙂")
+        # Then its length is exact, its earlier value is kept, and proj-b sees a change
+        assert updated.value_length == len("línea 🙂") == 7
+        assert [v.version for v in store.versions(PROJ_A, secret.id)] == [4, 3]
+        assert store.read_version(PROJ_A, secret.id, 3) == "shared-with-ml-team"
+        assert store.change_marker(PROJ_B) != marker
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("start", ["fresh", "previous-release"])
@@ -254,29 +322,25 @@ def test_servers_starting_at_once_upgrade_once(db_url: str, keyring: Keyring, st
     values = build_revision_1(db_url, keyring) if start == "previous-release" else {}
     before = dump(db_url) if values else None
     # When eight servers open it at the same moment
-    results = _run_concurrently(8, lambda i: SecretsStore(db_url=db_url))
+    results = run_concurrently(8, lambda i: SqlSecretStore(db_url, keyring))
     try:
         # Then every one opens, and the schema is at head once, with the rows intact
-        assert all(isinstance(r, SecretsStore) for r in results), results
-        assert schema_of(db_url) == ("0002", HEAD_INDEXES)
+        assert all(isinstance(r, SqlSecretStore) for r in results), results
+        assert schema_of(db_url) == (HEAD, HEAD_INDEXES)
         if before is not None:
             assert dump(db_url) == before
-        service = SecretsService(results[0], keyring, "proj-a", COMMUNITIES)
-        for meta in service.list("alice")["secrets"]:
-            assert service.reveal("alice", meta["id"])["value"] == values[meta["id"]]
-        created = SecretsService(results[-1], keyring, "proj-c").create(
-            "alice", b'{"name": "after", "value": "v"}'
-        )
-        assert results[1].get(created["id"]) is not None
+        assert all_values(results[0]) == values
+        created = results[-1].create(View("proj-c"), name="after", value="v", user="alice")
+        assert results[1].get(View("proj-c"), created.id) == created
     finally:
         for result in results:
-            if isinstance(result, SecretsStore):
+            if isinstance(result, SqlSecretStore):
                 result.close()
 
 
-def test_a_database_of_a_newer_release_is_refused_untouched(db_url: str) -> None:
+def test_a_database_of_a_newer_release_is_refused_untouched(db_url: str, keyring: Keyring) -> None:
     # Given a database that a newer release upgraded beyond this release's head
-    SecretsStore(db_url=db_url).close()
+    SqlSecretStore(db_url, keyring).close()
     engine = create_engine(db_url)
     with engine.begin() as connection:
         connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0099'"))
@@ -284,20 +348,22 @@ def test_a_database_of_a_newer_release_is_refused_untouched(db_url: str) -> None
     before = dump(db_url)
     # When a store opens it
     with pytest.raises(SchemaError) as refused:
-        SecretsStore(db_url=db_url)
+        SqlSecretStore(db_url, keyring)
     # Then it says what to do, and changes nothing
     assert str(refused.value) == (
         "The secrets database is at schema revision '0099', which this release of "
-        "jupyterlab-secrets does not know (its newest is '0002'): a newer release upgraded "
+        f"jupyterlab-secrets does not know (its newest is '{HEAD}'): a newer release upgraded "
         "it. Install that release or a later one."
     )
     assert dump(db_url) == before
 
 
-def test_every_revision_downgrades_and_upgrades_again(db_url: str, legacy: dict[str, str]) -> None:
+def test_every_revision_downgrades_and_upgrades_again(
+    db_url: str, legacy: dict[str, str], keyring: Keyring
+) -> None:
     # Given a previous-release database, upgraded
     before = dump(db_url)
-    SecretsStore(db_url=db_url).close()
+    SqlSecretStore(db_url, keyring).close()
     engine = create_engine(db_url)
     try:
         # When it is taken back to revision 1, then forward again
@@ -305,14 +371,24 @@ def test_every_revision_downgrades_and_upgrades_again(db_url: str, legacy: dict[
             command.downgrade(alembic_config(connection), "0001")
         assert schema_of(db_url)[0] == "0001"
         assert dump(db_url) == before
-        SecretsStore(db_url=db_url).close()
+        SqlSecretStore(db_url, keyring).close()
         # Then it is at head with its rows; and down to nothing leaves no table of ours
-        assert schema_of(db_url) == ("0002", HEAD_INDEXES)
+        assert schema_of(db_url) == (HEAD, HEAD_INDEXES)
         assert dump(db_url) == before
         with engine.begin() as connection:
             command.downgrade(alembic_config(connection), "base")
             tables = set(inspect(connection).get_table_names())
-        assert tables & {"secrets", "secret_shares", "attachments"} == set()
+        assert (
+            tables
+            & {
+                "secrets",
+                "secret_shares",
+                "attachments",
+                "secret_versions",
+                "change_counters",
+            }
+            == set()
+        )
     finally:
         engine.dispose()
 
@@ -327,6 +403,7 @@ def test_the_migration_scripts_ship_inside_the_package() -> None:
     assert sorted(p.name for p in (folder / "versions").glob("*.py")) == [
         "0001_initial_schema.py",
         "0002_covering_link_indexes.py",
+        "0003_versions_names_and_counters.py",
     ]
     assert not (folder / "alembic.ini").exists()
 
@@ -346,7 +423,7 @@ def prepared(request: pytest.FixtureRequest, secrets_dir: Path) -> dict[str, str
     url = f"sqlite:///{secrets_dir / 'secrets.db'}"
     values = build_revision_1(url, Keyring([LEGACY_KEY]))
     if getattr(request, "param", "previous-release") == "newer":
-        SecretsStore(db_url=url).close()
+        SqlSecretStore(url, Keyring([LEGACY_KEY])).close()
         engine = create_engine(url)
         with engine.begin() as connection:
             connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0099'"))
@@ -376,7 +453,7 @@ async def test_the_server_starts_on_a_previous_release_database_and_serves_it(
     assert environment.body == {
         "environment": {"api-key": "b's own", "team-token": "shared-with-ml-team"}
     }
-    assert schema_of(secrets_config["db_url"]) == ("0002", HEAD_INDEXES)
+    assert schema_of(secrets_config["db_url"]) == (HEAD, HEAD_INDEXES)
 
 
 @pytest.mark.parametrize("prepared", ["newer"], indirect=True)
@@ -392,7 +469,7 @@ async def test_a_newer_database_makes_the_server_answer_503_with_what_to_do(
     assert reply.message == (
         f"The secrets database sqlite:///{secrets_config['db_url'][10:]} "
         "(SecretsExtension.db_url) cannot be used: The secrets database is at schema revision "
-        "'0099', which this release of jupyterlab-secrets does not know (its newest is '0002'): "
+        "'0099', which this release of jupyterlab-secrets does not know (its newest is '0003'): "
         "a newer release upgraded it. Install that release or a later one. Nothing was changed."
     )
     assert dump(secrets_config["db_url"]) == before

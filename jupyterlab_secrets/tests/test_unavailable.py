@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
 from jupyterlab_secrets.service import SecretsService
-from jupyterlab_secrets.store import SecretsStore
+from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .conftest import Api
 from .test_api import ALL_ROUTES
@@ -115,10 +115,10 @@ def secrets_config(
 ) -> dict[str, Any]:
     """Prepare the database, key file and environment before the server starts."""
     if scenario.seed:
-        store = SecretsStore(db_url=secrets_config["db_url"])
-        service = SecretsService(store, Keyring([SEED_KEY]), "default")
-        service.create("alice", b'{"name": "stored-one", "value": "precious-1"}')
-        service.create("alice", b'{"name": "stored-two", "value": "precious-2"}')
+        store = SqlSecretStore(db_url=secrets_config["db_url"], keyring=Keyring([SEED_KEY]))
+        service = SecretsService(store, "default")
+        service.create("alice", "stored-one", "precious-1")
+        service.create("alice", "stored-two", "precious-2")
         store.close()
     key_file = Path(secrets_config["key_file"])
     if scenario.key_file is not None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 from typing import Any
 
 import pytest
 
-from jupyterlab_secrets.service import NAME_PATTERN, RESERVED_NAMES, RESERVED_PREFIXES, name_error
+from jupyterlab_secrets.rules import NAME_PATTERN, RESERVED_NAMES, RESERVED_PREFIXES, name_error
 
 from .conftest import Api, snapshot
 
@@ -29,11 +30,17 @@ TAKEN = "A secret with this name already exists in this project."
 
 
 def reserved(name: str) -> str:
-    return f"Name {name} is reserved: it would break the kernel's environment."
+    return (
+        f"Name {name} is reserved: setting it would change what programs in the kernel run or "
+        "trust."
+    )
 
 
 def reserved_prefix(prefix: str) -> str:
-    return f"Names starting with {prefix} are reserved: they would break the kernel's environment."
+    return (
+        f"Names starting with {prefix} are reserved: setting them would change what programs "
+        "in the kernel run or trust."
+    )
 
 
 BAD_NAMES = [
@@ -55,11 +62,9 @@ BAD_NAMES = [
     ("abéc", CHARS),
     ("ab\nc", CHARS),
     ("ab=c", CHARS),
-    *[
-        (name, reserved(name))
-        for name in ("PATH", "HOME", "SHELL", "USER", "PWD", "PYTHONPATH", "PYTHONHOME")
-    ],
-    ("PYTHONSTARTUP", reserved("PYTHONSTARTUP")),
+    *[(name, reserved(name)) for name in ("PATH", "HOME", "SHELL", "USER", "PWD")],
+    *[(name, reserved_prefix("PYTHON")) for name in ("PYTHONPATH", "PYTHONHOME", "pythonpath")],
+    ("PYTHONSTARTUP", reserved_prefix("PYTHON")),
     ("LD_PRELOAD", reserved_prefix("LD_")),
     ("LD_LIBRARY_PATH", reserved_prefix("LD_")),
     ("JPY_PARENT_PID", reserved_prefix("JPY_")),
@@ -67,6 +72,27 @@ BAD_NAMES = [
     ("JUPYTER_TOKEN", reserved_prefix("JUPYTER")),
     ("JUPYTERHUB", reserved_prefix("JUPYTER")),
     ("JUPYTER", reserved_prefix("JUPYTER")),
+    # The whole list, in any case.
+    *[
+        (name, reserved(name))
+        for name in (
+            "path",
+            "Path",
+            "home",
+            "BASH_ENV",
+            "PROMPT_COMMAND",
+            "NODE_OPTIONS",
+            "PERL5OPT",
+            "bash_env",
+        )
+    ],
+    ("PYTHONWARNINGS", reserved_prefix("PYTHON")),
+    ("DYLD_INSERT_LIBRARIES", reserved_prefix("DYLD_")),
+    ("ld_preload", reserved_prefix("LD_")),
+    ("Ld_x", reserved_prefix("LD_")),
+    ("jpy_session", reserved_prefix("JPY_")),
+    ("jupyter_token", reserved_prefix("JUPYTER")),
+    ("Jupyter", reserved_prefix("JUPYTER")),
 ]
 
 GOOD_NAMES = [
@@ -76,15 +102,8 @@ GOOD_NAMES = [
     "my-api-key",
     "my_api_key2",
     "x-1",
-    "path",
-    "Path",
-    "home",
-    "pythonpath",
-    "ld_preload",
-    "Ld_x",
-    "jpy_session",
-    "jupyter_token",
-    "Jupyter",
+    "HTTPS_PROXY",
+    "pip_index_url",
     "PATH2",
     "MY_PATH",
     "XLD_PRELOAD",
@@ -394,8 +413,9 @@ def test_the_name_checks_agree_with_the_documented_pattern() -> None:
     ]
     # Then a name is accepted exactly when it matches the pattern and is not reserved
     for name in candidates + [name for name, _ in BAD_NAMES] + GOOD_NAMES:
-        is_reserved = name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES)
-        expected = bool(NAME_PATTERN.fullmatch(name)) and not is_reserved
+        upper = name.upper()
+        is_reserved = upper in RESERVED_NAMES or upper.startswith(RESERVED_PREFIXES)
+        expected = bool(re.fullmatch(NAME_PATTERN, name)) and not is_reserved
         assert (name_error(name) is None) == expected, name
 
 

@@ -51,6 +51,41 @@ describe('SecretsModel', () => {
     model.dispose();
   });
 
+  it('hands a revealed value to the caller and keeps none of it', async () => {
+    // Given a server that reveals a value
+    const requests: string[] = [];
+    const { client } = mockServer((method, path) => {
+      requests.push(`${method} ${path}`);
+      if (path === 'secrets/id-api-key/reveal') {
+        return { status: 200, body: { value: 's3cr3t-value' } };
+      }
+      if (path === 'secrets/id-api-key') {
+        return { status: 200, body: meta('api-key', { version: 2 }) };
+      }
+      return {
+        status: 200,
+        body: { project: 'default', secrets: [meta('api-key')] }
+      };
+    });
+    const model = new SecretsModel(client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+
+    // When a form asks for the value and the metadata as now stored
+    const value = await model.reveal('id-api-key');
+    const current = await model.get('id-api-key');
+
+    // Then they come from the API, change nothing, and the model holds no value
+    expect(value).toBe('s3cr3t-value');
+    expect(current.version).toBe(2);
+    expect(requests).toContain('POST secrets/id-api-key/reveal');
+    expect(changes).toEqual([]);
+    expect(JSON.stringify(model.secrets)).not.toContain('s3cr3t-value');
+    expect('client' in model).toBe(false);
+    model.dispose();
+  });
+
   it('names only its own secrets as taken', async () => {
     const store = fakeStore([
       meta('own-key'),

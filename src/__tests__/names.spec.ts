@@ -1,56 +1,83 @@
-import { checkName, describeNameProblem, NameProblem } from '../names';
+import {
+  checkName,
+  describeNameProblem,
+  isTrafficName,
+  MAX_VALUE_BYTES,
+  NAME_MAX_LENGTH,
+  NameProblem
+} from '../names';
+import rules from '../rules.json';
+import table from './name_verdicts.json';
 
 const identity = (msg: string, ...args: any[]): string =>
   args.reduce((s: string, a, i) => s.replace(`%${i + 1}`, String(a)), msg);
 
+/**
+ * The check of the server's `rules.name_error` that each problem stands for.
+ */
+const VERDICT: Record<NameProblem['kind'], string> = {
+  empty: 'length',
+  'too-short': 'length',
+  'too-long': 'length',
+  'bad-first': 'first',
+  'bad-last': 'last',
+  'bad-char': 'chars',
+  reserved: 'reserved',
+  'reserved-prefix': 'reserved-prefix',
+  taken: 'taken'
+};
+
 describe('checkName', () => {
-  it.each([
-    ['abc'],
-    ['a1b'],
-    ['my-api-key'],
-    ['my_api_key'],
-    ['A' + 'b'.repeat(61) + 'C'],
-    ['path'],
-    ['Path'],
-    ['LDX_VALUE'],
-    ['JUPYTEx']
-  ])('accepts %s', name => {
-    expect(checkName(name)).toBeNull();
+  // The server's verdicts on this table are pinned by
+  // jupyterlab_secrets/tests/test_rules_json.py.
+  it.each(table.verdicts as Array<[string, string | null]>)(
+    'gives %j the server verdict %s',
+    (name, verdict) => {
+      const problem = checkName(name);
+      expect(problem === null ? null : VERDICT[problem.kind]).toBe(verdict);
+    }
+  );
+
+  it('holds the names the issue names', () => {
+    const names = new Map(table.verdicts as Array<[string, string | null]>);
+    for (const name of [
+      'Path',
+      'home',
+      'PYTHONWARNINGS',
+      'dyld_insert_libraries',
+      'HTTPS_PROXY',
+      'my-api-key'
+    ]) {
+      expect(names.has(name)).toBe(true);
+    }
+    expect(checkName('HTTPS_PROXY')).toBeNull();
+    expect(checkName('my-api-key')).toBeNull();
   });
 
-  it.each<[string, NameProblem['kind']]>([
-    ['', 'empty'],
-    ['a', 'too-short'],
-    ['ab', 'too-short'],
-    ['a' + 'b'.repeat(63), 'too-long'],
-    ['1abc', 'bad-first'],
-    ['-abc', 'bad-first'],
-    ['_abc', 'bad-first'],
-    ['abc-', 'bad-last'],
-    ['abc_', 'bad-last'],
-    ['ab c', 'bad-char'],
-    ['ab.c', 'bad-char'],
-    ['abé', 'bad-char'],
-    ['PATH', 'reserved'],
-    ['HOME', 'reserved'],
-    ['SHELL', 'reserved'],
-    ['USER', 'reserved'],
-    ['PWD', 'reserved'],
-    ['PYTHONPATH', 'reserved'],
-    ['PYTHONHOME', 'reserved'],
-    ['PYTHONSTARTUP', 'reserved'],
-    ['LD_PRELOAD', 'reserved-prefix'],
-    ['JPY_SESSION', 'reserved-prefix'],
-    ['JUPYTER_TOKEN', 'reserved-prefix'],
-    ['JUPYTERX', 'reserved-prefix']
-  ])('refuses %j as %s', (name, kind) => {
-    expect(checkName(name)?.kind).toBe(kind);
+  it('takes its limits from the rules generated from the server', () => {
+    expect(NAME_MAX_LENGTH).toBe(rules.name.maxLength);
+    expect(MAX_VALUE_BYTES).toBe(rules.value.maxBytes);
+    expect(checkName('a'.repeat(rules.name.maxLength))).toBeNull();
+    expect(checkName('a'.repeat(rules.name.maxLength + 1))?.kind).toBe(
+      'too-long'
+    );
+    // Every reserved name is refused; those that are valid names (not
+    // `_JAVA_OPTIONS`) for being reserved, in any case.
+    const pattern = new RegExp(`^(?:${rules.name.pattern})$`);
+    for (const name of rules.name.reserved) {
+      expect(checkName(name)).not.toBeNull();
+      if (pattern.test(name)) {
+        expect(checkName(name)?.kind).toBe('reserved');
+        expect(checkName(name.toLowerCase())?.kind).toBe('reserved');
+      }
+    }
   });
 
-  it('is exactly the documented pattern at the length boundaries', () => {
-    expect(checkName('a'.repeat(63))).toBeNull();
-    expect(checkName('a'.repeat(64))?.kind).toBe('too-long');
-    expect(checkName('a'.repeat(3))).toBeNull();
+  it('names the reserved prefix as the rules write it', () => {
+    expect(checkName('dyld_insert_libraries')).toEqual({
+      kind: 'reserved-prefix',
+      prefix: 'DYLD_'
+    });
   });
 
   it('refuses a name taken in the project, case-sensitively', () => {
@@ -65,8 +92,27 @@ describe('checkName', () => {
     expect(
       describeNameProblem({ kind: 'bad-first', char: '1' }, identity)
     ).toBe('The name must start with a Latin letter, not "1".');
+    expect(describeNameProblem(checkName('home')!, identity)).toBe(
+      'This name is reserved: setting it would change what programs in the kernel run or trust.'
+    );
+    expect(describeNameProblem(checkName('PYTHONWARNINGS')!, identity)).toBe(
+      'Names starting with "PYTHON" are reserved: setting them would change what programs in the kernel run or trust.'
+    );
     expect(describeNameProblem({ kind: 'taken' }, identity)).toBe(
       'A secret with this name already exists in this project.'
     );
+  });
+});
+
+describe('isTrafficName', () => {
+  it.each([
+    ['HTTPS_PROXY', true],
+    ['https_proxy', true],
+    ['PIP_INDEX_URL', true],
+    ['Requests_CA_Bundle', true],
+    ['my-api-key', false],
+    ['PROXY', false]
+  ])('%s: %s', (name, traffic) => {
+    expect(isTrafficName(name)).toBe(traffic);
   });
 });

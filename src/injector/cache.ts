@@ -1,6 +1,8 @@
 import { JSONExt } from '@lumino/coreutils';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { LatestAnswer } from '../latest';
+
 /**
  * Fetches the environment injected into the project's kernels; `null` means
  * it has not changed since the last answer (a 304 to a conditional request).
@@ -60,13 +62,12 @@ export class EnvironmentCache {
    * @returns whether the environment changed
    */
   async refresh(): Promise<boolean> {
-    const request = ++this._requested;
+    const request = this._latest.begin();
     try {
       const environment = await this._fetcher();
-      if (request < this._applied) {
+      if (!this._latest.accept(request)) {
         return false;
       }
-      this._applied = request;
       this._error = null;
       if (environment === null) {
         return false;
@@ -80,8 +81,7 @@ export class EnvironmentCache {
       }
       return changed;
     } catch (error) {
-      if (request >= this._applied) {
-        this._applied = request;
+      if (this._latest.accept(request)) {
         this._error = error instanceof Error ? error : new Error(String(error));
       }
       throw error;
@@ -91,7 +91,6 @@ export class EnvironmentCache {
   private _fetcher: EnvironmentFetcher;
   private _environment: Readonly<Record<string, string>> | null = null;
   private _error: Error | null = null;
-  private _requested = 0;
-  private _applied = 0;
+  private _latest = new LatestAnswer();
   private _changed = new Signal<this, void>(this);
 }

@@ -14,7 +14,8 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
-import { ISecretsModel } from '../tokens';
+import { SecretsClient } from '../api';
+import { DEFAULT_REFRESH_INTERVAL, ISecretsModel } from '../tokens';
 import { EnvironmentCache } from './cache';
 import { KernelInjector } from './injector';
 import { SecretsStatus } from './status';
@@ -34,12 +35,6 @@ export namespace CommandIDs {
  * server never hangs the application.
  */
 const ACTIVATION_TIMEOUT = 5000;
-
-/**
- * How often the environment is asked for, to pick up changes made on other
- * servers of the same store.
- */
-const POLL_INTERVAL = 3000;
 
 /**
  * The longest wait between two asks, after failures.
@@ -79,9 +74,11 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
     const kernelspecs = app.serviceManager.kernelspecs;
     // Conditional fetches: an unchanged environment costs the server a few
     // metadata queries and sends no value.
+    // Values are fetched here, not through the model, which holds none.
+    const client = new SecretsClient(app.serviceManager.serverSettings);
     let etag: string | null = null;
     const cache = new EnvironmentCache(async () => {
-      const answer = await model.client.environmentIfChanged(etag);
+      const answer = await client.environmentIfChanged(etag);
       etag = answer.etag;
       return answer.body;
     });
@@ -105,7 +102,7 @@ export const injectorPlugin: JupyterFrontEndPlugin<void> = {
     const poll = new Poll({
       factory: () => cache.refresh(),
       frequency: {
-        interval: POLL_INTERVAL,
+        interval: DEFAULT_REFRESH_INTERVAL,
         backoff: true,
         max: POLL_MAX_INTERVAL
       },

@@ -1,6 +1,7 @@
+import { Switch, SwitchElement } from '@jupyter/react-components';
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { Button, ReactWidget } from '@jupyterlab/ui-components';
+import { Button, ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ICommunity, ISecretMeta } from '../api';
@@ -101,7 +102,6 @@ export function AccessView(props: IAccessViewProps): JSX.Element {
     () => new Map()
   );
   const [error, setError] = React.useState<string | null>(null);
-  const [, setListVersion] = React.useState(0);
 
   const alive = React.useRef(true);
   // The changes not sent or not answered yet, by community.
@@ -133,17 +133,6 @@ export function AccessView(props: IAccessViewProps): JSX.Element {
     };
   }, []);
 
-  // The secret may change elsewhere while the view is open.
-  React.useEffect(() => {
-    const onChanged = () => setListVersion(n => n + 1);
-    model.changed.connect(onChanged);
-    return () => {
-      model.changed.disconnect(onChanged);
-    };
-  }, [model]);
-
-  const secret = model.secrets.find(s => s.id === secretId) ?? null;
-
   const send = async () => {
     const changes = new Map(pendingRef.current);
     const latest = model.secrets.find(s => s.id === secretId);
@@ -172,92 +161,126 @@ export function AccessView(props: IAccessViewProps): JSX.Element {
     }
   };
 
-  const toggle = (item: IAccessSwitch) => {
-    if (!item.enabled || !secret || !communities) {
+  const toggle = (item: IAccessSwitch, on: boolean) => {
+    // The switch also tells when it is set back to the truth: only a turn
+    // by the user differs from what it shows.
+    if (!item.enabled || on === item.checked || !communities) {
       return;
     }
-    pendingRef.current.set(item.name, !item.checked);
+    pendingRef.current.set(item.name, on);
     setPending(new Map(pendingRef.current));
     setError(null);
     queue.current = queue.current.then(send);
   };
 
-  let body: React.ReactNode = null;
-  if (!secret) {
-    body = (
-      <p className={MESSAGE_CLASS} role="status">
-        {__(
-          'This secret no longer exists: it may have been deleted elsewhere.'
-        )}
-      </p>
-    );
-  } else if (loadError !== null) {
-    body = (
-      <div className={`${MESSAGE_CLASS} jp-mod-error`} role="alert">
-        <span>{__('The communities could not be fetched: %1', loadError)}</span>
-        <Button
-          type="button"
-          className="jp-mod-styled jp-mod-reject"
-          small
-          onClick={() => void load()}
-        >
-          {__('Retry')}
-        </Button>
-      </div>
-    );
-  } else if (communities === null) {
-    body = (
-      <p className={MESSAGE_CLASS} role="status">
-        {__('Loading communities…')}
-      </p>
-    );
-  } else {
-    const switches = accessSwitches(communities, secret, pending, trans);
-    body = (
-      <>
-        <p className={SUMMARY_CLASS}>
-          {accessSummary(
-            communities,
-            secret,
-            model.project ?? secret.project,
-            trans
+  // The secret may change elsewhere while the view is open: it is drawn
+  // again on every change of the list.
+  const render = (): JSX.Element => {
+    const secret = model.secrets.find(s => s.id === secretId) ?? null;
+    let body: React.ReactNode = null;
+    if (!secret) {
+      body = (
+        <p className={MESSAGE_CLASS} role="status">
+          {__(
+            'This secret no longer exists: it may have been deleted elsewhere.'
           )}
         </p>
-        {switches.length > 0 && (
-          <ul className={LIST_CLASS} aria-label={__('Communities')}>
-            {switches.map((item, index) => (
-              <li key={item.name} className={ROW_CLASS}>
-                <button
-                  type="button"
-                  role="switch"
-                  className={`jp-switch ${SWITCH_CLASS}${
-                    item.pending ? ` ${PENDING_CLASS}` : ''
-                  }`}
-                  aria-checked={item.checked}
-                  aria-disabled={!item.enabled}
-                  aria-describedby={`${id}-${index}`}
-                  onClick={() => toggle(item)}
-                >
-                  <span className="jp-switch-label">{item.name}</span>
-                  <span className="jp-switch-track" aria-hidden="true" />
-                </button>
-                <span id={`${id}-${index}`} className={DESCRIPTION_CLASS}>
-                  {item.description}
-                </span>
-              </li>
-            ))}
-          </ul>
-        )}
-        {error !== null && (
-          <div className={`${MESSAGE_CLASS} jp-mod-error`} role="alert">
-            {error}
-          </div>
-        )}
-      </>
-    );
-  }
+      );
+    } else if (loadError !== null) {
+      body = (
+        <div className={`${MESSAGE_CLASS} jp-mod-error`} role="alert">
+          <span>
+            {__('The communities could not be fetched: %1', loadError)}
+          </span>
+          <Button
+            type="button"
+            className="jp-mod-styled jp-mod-reject"
+            small
+            onClick={() => void load()}
+          >
+            {__('Retry')}
+          </Button>
+        </div>
+      );
+    } else if (communities === null) {
+      body = (
+        <p className={MESSAGE_CLASS} role="status">
+          {__('Loading communities…')}
+        </p>
+      );
+    } else {
+      const switches = accessSwitches(communities, secret, pending, trans);
+      body = (
+        <>
+          <p className={SUMMARY_CLASS}>
+            {accessSummary(
+              communities,
+              secret,
+              model.project ?? secret.project,
+              trans
+            )}
+          </p>
+          {switches.length > 0 && (
+            <ul className={LIST_CLASS} aria-label={__('Communities')}>
+              {switches.map((item, index) => (
+                <li key={item.name} className={ROW_CLASS}>
+                  <CommunitySwitch
+                    item={item}
+                    describedBy={`${id}-${index}`}
+                    onTurn={on => toggle(item, on)}
+                  />
+                  <span id={`${id}-${index}`} className={DESCRIPTION_CLASS}>
+                    {item.description}
+                  </span>
+                </li>
+              ))}
+            </ul>
+          )}
+          {error !== null && (
+            <div className={`${MESSAGE_CLASS} jp-mod-error`} role="alert">
+              {error}
+            </div>
+          )}
+        </>
+      );
+    }
 
-  return <div className={ACCESS_CLASS}>{body}</div>;
+    return <div className={ACCESS_CLASS}>{body}</div>;
+  };
+
+  return <UseSignal signal={model.changed}>{render}</UseSignal>;
+}
+
+/**
+ * The switch of one community: JupyterLab's switch, showing what `item`
+ * says even when the user turned it and the server refused.
+ */
+function CommunitySwitch(props: {
+  item: IAccessSwitch;
+  describedBy: string;
+  onTurn: (on: boolean) => void;
+}): JSX.Element {
+  const { item, onTurn } = props;
+  const ref = React.useRef<SwitchElement>(null);
+  // A turn refused at once leaves `checked` as it was: the element, which
+  // turned itself, is set back on every drawing.
+  React.useLayoutEffect(() => {
+    if (ref.current && ref.current.checked !== item.checked) {
+      ref.current.checked = item.checked;
+    }
+  });
+  return (
+    <Switch
+      ref={ref}
+      className={`${SWITCH_CLASS}${item.pending ? ` ${PENDING_CLASS}` : ''}`}
+      checked={item.checked}
+      disabled={!item.enabled}
+      aria-describedby={props.describedBy}
+      onChange={event => onTurn((event.target as SwitchElement).checked)}
+    >
+      {item.name}
+    </Switch>
+  );
 }
 
 /**

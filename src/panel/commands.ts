@@ -21,7 +21,6 @@ import { ISecretMeta } from '../api';
 import { readOnlyReason } from './access';
 import { showAccessDialog } from './accessview';
 import { errorMessage } from './form';
-import { ITEM_CLASS, ITEM_ID_ATTRIBUTE } from './list';
 import type { SecretsPanel } from './panel';
 
 /**
@@ -73,7 +72,7 @@ export function addCommands(
   trans: TranslationBundle
 ): void {
   const { commands, shell } = app;
-  const model = panel.model;
+  const model = panel.model.secrets;
   const describedBy = {
     args: {
       type: 'object',
@@ -88,7 +87,7 @@ export function addCommands(
    */
   const secretOf = (args: ReadonlyPartialJSONObject): ISecretMeta | null => {
     const id =
-      typeof args.id === 'string' ? args.id : Private.contextMenuId(app);
+      typeof args.id === 'string' ? args.id : Private.contextMenuId(app, panel);
     return model.secrets.find(secret => secret.id === id) ?? null;
   };
 
@@ -233,13 +232,10 @@ export function addCommands(
     caption: trans.__("Set this shared secret in the project's kernels"),
     icon: addIcon,
     describedBy,
-    isVisible: args => {
-      const secret = secretOf(args);
-      return secret?.origin === 'shared' && !secret.attached;
-    },
+    isVisible: args => Private.canAdd(secretOf(args)),
     execute: async args => {
       const secret = secretOf(args);
-      if (secret?.origin === 'shared' && !secret.attached) {
+      if (secret && Private.canAdd(secret)) {
         await change(
           () => model.attach(secret.id),
           trans.__(
@@ -304,12 +300,27 @@ export function addCommands(
 
 namespace Private {
   /**
+   * Whether a secret can be added to the project: a shared one not added
+   * yet, or added under a name its owner has changed since, which adding
+   * again brings up to date.
+   */
+  export function canAdd(secret: ISecretMeta | null): boolean {
+    return (
+      secret?.origin === 'shared' &&
+      (!secret.attached || secret.not_injected_reason === 'renamed')
+    );
+  }
+
+  /**
    * The ID of the listed secret the context menu was opened on.
    */
-  export function contextMenuId(app: JupyterFrontEnd): string | null {
-    const node = app.contextMenuHitTest(node =>
-      node.classList.contains(ITEM_CLASS)
+  export function contextMenuId(
+    app: JupyterFrontEnd,
+    panel: SecretsPanel
+  ): string | null {
+    const node = app.contextMenuHitTest(
+      node => panel.secretIdAt(node) !== null
     );
-    return node?.getAttribute(ITEM_ID_ATTRIBUTE) ?? null;
+    return node ? panel.secretIdAt(node) : null;
   }
 }

@@ -5,17 +5,13 @@
  */
 
 import { ISecretMeta, ISecretUpdate, SecretsAPIError } from '../api';
-import { NAME_MAX_LENGTH, checkName, describeNameProblem } from '../names';
-
-/**
- * The largest content the server accepts, in UTF-8 bytes.
- */
-export const MAX_CONTENT_BYTES = 65536;
-
-/**
- * The translation function of the extension's bundle.
- */
-export type Translate = (msg: string, ...args: any[]) => string;
+import {
+  MAX_VALUE_BYTES,
+  NAME_MAX_LENGTH,
+  Translate,
+  checkName,
+  describeNameProblem
+} from '../names';
 
 /**
  * What a form is opened for.
@@ -83,32 +79,6 @@ export function takenNames(
 }
 
 /**
- * The length of a text in UTF-8, as the server counts it.
- */
-export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) {
-      bytes += 1;
-    } else if (code < 0x800) {
-      bytes += 2;
-    } else if (
-      code >= 0xd800 &&
-      code <= 0xdbff &&
-      i + 1 < text.length &&
-      (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
-    ) {
-      bytes += 4;
-      i++;
-    } else {
-      bytes += 3;
-    }
-  }
-  return bytes;
-}
-
-/**
  * Check a content against the rules of the server.
  */
 export function checkContent(content: string): ContentProblem | null {
@@ -118,10 +88,11 @@ export function checkContent(content: string): ContentProblem | null {
   if (content.includes('\0')) {
     return { kind: 'nul' };
   }
-  // A UTF-8 character takes at most 4 bytes: short texts need no count.
-  if (content.length * 4 > MAX_CONTENT_BYTES) {
-    const bytes = utf8Length(content);
-    if (bytes > MAX_CONTENT_BYTES) {
+  // A UTF-16 unit takes at most 3 bytes in UTF-8 (a pair takes 4): short
+  // texts need no count.
+  if (content.length * 3 > MAX_VALUE_BYTES) {
+    const bytes = Private.encoder.encode(content).length;
+    if (bytes > MAX_VALUE_BYTES) {
       return { kind: 'too-large', bytes };
     }
   }
@@ -144,7 +115,7 @@ export function describeContentProblem(
       return __(
         'The content is too large: %1 bytes, at most %2 are allowed.',
         problem.bytes.toLocaleString(),
-        MAX_CONTENT_BYTES.toLocaleString()
+        MAX_VALUE_BYTES.toLocaleString()
       );
   }
 }
@@ -287,10 +258,198 @@ export function errorMessage(error: unknown, __: Translate): string {
 
 namespace Private {
   /**
+   * Counts UTF-8 bytes as the server does.
+   */
+  export const encoder = new TextEncoder();
+
+  /**
    * The first line of an error's message: never a stack trace.
    */
   export function shortMessage(error: unknown): string {
     const text = error instanceof Error ? error.message : String(error);
     return text.split('\n')[0];
   }
+}
+
+/**
+ * The state the form compares its fields with.
+ */
+export interface IFormBase {
+  /**
+   * The secret as the form last loaded it; `null` when creating or cloning.
+   */
+  meta: ISecretMeta | null;
+  /**
+   * The fields as stored, or as proposed for a new secret. Until the stored
+   * content is fetched, its content is empty.
+   */
+  values: IFormValues;
+}
+
+/**
+ * Whether the form holds the stored content of the secret it is about:
+ * `unknown` until the user asks to see it, `loading` while it is fetched.
+ * A new secret has none to fetch: its content is `known` from the start.
+ */
+export type ContentState = 'unknown' | 'loading' | 'known';
+
+/**
+ * The state of an open form.
+ */
+export interface IFormState {
+  base: IFormBase;
+  /**
+   * The fields as typed.
+   */
+  values: IFormValues;
+  content: ContentState;
+  /**
+   * Whether the user has typed in the Name field.
+   */
+  touched: boolean;
+  /**
+   * Whether the user has tried to send the form.
+   */
+  submitted: boolean;
+  /**
+   * Whether a request of the form is being answered.
+   */
+  busy: boolean;
+  /**
+   * The server's last refusal, shown until the field at fault changes.
+   */
+  problem: IServerProblem | null;
+  /**
+   * A message about the form as a whole, such as the result of a reload.
+   */
+  notice: string | null;
+  /**
+   * Whether the content shows unmasked.
+   */
+  shown: boolean;
+}
+
+/**
+ * What happens to an open form.
+ */
+export type FormAction =
+  | { type: 'type'; field: keyof IFormValues; value: string }
+  | { type: 'reveal' }
+  | { type: 'revealed'; value: string }
+  | { type: 'hide' }
+  | { type: 'submit' }
+  | { type: 'send' }
+  | { type: 'refused'; problem: IServerProblem }
+  | { type: 'reloaded'; meta: ISecretMeta; content?: string; notice: string };
+
+/**
+ * The state a form opens with. Clone and Edit do not fetch the stored
+ * content: an empty field keeps it, and the user asks to see it.
+ *
+ * @param request - what the form is opened for
+ * @param own - the names of the project's own secrets
+ */
+export function initialFormState(
+  request: FormRequest,
+  own: Iterable<string>
+): IFormState {
+  let base: IFormBase;
+  switch (request.mode) {
+    case 'create':
+      base = { meta: null, values: { name: '', content: '' } };
+      break;
+    case 'clone':
+      base = {
+        meta: null,
+        values: { name: cloneName(request.secret.name, own), content: '' }
+      };
+      break;
+    case 'edit':
+      base = {
+        meta: request.secret,
+        values: { name: request.secret.name, content: '' }
+      };
+      break;
+  }
+  return {
+    base,
+    values: base.values,
+    content: request.mode === 'create' ? 'known' : 'unknown',
+    touched: false,
+    submitted: false,
+    busy: false,
+    problem: null,
+    notice: null,
+    shown: false
+  };
+}
+
+/**
+ * The next state of a form.
+ */
+export function formReducer(state: IFormState, action: FormAction): IFormState {
+  switch (action.type) {
+    case 'type':
+      return {
+        ...state,
+        values: { ...state.values, [action.field]: action.value },
+        touched: state.touched || action.field === 'name',
+        problem: state.problem?.field === action.field ? null : state.problem
+      };
+    case 'reveal':
+      return state.content === 'known'
+        ? { ...state, shown: true }
+        : { ...state, content: 'loading' };
+    case 'revealed':
+      // What the user typed meanwhile is kept.
+      return {
+        ...state,
+        base: {
+          ...state.base,
+          values: { ...state.base.values, content: action.value }
+        },
+        values:
+          state.values.content === ''
+            ? { ...state.values, content: action.value }
+            : state.values,
+        content: 'known',
+        shown: true
+      };
+    case 'hide':
+      return { ...state, shown: false };
+    case 'submit':
+      return { ...state, submitted: true };
+    case 'send':
+      return { ...state, busy: true, problem: null, notice: null };
+    case 'refused':
+      return {
+        ...state,
+        busy: false,
+        content: state.content === 'loading' ? 'unknown' : state.content,
+        problem: action.problem
+      };
+    case 'reloaded': {
+      const known = action.content !== undefined;
+      const latest = {
+        name: action.meta.name,
+        content: known ? action.content! : state.base.values.content
+      };
+      return {
+        ...state,
+        base: { meta: action.meta, values: latest },
+        values: mergeReloaded(state.base.values, state.values, latest),
+        busy: false,
+        problem: null,
+        notice: action.notice
+      };
+    }
+  }
+}
+
+/**
+ * Whether an empty Content field means "keep the stored content": it does
+ * until the stored content is fetched.
+ */
+export function keepsContent(state: IFormState): boolean {
+  return state.content !== 'known' && state.values.content === '';
 }

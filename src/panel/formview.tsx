@@ -4,13 +4,15 @@ import * as React from 'react';
 
 import { ISecretMeta } from '../api';
 import { ISecretsModel } from '../tokens';
+import { isTrafficName, NAME_MAX_LENGTH, NAME_MIN_LENGTH } from '../names';
 import {
   FormRequest,
   IFormValues,
-  IServerProblem,
   buildUpdate,
   changedFields,
-  cloneName,
+  formReducer,
+  initialFormState,
+  keepsContent,
   mergeReloaded,
   serverProblem,
   takenNames,
@@ -96,6 +98,10 @@ export interface ISecretFormProps {
 /**
  * The Create, Clone and Edit form. It holds the content only while open,
  * and keeps everything typed when the server refuses it.
+ *
+ * Clone and Edit fetch the stored content only when the user asks to see
+ * it: a rename, or a new content typed over the old, sends no value to the
+ * browser.
  */
 export function SecretForm(props: ISecretFormProps): JSX.Element {
   const { request, model, trans, allowShowContent, onDone, onDirtyChange } =
@@ -105,21 +111,12 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
   const nameId = `${id}-name`;
   const contentId = `${id}-content`;
   const secret = request.mode === 'create' ? null : request.secret;
-  const needsValue = secret !== null;
 
-  const [base, setBase] = React.useState<Private.IBase>(() =>
-    Private.initialBase(request, model)
+  const [state, dispatch] = React.useReducer(formReducer, undefined, () =>
+    initialFormState(request, model.ownNames())
   );
-  const [values, setValues] = React.useState<IFormValues>(base.values);
-  const [loading, setLoading] = React.useState(needsValue);
-  const [contentKnown, setContentKnown] = React.useState(!needsValue);
-  const [touched, setTouched] = React.useState(false);
-  const [submitted, setSubmitted] = React.useState(false);
-  const [busy, setBusy] = React.useState(false);
-  const [problem, setProblem] = React.useState<IServerProblem | null>(null);
-  const [notice, setNotice] = React.useState<string | null>(null);
-  const [shown, setShown] = React.useState(false);
-  const [, setNamesVersion] = React.useState(0);
+  const { base, values, busy, problem, notice, shown } = state;
+  const loading = state.content === 'loading';
 
   const nameRef = React.useRef<HTMLInputElement>(null);
   const contentRef = React.useRef<HTMLTextAreaElement>(null);
@@ -133,76 +130,64 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
     };
   }, []);
 
-  // The names taken may change while the form is open.
-  React.useEffect(() => {
-    const onChanged = () => setNamesVersion(n => n + 1);
-    model.changed.connect(onChanged);
-    return () => {
-      model.changed.disconnect(onChanged);
-    };
-  }, [model]);
-
-  // Clone and Edit show the stored content, fetched only now.
-  React.useEffect(() => {
-    if (!secret) {
-      return;
-    }
-    model.client.reveal(secret.id).then(
-      value => {
-        if (!alive.current) {
-          return;
-        }
-        setBase(old => ({ ...old, values: { ...old.values, content: value } }));
-        setValues(old =>
-          old.content === '' ? { ...old, content: value } : old
-        );
-        setContentKnown(true);
-        setLoading(false);
-      },
-      error => {
-        if (!alive.current) {
-          return;
-        }
-        setProblem(serverProblem(error, __));
-        setLoading(false);
-      }
-    );
-  }, []);
-
   const dirty =
     values.name !== base.values.name || values.content !== base.values.content;
   React.useEffect(() => {
     onDirtyChange?.(dirty);
   }, [dirty]);
 
+  // The names taken may change while the form is open: the form is drawn
+  // again on every change of the model.
   const taken = takenNames(model.ownNames(), base.meta?.name);
   const problems = validate(values, taken, __);
-  // Without the stored content, an empty field means "keep it".
-  const keepContent = !contentKnown && values.content === '';
+  const keepContent = keepsContent(state);
   if (keepContent) {
     problems.content = null;
   }
   const nameMessage =
     problem?.field === 'name'
       ? problem.message
-      : touched || submitted || values.name !== ''
+      : state.touched || state.submitted || values.name !== ''
         ? problems.name
         : null;
   const contentMessage =
     problem?.field === 'content'
       ? problem.message
-      : submitted || values.content !== ''
+      : state.submitted || values.content !== ''
         ? problems.content
         : null;
   const formMessage = problem && problem.field === null ? problem : null;
 
-  const setField = (field: keyof IFormValues, value: string) => {
-    setValues(old => ({ ...old, [field]: value }));
-    if (field === 'name') {
-      setTouched(true);
+  const refuse = (error: unknown) => {
+    if (!alive.current) {
+      return;
     }
-    if (problem?.field === field) {
-      setProblem(null);
+    const refused = serverProblem(error, __);
+    dispatch({ type: 'refused', problem: refused });
+    if (refused.field === 'name') {
+      nameRef.current?.focus();
+    } else if (refused.field === 'content') {
+      contentRef.current?.focus();
+    }
+  };
+
+  const toggleContent = async () => {
+    if (shown) {
+      dispatch({ type: 'hide' });
+      return;
+    }
+    const fetch = state.content === 'unknown' && secret !== null;
+    dispatch({ type: 'reveal' });
+    if (!fetch) {
+      return;
+    }
+    try {
+      const value = await model.reveal(secret.id);
+      if (alive.current) {
+        dispatch({ type: 'revealed', value });
+      }
+    } catch (error) {
+      refuse(error);
     }
   };
 
@@ -210,7 +195,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
     if (busy || loading) {
       return;
     }
-    setSubmitted(true);
+    dispatch({ type: 'submit' });
     if (problems.name) {
       nameRef.current?.focus();
       return;
@@ -219,9 +204,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       contentRef.current?.focus();
       return;
     }
-    setBusy(true);
-    setProblem(null);
-    setNotice(null);
+    dispatch({ type: 'send' });
     try {
       const changes = changedFields(base.values, values);
       let result: ISecretMeta | null = null;
@@ -235,10 +218,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
           keepContent ? undefined : changes.value
         );
       } else {
-        const current = keepContent
-          ? { ...values, content: base.values.content }
-          : values;
-        const update = buildUpdate(base.meta!.version, base.values, current);
+        const update = buildUpdate(base.meta!.version, base.values, values);
         if (update) {
           result = await model.update(request.secret.id, update);
         }
@@ -247,17 +227,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
         onDone(result?.id ?? secret?.id ?? null);
       }
     } catch (error) {
-      if (!alive.current) {
-        return;
-      }
-      const refused = serverProblem(error, __);
-      setProblem(refused);
-      setBusy(false);
-      if (refused.field === 'name') {
-        nameRef.current?.focus();
-      } else if (refused.field === 'content') {
-        contentRef.current?.focus();
-      }
+      refuse(error);
     }
   };
 
@@ -265,36 +235,35 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
     if (!secret) {
       return;
     }
-    setBusy(true);
+    dispatch({ type: 'send' });
     try {
-      const [meta, value] = await Promise.all([
-        model.client.get(secret.id),
-        model.client.reveal(secret.id)
+      // The stored content is fetched again only if the form held it.
+      const known = state.content === 'known';
+      const [meta, content] = await Promise.all([
+        model.get(secret.id),
+        known ? model.reveal(secret.id) : Promise.resolve(undefined)
       ]);
       if (!alive.current) {
         return;
       }
-      const latest = { name: meta.name, content: value };
+      const latest = {
+        name: meta.name,
+        content: content ?? base.values.content
+      };
       const merged = mergeReloaded(base.values, values, latest);
-      setBase({ meta, values: latest });
-      setValues(merged);
-      setContentKnown(true);
-      setProblem(null);
-      setNotice(
-        merged.name !== latest.name || merged.content !== latest.content
-          ? __(
-              'The form now holds the latest version, with your changes kept. Save to apply them.'
-            )
-          : __('The form now holds the latest version.')
-      );
+      dispatch({
+        type: 'reloaded',
+        meta,
+        content,
+        notice:
+          merged.name !== latest.name || merged.content !== latest.content
+            ? __(
+                'The form now holds the latest version, with your changes kept. Save to apply them.'
+              )
+            : __('The form now holds the latest version.')
+      });
     } catch (error) {
-      if (alive.current) {
-        setProblem(serverProblem(error, __));
-      }
-    } finally {
-      if (alive.current) {
-        setBusy(false);
-      }
+      refuse(error);
     }
   };
 
@@ -321,6 +290,8 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
         ? __('Clone secret')
         : __('Edit secret');
   const masked = !(allowShowContent && shown);
+  const setField = (field: keyof IFormValues, value: string) =>
+    dispatch({ type: 'type', field, value });
   const nameDescribedBy = `${nameId}-problem ${nameId}-hint`;
   const contentDescribedBy = `${contentId}-problem ${contentId}-hint`;
 
@@ -363,7 +334,17 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
         </div>
         <div id={`${nameId}-hint`} className={HINT_CLASS}>
           {__(
-            '3 to 63 Latin letters, digits, hyphens or underscores; it starts with a letter and ends with a letter or a digit.'
+            '%1 to %2 Latin letters, digits, hyphens or underscores; it starts with a letter and ends with a letter or a digit.',
+            NAME_MIN_LENGTH,
+            NAME_MAX_LENGTH
+          )}
+          {nameMessage === null && isTrafficName(values.name) && (
+            <>
+              {' '}
+              {__(
+                "This name redirects network traffic: this project's kernels get it, but other projects never take it from a share."
+              )}
+            </>
           )}
         </div>
       </div>
@@ -376,7 +357,8 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
               minimal
               small
               aria-controls={contentId}
-              onClick={() => setShown(!shown)}
+              disabled={loading}
+              onClick={() => void toggleContent()}
             >
               {shown ? __('Hide content') : __('Show content')}
             </Button>
@@ -457,46 +439,4 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       </div>
     </form>
   );
-}
-
-namespace Private {
-  /**
-   * The state the form compares its fields with.
-   */
-  export interface IBase {
-    /**
-     * The secret as the form last loaded it; `null` when creating.
-     */
-    meta: ISecretMeta | null;
-    /**
-     * The fields as stored, or as proposed for a new secret.
-     */
-    values: IFormValues;
-  }
-
-  /**
-   * The fields a form opens with; the content comes later, when revealed.
-   */
-  export function initialBase(
-    request: FormRequest,
-    model: ISecretsModel
-  ): IBase {
-    switch (request.mode) {
-      case 'create':
-        return { meta: null, values: { name: '', content: '' } };
-      case 'clone':
-        return {
-          meta: null,
-          values: {
-            name: cloneName(request.secret.name, model.ownNames()),
-            content: ''
-          }
-        };
-      case 'edit':
-        return {
-          meta: request.secret,
-          values: { name: request.secret.name, content: '' }
-        };
-    }
-  }
 }

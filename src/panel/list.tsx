@@ -4,6 +4,7 @@ import * as React from 'react';
 
 import { ISecretMeta, SecretsAPIError } from '../api';
 import { readOnlyReason } from './access';
+import { formatDate, formatRelative } from './time';
 
 /**
  * The class of the list view.
@@ -56,10 +57,16 @@ const ITEM_VALUE_CLASS = 'jp-SecretsPanel-itemValue';
 const ITEM_NOTE_CLASS = 'jp-SecretsPanel-itemNote';
 
 /**
- * The class of the note of a shared item whose name the project's own
- * secret also has.
+ * The class of a warning about an item: why kernels do not get it, or that
+ * its value is not hidden in outputs.
  */
-const ITEM_CLASH_CLASS = 'jp-SecretsPanel-itemClash';
+const ITEM_WARNING_CLASS = 'jp-SecretsPanel-itemWarning';
+
+/**
+ * The modifier of an item the project's kernels do not get although they
+ * would be expected to.
+ */
+const NOT_INJECTED_CLASS = 'jp-mod-notInjected';
 
 /**
  * The class of an item's options button.
@@ -75,7 +82,7 @@ const ITEM_OPTIONS_ICON_CLASS = 'jp-SecretsPanel-itemOptionsIcon';
  * The CSS property holding the options icon, drawn by a mask in the
  * theme's colour.
  */
-const OPTIONS_ICON_PROPERTY = '--jp-SecretsPanel-options-icon';
+const OPTIONS_ICON_PROPERTY = '--jp-secrets-panel-options-icon';
 
 /**
  * The class of the error banner.
@@ -160,13 +167,13 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
   const __ = trans.__.bind(trans);
   const id = React.useId();
 
-  const { own, shared, ownNames } = React.useMemo(() => {
+  const { own, shared } = React.useMemo(() => {
     const own: ISecretMeta[] = [];
     const shared: ISecretMeta[] = [];
     for (const secret of secrets) {
       (secret.origin === 'shared' ? shared : own).push(secret);
     }
-    return { own, shared, ownNames: new Set(own.map(s => s.name)) };
+    return { own, shared };
   }, [secrets]);
 
   const query = filter.trim().toLowerCase();
@@ -187,10 +194,9 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
         key={secret.id}
         secret={secret}
         hidden={!matches(secret)}
-        clash={secret.origin === 'shared' && ownNames.has(secret.name)}
         highlighted={secret.id === props.highlight}
         menuOpen={secret.id === props.menuFor}
-        updated={Private.formatRelative(secret.updated_at, now)}
+        updated={formatRelative(secret.updated_at, now)}
         trans={trans}
         onOptions={props.onOptions}
       />
@@ -272,7 +278,6 @@ export function SecretsList(props: ISecretsListProps): JSX.Element {
 interface ISecretItemProps {
   secret: ISecretMeta;
   hidden: boolean;
-  clash: boolean;
   highlighted: boolean;
   menuOpen: boolean;
   updated: string;
@@ -291,12 +296,8 @@ const SecretItem = React.memo(
     const shared = secret.origin === 'shared';
     const updated = props.updated;
     const tooltip = [
-      __(
-        'Created by %1, %2',
-        secret.created_by,
-        Private.formatDate(secret.created_at)
-      ),
-      __('Updated %1', Private.formatDate(secret.updated_at))
+      __('Created by %1, %2', secret.created_by, formatDate(secret.created_at)),
+      __('Updated %1', formatDate(secret.updated_at))
     ];
     let note: string | null = null;
     if (shared) {
@@ -307,12 +308,13 @@ const SecretItem = React.memo(
     } else if (secret.shared_with.length > 0) {
       note = __('Shared with %1', secret.shared_with.join(__(', ')));
     }
-    const clash = shared && props.clash;
+    const warnings = itemWarnings(secret, trans);
+    const notInjected = Private.isKeptOut(secret);
 
     return (
       <li
         className={`${ITEM_CLASS}${props.highlighted ? ` ${HIGHLIGHT_CLASS}` : ''}${
-          clash ? ' jp-mod-clash' : ''
+          notInjected ? ` ${NOT_INJECTED_CLASS}` : ''
         }`}
         {...{ [ITEM_ID_ATTRIBUTE]: secret.id }}
         title={tooltip.join('\n')}
@@ -325,13 +327,11 @@ const SecretItem = React.memo(
             <time dateTime={secret.updated_at}>{updated}</time>
           </span>
           {note && <span className={ITEM_NOTE_CLASS}>{note}</span>}
-          {clash && (
-            <span className={ITEM_CLASH_CLASS}>
-              {__(
-                "This project's own secret of the same name wins: kernels get that one."
-              )}
+          {warnings.map(warning => (
+            <span key={warning} className={ITEM_WARNING_CLASS}>
+              {warning}
             </span>
-          )}
+          ))}
         </div>
         <button
           type="button"
@@ -351,6 +351,56 @@ const SecretItem = React.memo(
   },
   (before, after) => Private.sameItem(before, after)
 );
+
+/**
+ * What the list says under an item about its state, as the server
+ * explains it: why the project's kernels do not get it, and whether its
+ * value is hidden in outputs. Nothing is worked out here.
+ *
+ * @param secret - the secret as listed
+ * @param trans - the extension's translation bundle
+ */
+export function itemWarnings(
+  secret: ISecretMeta,
+  trans: TranslationBundle
+): string[] {
+  const warnings: string[] = [];
+  const reason = secret.not_injected_reason ?? null;
+  // `shadowed` also tells of a shared secret that would be kept out if added.
+  if (secret.shadowed === true || reason === 'shadowed') {
+    warnings.push(
+      trans.__(
+        "This project's own secret of the same name wins: kernels get that one."
+      )
+    );
+  }
+  if (reason === 'traffic') {
+    warnings.push(
+      trans.__(
+        'Not injected: a name that redirects network traffic is never taken from another project.'
+      )
+    );
+  } else if (reason === 'renamed') {
+    warnings.push(
+      secret.attached_name
+        ? trans.__(
+            'Renamed by its owner since it was added as %1: add it again to use it.',
+            secret.attached_name
+          )
+        : trans.__(
+            'Renamed by its owner since it was added: add it again to use it.'
+          )
+    );
+  } else if (reason === 'undecryptable') {
+    warnings.push(trans.__('Cannot be decrypted with the configured key.'));
+  }
+  if (secret.hidden_in_outputs === false) {
+    warnings.push(
+      trans.__('Too short to hide in outputs: a cell that prints it shows it.')
+    );
+  }
+  return warnings;
+}
 
 /**
  * What secrets are and how a cell reads one, shown while there are none.
@@ -420,70 +470,21 @@ namespace Private {
         a.origin === b.origin &&
         a.attached === b.attached &&
         a.editable === b.editable &&
+        a.shadowed === b.shadowed &&
+        a.injected === b.injected &&
+        a.not_injected_reason === b.not_injected_reason &&
+        a.attached_name === b.attached_name &&
+        a.hidden_in_outputs === b.hidden_in_outputs &&
         a.shared_with.join('\n') === b.shared_with.join('\n'))
     );
   }
 
   /**
-   * The units of relative times, longest first.
+   * Whether the server keeps a secret out of kernels that would otherwise
+   * get it: one of the project's own, or one added to it.
    */
-  const UNITS: ReadonlyArray<[Intl.RelativeTimeFormatUnit, number]> = [
-    ['years', 365 * 24 * 60 * 60 * 1000],
-    ['months', 30 * 24 * 60 * 60 * 1000],
-    ['days', 24 * 60 * 60 * 1000],
-    ['hours', 60 * 60 * 1000],
-    ['minutes', 60 * 1000],
-    ['seconds', 1000]
-  ];
-
-  /**
-   * A time relative to `now` ("5 minutes ago"), as `Time.formatHuman`
-   * writes it, with formatters made once per language: making them is
-   * what costs when a thousand secrets are listed.
-   */
-  export function formatRelative(value: string, now: number): string {
-    // A time ahead of this clock (a server's clock may be) reads "now".
-    const delta = Math.min(0, new Date(value).getTime() - now);
-    for (const [unit, milliseconds] of UNITS) {
-      const amount = Math.ceil(delta / milliseconds);
-      if (amount !== 0) {
-        return formatters().relative.format(amount, unit);
-      }
-    }
-    return formatters().relative.format(0, 'seconds');
+  export function isKeptOut(secret: ISecretMeta): boolean {
+    const reason = secret.not_injected_reason ?? null;
+    return reason !== null && reason !== 'not_added';
   }
-
-  /**
-   * A localized date and time, as `Time.format` writes it.
-   */
-  export function formatDate(value: string): string {
-    return formatters().absolute.format(new Date(value));
-  }
-
-  function formatters(): {
-    relative: Intl.RelativeTimeFormat;
-    absolute: Intl.DateTimeFormat;
-  } {
-    const lang = document.documentElement.lang || 'en';
-    if (cache?.lang !== lang) {
-      cache = {
-        lang,
-        relative: new Intl.RelativeTimeFormat(lang, {
-          numeric: 'auto',
-          style: 'long'
-        }),
-        absolute: new Intl.DateTimeFormat(lang, {
-          dateStyle: 'short',
-          timeStyle: 'short'
-        })
-      };
-    }
-    return cache;
-  }
-
-  let cache: {
-    lang: string;
-    relative: Intl.RelativeTimeFormat;
-    absolute: Intl.DateTimeFormat;
-  } | null = null;
 }

@@ -16,8 +16,6 @@ import {
 } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
-import { Poll } from '@lumino/polling';
-import { ISignal, Signal } from '@lumino/signaling';
 import { Menu, Panel, Widget } from '@lumino/widgets';
 import * as React from 'react';
 
@@ -25,7 +23,8 @@ import { ISecretMeta } from '../api';
 import { ISecretsModel } from '../tokens';
 import { FormRequest } from './form';
 import { SecretForm } from './formview';
-import { ITEM_ID_ATTRIBUTE, SecretsList } from './list';
+import { ITEM_CLASS, ITEM_ID_ATTRIBUTE, SecretsList } from './list';
+import { FocusTarget, SecretsPanelModel } from './panelmodel';
 
 /**
  * The class of the Secrets panel.
@@ -58,17 +57,6 @@ const BODY_CLASS = 'jp-SecretsPanel-body';
 const MENU_CLASS = 'jp-SecretsPanel-menu';
 
 /**
- * How often relative times are brought up to date while the panel shows.
- */
-const CLOCK_INTERVAL = 30 * 1000;
-
-/**
- * How often the list is fetched while the panel shows, by default: secrets
- * shared, changed or deleted elsewhere appear within that time.
- */
-export const DEFAULT_REFRESH_INTERVAL = 3 * 1000;
-
-/**
  * The Secrets panel: a toolbar with Create and a filter box, then either
  * the list of secrets or a form that replaces it.
  *
@@ -84,27 +72,17 @@ export class SecretsPanel extends SidePanel {
     // "side panel content", would also answer to the label "Content".
     this.content.node.removeAttribute('role');
     this.content.node.removeAttribute('aria-label');
-    this.model = options.model;
-    // While the panel shows, the list follows changes made elsewhere: in
-    // another tab, or on another server of the same store. Nothing is
-    // fetched while the browser tab is hidden.
-    this._poll = new Poll({
-      auto: false,
-      factory: () => this.model.refresh(),
-      frequency: {
-        interval: Private.pollInterval(
-          options.refreshInterval ?? DEFAULT_REFRESH_INTERVAL
-        ),
-        backoff: false
-      },
-      name: 'jupyterlab-secrets:list',
-      standby: 'when-hidden'
-    });
-    this.commands = options.commands;
-    this.itemMenu = options.itemMenu ?? [];
     const trans = (this.trans = (options.translator ?? nullTranslator).load(
       'jupyterlab_secrets'
     ));
+    this.model = new SecretsPanelModel({
+      secrets: options.model,
+      refreshInterval: options.refreshInterval,
+      confirmDiscard: () => Private.confirmDiscard(trans)
+    });
+    this.model.stateChanged.connect(this._onStateChanged, this);
+    this.commands = options.commands;
+    this.itemMenu = options.itemMenu ?? [];
     this.addClass(PANEL_CLASS);
 
     const title = new Widget({ node: document.createElement('h2') });
@@ -122,9 +100,9 @@ export class SecretsPanel extends SidePanel {
   }
 
   /**
-   * The secrets the panel shows.
+   * What the panel shows: the open form, the filter, and the secrets.
    */
-  readonly model: ISecretsModel;
+  readonly model: SecretsPanelModel;
 
   /**
    * The commands run from an item's menu.
@@ -142,151 +120,26 @@ export class SecretsPanel extends SidePanel {
   readonly trans: TranslationBundle;
 
   /**
-   * Emitted when what the panel shows changes (other than the model).
+   * The selector of a listed secret, where its context menu opens.
    */
-  get stateChanged(): ISignal<this, void> {
-    return this._stateChanged;
+  static readonly itemSelector = `.${ITEM_CLASS}`;
+
+  /**
+   * The ID of the listed secret a node belongs to, or `null`: what a right
+   * click was on.
+   */
+  secretIdAt(node: HTMLElement): string | null {
+    const item = node.closest(SecretsPanel.itemSelector);
+    return item && this.node.contains(item)
+      ? item.getAttribute(ITEM_ID_ATTRIBUTE)
+      : null;
   }
 
   /**
-   * The open form, or `null` when the list shows.
+   * Open a form in place of the list; see `SecretsPanelModel.openForm`.
    */
-  get form(): FormRequest | null {
-    return this._form;
-  }
-
-  /**
-   * A number that changes whenever a form opens, so each form starts anew.
-   */
-  get formKey(): number {
-    return this._formKey;
-  }
-
-  /**
-   * The text secret names must contain to be listed.
-   */
-  get filter(): string {
-    return this._filter;
-  }
-  set filter(value: string) {
-    if (value !== this._filter) {
-      this._filter = value;
-      this._stateChanged.emit();
-    }
-  }
-
-  /**
-   * Whether forms may show a secret's content on request.
-   */
-  get allowShowContent(): boolean {
-    return this._allowShowContent;
-  }
-  set allowShowContent(value: boolean) {
-    if (value !== this._allowShowContent) {
-      this._allowShowContent = value;
-      this._stateChanged.emit();
-    }
-  }
-
-  /**
-   * How often the list is fetched while the panel shows, in milliseconds;
-   * 0 fetches it only when the panel is shown.
-   */
-  get refreshInterval(): number {
-    const interval = this._poll.frequency.interval;
-    return interval === Poll.NEVER ? 0 : interval;
-  }
-  set refreshInterval(value: number) {
-    this._poll.frequency = {
-      ...this._poll.frequency,
-      interval: Private.pollInterval(value)
-    };
-  }
-
-  /**
-   * Whether the first list of secrets has arrived (or failed to).
-   */
-  get loaded(): boolean {
-    return this.model.project !== null || this.model.error !== null;
-  }
-
-  /**
-   * The secret to point out in the list, just created or edited.
-   */
-  get highlight(): string | null {
-    return this._highlight;
-  }
-
-  /**
-   * The secret whose menu is open.
-   */
-  get menuFor(): string | null {
-    return this._menuFor;
-  }
-
-  /**
-   * The time relative times are computed against.
-   */
-  get now(): number {
-    return this._now;
-  }
-
-  /**
-   * Open a form in place of the list. A form holding unsent changes is
-   * only replaced once the user agrees to discard them.
-   *
-   * @returns whether the form was opened
-   */
-  async openForm(request: FormRequest): Promise<boolean> {
-    if (this._form && this._formDirty) {
-      const result = await showDialog({
-        title: this.trans.__('Discard changes?'),
-        body: this.trans.__(
-          'The open form holds changes that are not saved yet.'
-        ),
-        buttons: [
-          Dialog.cancelButton({ label: this.trans.__('Keep editing') }),
-          Dialog.warnButton({ label: this.trans.__('Discard') })
-        ]
-      });
-      if (!result.button.accept) {
-        return false;
-      }
-    }
-    this._form = request;
-    this._formKey++;
-    this._formDirty = false;
-    this._highlight = null;
-    this.toolbar.hide();
-    this._stateChanged.emit();
-    return true;
-  }
-
-  /**
-   * Close the open form and show the list again.
-   *
-   * @param id - the secret the form created or edited, if any
-   */
-  closeForm(id: string | null = null): void {
-    const form = this._form;
-    if (!form) {
-      return;
-    }
-    this._form = null;
-    this._formDirty = false;
-    this._highlight = id;
-    // Give the focus back where the form came from.
-    this._focusRequest = id ?? (form.mode === 'create' ? null : form.secret.id);
-    this._focusCreate = this._focusRequest === null;
-    this.toolbar.show();
-    this._stateChanged.emit();
-  }
-
-  /**
-   * Record whether the open form holds unsent changes.
-   */
-  setFormDirty(dirty: boolean): void {
-    this._formDirty = dirty;
+  openForm(request: FormRequest): Promise<boolean> {
+    return this.model.openForm(request);
   }
 
   /**
@@ -311,14 +164,12 @@ export class SecretsPanel extends SidePanel {
       }
     }
     menu.aboutToClose.connect(() => {
-      this._menuFor = null;
-      this._stateChanged.emit();
+      this.model.menuFor = null;
       if (anchor.isConnected && !this.isHidden) {
         anchor.focus();
       }
     });
-    this._menuFor = secret.id;
-    this._stateChanged.emit();
+    this.model.menuFor = secret.id;
     const rect = anchor.getBoundingClientRect();
     menu.open(rect.right, rect.bottom, { horizontalAlignment: 'right' });
     if (byKeyboard) {
@@ -327,24 +178,9 @@ export class SecretsPanel extends SidePanel {
   }
 
   /**
-   * Where the focus goes once the list shows again: an item's options
-   * button, or the Create button. Asked once.
-   */
-  takeFocusRequest(): { id: string } | 'create' | null {
-    const request = this._focusCreate
-      ? 'create'
-      : this._focusRequest !== null
-        ? { id: this._focusRequest }
-        : null;
-    this._focusCreate = false;
-    this._focusRequest = null;
-    return request;
-  }
-
-  /**
    * Focus the options button of a listed secret, or the Create button.
    */
-  focusTarget(target: { id: string } | 'create'): void {
+  focusTarget(target: FocusTarget): void {
     if (target === 'create') {
       this._createButton.node.querySelector('button')?.focus();
       return;
@@ -362,10 +198,8 @@ export class SecretsPanel extends SidePanel {
     if (this.isDisposed) {
       return;
     }
-    this._stopClock();
-    this._poll.dispose();
+    this.model.dispose();
     this._menu?.dispose();
-    Signal.clearData(this);
     super.dispose();
   }
 
@@ -375,65 +209,39 @@ export class SecretsPanel extends SidePanel {
    */
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    void this.model.refresh();
-    void this._poll.start();
-    this._now = Date.now();
-    this._stateChanged.emit();
-    this._startClock();
+    this.model.start();
   }
 
   /**
-   * A panel attached already showing gets no show message: poll anyway.
+   * A panel attached already showing gets no show message: start anyway.
    */
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     if (this.isVisible) {
-      void this._poll.start();
+      this.model.start();
     }
   }
 
   protected onBeforeDetach(msg: Message): void {
-    void this._poll.stop();
+    this.model.stop();
     super.onBeforeDetach(msg);
   }
 
   protected onBeforeHide(msg: Message): void {
-    void this._poll.stop();
-    this._stopClock();
+    this.model.stop();
     this._menu?.dispose();
     super.onBeforeHide(msg);
   }
 
-  private _startClock(): void {
-    this._stopClock();
-    this._clock = window.setInterval(() => {
-      this._now = Date.now();
-      this._stateChanged.emit();
-    }, CLOCK_INTERVAL);
-  }
-
-  private _stopClock(): void {
-    if (this._clock !== null) {
-      window.clearInterval(this._clock);
-      this._clock = null;
-    }
+  /**
+   * The toolbar gives way to an open form.
+   */
+  private _onStateChanged(): void {
+    this.toolbar.setHidden(this.model.form !== null);
   }
 
   private _createButton: Widget;
-  private _form: FormRequest | null = null;
-  private _formKey = 0;
-  private _formDirty = false;
-  private _filter = '';
-  private _allowShowContent = true;
-  private _highlight: string | null = null;
-  private _menuFor: string | null = null;
   private _menu: MenuSvg | null = null;
-  private _focusRequest: string | null = null;
-  private _focusCreate = false;
-  private _now = Date.now();
-  private _clock: number | null = null;
-  private _poll: Poll;
-  private _stateChanged = new Signal<this, void>(this);
 }
 
 /**
@@ -471,10 +279,20 @@ export namespace SecretsPanel {
 
 namespace Private {
   /**
-   * The poll interval for a refresh interval: 0 or less never polls.
+   * Ask whether to discard the unsent changes of the open form.
    */
-  export function pollInterval(ms: number): number {
-    return ms > 0 ? ms : Poll.NEVER;
+  export async function confirmDiscard(
+    trans: TranslationBundle
+  ): Promise<boolean> {
+    const result = await showDialog({
+      title: trans.__('Discard changes?'),
+      body: trans.__('The open form holds changes that are not saved yet.'),
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Keep editing') }),
+        Dialog.warnButton({ label: trans.__('Discard') })
+      ]
+    });
+    return result.button.accept;
   }
 
   /**
@@ -517,7 +335,7 @@ namespace Private {
           className="jp-mod-styled jp-mod-accept"
           small
           title={trans.__('Create a secret')}
-          onClick={() => void this._panel.openForm({ mode: 'create' })}
+          onClick={() => void this._panel.model.openForm({ mode: 'create' })}
         >
           <addIcon.react tag="span" elementPosition="center" />
           <span>{trans.__('Create')}</span>
@@ -536,28 +354,28 @@ namespace Private {
     }
 
     render(): JSX.Element {
-      const panel = this._panel;
-      const trans = panel.trans;
+      const model = this._panel.model;
+      const trans = this._panel.trans;
       return (
-        <UseSignal signal={panel.stateChanged}>
+        <UseSignal signal={model.stateChanged}>
           {() => (
             <div role="search">
               <InputGroup
                 type="text"
-                value={panel.filter}
+                value={model.filter}
                 aria-label={trans.__('Filter secrets')}
                 placeholder={trans.__('Filter by name')}
                 autoComplete="off"
                 spellCheck={false}
                 rightIcon={filterIcon}
                 onChange={event => {
-                  panel.filter = event.target.value;
+                  model.filter = event.target.value;
                 }}
                 onKeyDown={event => {
-                  if (event.key === 'Escape' && panel.filter !== '') {
+                  if (event.key === 'Escape' && model.filter !== '') {
                     event.preventDefault();
                     event.stopPropagation();
-                    panel.filter = '';
+                    model.filter = '';
                   }
                 }}
               />
@@ -578,25 +396,30 @@ namespace Private {
 
     render(): JSX.Element {
       const panel = this._panel;
+      const model = panel.model;
       return (
-        <UseSignal signal={panel.stateChanged}>
-          {() =>
-            panel.form ? (
-              <SecretForm
-                key={panel.formKey}
-                request={panel.form}
-                model={panel.model}
-                trans={panel.trans}
-                allowShowContent={panel.allowShowContent}
-                onDone={id => panel.closeForm(id)}
-                onDirtyChange={dirty => panel.setFormDirty(dirty)}
-              />
-            ) : (
-              <UseSignal signal={panel.model.changed}>
-                {() => <ListView panel={panel} />}
-              </UseSignal>
-            )
-          }
+        <UseSignal signal={model.stateChanged}>
+          {() => (
+            // The form checks names against the list, and the list shows
+            // it: both are drawn again when it changes.
+            <UseSignal signal={model.secrets.changed}>
+              {() =>
+                model.form ? (
+                  <SecretForm
+                    key={model.formKey}
+                    request={model.form}
+                    model={model.secrets}
+                    trans={panel.trans}
+                    allowShowContent={model.allowShowContent}
+                    onDone={id => model.closeForm(id)}
+                    onDirtyChange={dirty => model.setFormDirty(dirty)}
+                  />
+                ) : (
+                  <ListView panel={panel} />
+                )
+              }
+            </UseSignal>
+          )}
         </UseSignal>
       );
     }
@@ -607,30 +430,31 @@ namespace Private {
    */
   function ListView(props: { panel: SecretsPanel }): JSX.Element {
     const { panel } = props;
+    const model = panel.model;
     const onOptions = React.useCallback(
       (secret: ISecretMeta, anchor: HTMLElement, byKeyboard: boolean) =>
         panel.openMenu(secret, anchor, byKeyboard),
       [panel]
     );
     const onRetry = React.useCallback(
-      () => void panel.model.refresh(),
-      [panel]
+      () => void model.secrets.refresh(),
+      [model]
     );
     React.useEffect(() => {
-      const target = panel.takeFocusRequest();
+      const target = model.takeFocusRequest();
       if (target) {
         panel.focusTarget(target);
       }
     });
     return (
       <SecretsList
-        secrets={panel.model.secrets}
-        loaded={panel.loaded}
-        error={panel.model.error}
-        filter={panel.filter}
-        highlight={panel.highlight}
-        menuFor={panel.menuFor}
-        now={panel.now}
+        secrets={model.secrets.secrets}
+        loaded={model.loaded}
+        error={model.secrets.error}
+        filter={model.filter}
+        highlight={model.highlight}
+        menuFor={model.menuFor}
+        now={model.now}
         trans={panel.trans}
         onOptions={onOptions}
         onRetry={onRetry}

@@ -8,13 +8,13 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
 
-import { ISecretsModel } from '../tokens';
+import { DEFAULT_REFRESH_INTERVAL, ISecretsModel } from '../tokens';
 import { addCommands, CommandIDs, ITEM_MENU } from './commands';
-import { ITEM_CLASS } from './list';
-import { DEFAULT_REFRESH_INTERVAL, SecretsPanel } from './panel';
+import { SecretsPanel } from './panel';
 
 export { CommandIDs } from './commands';
 export { SecretsPanel } from './panel';
+export { SecretsPanelModel } from './panelmodel';
 
 /**
  * The ID of the panel plugin, which is also the ID of its settings.
@@ -58,7 +58,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     });
     // The same menu on a right click on an item.
     ITEM_MENU.forEach((command, rank) => {
-      const selector = `.${ITEM_CLASS}`;
+      const selector = SecretsPanel.itemSelector;
       app.contextMenu.addItem(
         command === null
           ? { type: 'separator', selector, rank }
@@ -74,10 +74,10 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
         .load(PLUGIN_ID)
         .then(settings => {
           const apply = () => {
-            panel.allowShowContent =
+            panel.model.allowShowContent =
               settings.get('allowShowContent').composite !== false;
             const interval = settings.get('refreshInterval').composite;
-            panel.refreshInterval =
+            panel.model.refreshInterval =
               typeof interval === 'number'
                 ? interval * 1000
                 : DEFAULT_REFRESH_INTERVAL;

@@ -87,10 +87,11 @@ test.describe('Secrets panel', () => {
     const content = region.getByRole('textbox', { name: 'Content' });
     await expect(nameBox).toHaveValue(name);
     await expect(nameBox).toBeFocused();
-    // The content is fetched for the form, masked until shown
-    await expect(content).toHaveValue(value);
+    // The content is fetched only when the user asks to see it
+    await expect(content).toHaveValue('');
     await expect(content).toHaveClass(/jp-mod-masked/);
     await region.getByRole('button', { name: 'Show content' }).click();
+    await expect(content).toHaveValue(value);
     await expect(content).not.toHaveClass(/jp-mod-masked/);
     await region.getByRole('button', { name: 'Hide content' }).click();
     await expect(content).toHaveClass(/jp-mod-masked/);
@@ -110,6 +111,35 @@ test.describe('Secrets panel', () => {
     await expectNoValueInPage(page, [value, changed]);
   });
 
+  test('renames a secret without fetching its value', async ({ page }) => {
+    const name = uniqueName('rename-only');
+    const renamed = uniqueName('rename-only-new');
+    const value = `kept-${name}-value`;
+    const created = await createSecret(page, name, value);
+    const reveals: string[] = [];
+    page.on('request', request => {
+      if (request.url().endsWith('/reveal')) {
+        reveals.push(request.url());
+      }
+    });
+
+    // Given the Edit form of a listed secret
+    const region = await openPanel(page);
+    await chooseFromMenu(region, name, 'Edit');
+    const nameBox = region.getByRole('textbox', { name: 'Name' });
+    await expect(nameBox).toHaveValue(name);
+
+    // When the user changes only the name and saves
+    await nameBox.fill(renamed);
+    await region.getByRole('button', { name: 'Save', exact: true }).click();
+
+    // Then the secret is renamed, its value kept, and the page never asked for it
+    await expect(item(region, renamed)).toBeVisible();
+    expect(reveals).toEqual([]);
+    expect(await reveal(page, created.id)).toBe(value);
+    await expectNoValueInPage(page, [value]);
+  });
+
   test('clones a secret into an independent copy', async ({ page }) => {
     const name = uniqueName('db-password');
     const copyName = uniqueName('db-password-two');
@@ -126,7 +156,7 @@ test.describe('Secrets panel', () => {
     const nameBox = region.getByRole('textbox', { name: 'Name' });
     const content = region.getByRole('textbox', { name: 'Content' });
     await expect(nameBox).toHaveValue(`${name}-copy`);
-    await expect(content).toHaveValue(value);
+    await expect(content).toHaveValue('');
     await nameBox.fill(copyName);
     await content.fill(copyValue);
     await region.getByRole('button', { name: 'Create', exact: true }).click();
@@ -141,6 +171,7 @@ test.describe('Secrets panel', () => {
 
     // When the copy is edited, the original stays as it was
     await chooseFromMenu(region, copyName, 'Edit');
+    await region.getByRole('button', { name: 'Show content' }).click();
     await expect(content).toHaveValue(copyValue);
     await content.fill(`${copyValue}-edited`);
     await region.getByRole('button', { name: 'Save', exact: true }).click();
@@ -250,6 +281,7 @@ test.describe('Secrets panel', () => {
     // Given the Edit form, opened on version 1
     await chooseFromMenu(region, name, 'Edit');
     const content = region.getByRole('textbox', { name: 'Content' });
+    await region.getByRole('button', { name: 'Show content' }).click();
     await expect(content).toHaveValue('first');
 
     // When someone else changes the secret, then the user saves

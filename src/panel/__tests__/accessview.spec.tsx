@@ -58,6 +58,10 @@ function fakeServer(communities: ICommunity[], secret = meta()) {
   return { client, state, requests };
 }
 
+/**
+ * Let pending requests, signals and renders run; then let the switches,
+ * web components that React's last render set, draw themselves.
+ */
 async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) {
     await new Promise(resolve => setTimeout(resolve, 0));
@@ -89,6 +93,7 @@ async function renderView(
     Widget.attach(widget, document.body);
     await settle();
   });
+  await settle();
   const switchOf = (name: string) =>
     Array.from(node.querySelectorAll('[role="switch"]')).find(
       s => s.textContent === name
@@ -98,6 +103,7 @@ async function renderView(
       switchOf(name).click();
       await settle();
     });
+    await settle();
   };
   const unmount = async () => {
     await act(async () => widget.dispose());
@@ -206,6 +212,7 @@ describe('AccessView', () => {
       await view.model.refresh();
       await settle();
     });
+    await settle();
 
     expect(view.switchOf('ml-team').getAttribute('aria-checked')).toBe('true');
     await view.unmount();

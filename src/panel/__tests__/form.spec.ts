@@ -1,16 +1,19 @@
 import { nullTranslator } from '@jupyterlab/translation';
 
 import { SecretsAPIError } from '../../api';
+import { meta } from '../../__tests__/fakes';
+import { MAX_VALUE_BYTES } from '../../names';
 import {
-  MAX_CONTENT_BYTES,
   buildUpdate,
   checkContent,
   cloneName,
   errorMessage,
+  formReducer,
+  initialFormState,
+  keepsContent,
   mergeReloaded,
   serverProblem,
   takenNames,
-  utf8Length,
   validate
 } from '../form';
 
@@ -46,8 +49,10 @@ describe('validate', () => {
     expect(problems.content).toBeNull();
   });
 
-  it('compares names case-sensitively, like the environment', () => {
-    expect(validate({ name: 'path', content: 'v' }, [], __).name).toBeNull();
+  it('compares taken names case-sensitively, like the environment, and reserved ones in any case', () => {
+    expect(validate({ name: 'path', content: 'v' }, [], __).name).toMatch(
+      /reserved/
+    );
     expect(
       validate({ name: 'Taken-Key', content: 'v' }, ['taken-key'], __).name
     ).toBeNull();
@@ -67,7 +72,7 @@ describe('validate', () => {
       bytes: 65538
     });
     expect(checkContent('é'.repeat(32768))).toBeNull();
-    expect(checkContent('a'.repeat(MAX_CONTENT_BYTES))).toBeNull();
+    expect(checkContent('a'.repeat(MAX_VALUE_BYTES))).toBeNull();
     expect(
       validate({ name: 'good-name', content: 'a'.repeat(65537) }, [], __)
         .content
@@ -75,13 +80,19 @@ describe('validate', () => {
   });
 });
 
-describe('utf8Length', () => {
-  it('counts bytes as UTF-8 does', () => {
-    expect(utf8Length('abc')).toBe(3);
-    expect(utf8Length('é')).toBe(2);
-    expect(utf8Length('€')).toBe(3);
-    expect(utf8Length('😀')).toBe(4);
-    expect(utf8Length('a\r\nb')).toBe(4);
+describe('checkContent sizes', () => {
+  it('counts bytes as UTF-8 does, at the limit', () => {
+    // '€' takes 3 bytes, '😀' 4 (two UTF-16 units)
+    expect(checkContent('€'.repeat(21845) + 'a')).toBeNull();
+    expect(checkContent('€'.repeat(21845) + 'ab')).toEqual({
+      kind: 'too-large',
+      bytes: 65537
+    });
+    expect(checkContent('😀'.repeat(16384))).toBeNull();
+    expect(checkContent('😀'.repeat(16384) + 'a')).toEqual({
+      kind: 'too-large',
+      bytes: 65537
+    });
   });
 });
 
@@ -218,5 +229,62 @@ describe('serverProblem', () => {
     expect(errorMessage(new SecretsAPIError(0, 'Unreachable.'), __)).toBe(
       'Unreachable.'
     );
+  });
+});
+
+describe('formReducer', () => {
+  const secret = meta('api-key', { version: 3 });
+
+  it('opens Edit and Clone without the stored content, which an empty field keeps', () => {
+    const edit = initialFormState({ mode: 'edit', secret }, []);
+    const clone = initialFormState({ mode: 'clone', secret }, ['api-key']);
+    const create = initialFormState({ mode: 'create' }, []);
+
+    expect(edit.content).toBe('unknown');
+    expect(edit.values).toEqual({ name: 'api-key', content: '' });
+    expect(keepsContent(edit)).toBe(true);
+    expect(clone.values.name).toBe('api-key-copy');
+    expect(keepsContent(clone)).toBe(true);
+    expect(create.content).toBe('known');
+    expect(keepsContent(create)).toBe(false);
+  });
+
+  it('keeps what the user typed when the stored content arrives', () => {
+    let state = initialFormState({ mode: 'edit', secret }, []);
+    state = formReducer(state, { type: 'reveal' });
+    expect(state.content).toBe('loading');
+    state = formReducer(state, {
+      type: 'type',
+      field: 'content',
+      value: 'typed'
+    });
+    state = formReducer(state, { type: 'revealed', value: 'stored' });
+
+    expect(state.content).toBe('known');
+    expect(state.shown).toBe(true);
+    expect(state.base.values.content).toBe('stored');
+    expect(state.values.content).toBe('typed');
+    expect(buildUpdate(3, state.base.values, state.values)).toEqual({
+      version: 3,
+      value: 'typed'
+    });
+  });
+
+  it('sends a rename alone as a rename, and forgets a refused reveal', () => {
+    let state = initialFormState({ mode: 'edit', secret }, []);
+    state = formReducer(state, { type: 'type', field: 'name', value: 'b-key' });
+    expect(state.touched).toBe(true);
+    expect(buildUpdate(3, state.base.values, state.values)).toEqual({
+      version: 3,
+      name: 'b-key'
+    });
+
+    state = formReducer(state, { type: 'reveal' });
+    state = formReducer(state, {
+      type: 'refused',
+      problem: { field: null, message: 'no', conflict: false }
+    });
+    expect(state.content).toBe('unknown');
+    expect(state.problem?.message).toBe('no');
   });
 });

@@ -21,13 +21,20 @@ async function renderPanel(
   values: Record<string, string>
 ) {
   const requests: string[] = [];
-  const { client } = mockServer((method, path) => {
+  const bodies: Record<string, string> = {};
+  const { client } = mockServer((method, path, body) => {
     requests.push(`${method} ${path}`);
+    bodies[`${method} ${path}`] = body;
     const reveal = path.match(/^secrets\/(.+)\/reveal$/);
-    const body = reveal
-      ? { value: values[reveal[1]] }
-      : { project: 'default', secrets };
-    return { status: 200, body };
+    if (reveal) {
+      return { status: 200, body: { value: values[reveal[1]] } };
+    }
+    if (method === 'PATCH' || method === 'POST') {
+      const id = path.split('/')[1];
+      const secret = secrets.find(s => s.id === id) ?? secrets[0];
+      return { status: 200, body: secret };
+    }
+    return { status: 200, body: { project: 'default', secrets } };
   });
   const model = new SecretsModel(client);
   await model.ready;
@@ -36,7 +43,7 @@ async function renderPanel(
     Widget.attach(panel, document.body);
     await Private.settle();
   });
-  return { panel, model, requests };
+  return { panel, model, requests, bodies };
 }
 
 /**
@@ -134,7 +141,10 @@ describe('SecretsPanel', () => {
           origin: 'shared',
           project: 'proj-a',
           editable: false,
-          attached: true
+          attached: true,
+          shadowed: true,
+          injected: false,
+          not_injected_reason: 'shadowed'
         }),
         meta('team-key', {
           origin: 'shared',
@@ -166,6 +176,65 @@ describe('SecretsPanel', () => {
     await dispose(panel);
   });
 
+  it('says what the server says of why kernels do not get an item, and nothing of its own', async () => {
+    const shared = { origin: 'shared', project: 'proj-a', editable: false };
+    const { panel } = await renderPanel(
+      [
+        // The project's own secret of this name: the server says nothing
+        // of the shared one below, so neither does the list.
+        meta('same-name'),
+        meta('plain-key', { injected: true, not_injected_reason: null }),
+        meta('pin', { injected: true, hidden_in_outputs: false }),
+        meta('broken-key', {
+          injected: false,
+          not_injected_reason: 'undecryptable'
+        }),
+        meta('same-name', {
+          ...shared,
+          id: 'id-shared-same-name',
+          shadowed: false,
+          not_injected_reason: 'not_added'
+        } as Partial<ISecretMeta>),
+        meta('HTTPS_PROXY', {
+          ...shared,
+          attached: true,
+          injected: false,
+          not_injected_reason: 'traffic'
+        } as Partial<ISecretMeta>),
+        meta('api-token-2', {
+          ...shared,
+          attached: true,
+          injected: false,
+          not_injected_reason: 'renamed',
+          attached_name: 'api-token'
+        } as Partial<ISecretMeta>)
+      ],
+      {}
+    );
+
+    const text = (id: string) =>
+      panel.node.querySelector(`[data-secret-id="${id}"]`)!.textContent;
+    expect(text('id-plain-key')).not.toMatch(/inject|hide|decrypt|wins/i);
+    expect(text('id-pin')).toContain('Too short to hide in outputs');
+    expect(text('id-broken-key')).toContain(
+      'Cannot be decrypted with the configured key.'
+    );
+    expect(text('id-shared-same-name')).not.toContain('wins');
+    expect(text('id-HTTPS_PROXY')).toContain(
+      'Not injected: a name that redirects network traffic is never taken from another project.'
+    );
+    expect(text('id-api-token-2')).toContain(
+      'Renamed by its owner since it was added as api-token: add it again to use it.'
+    );
+    expect(
+      panel.node.querySelector('[data-secret-id="id-broken-key"]')!.classList
+    ).toContain('jp-mod-notInjected');
+    expect(
+      panel.node.querySelector('[data-secret-id="id-plain-key"]')!.classList
+    ).not.toContain('jp-mod-notInjected');
+    await dispose(panel);
+  });
+
   it('explains the empty list with code that reads a secret', async () => {
     const { panel } = await renderPanel([], {});
 
@@ -175,23 +244,44 @@ describe('SecretsPanel', () => {
     await dispose(panel);
   });
 
-  it('shows a value only inside the open Edit form', async () => {
+  it('shows a value only inside the open Edit form, once asked for', async () => {
     const { panel, requests } = await renderPanel([meta('api-key')], {
       'id-api-key': 'the-stored-value'
     });
+    const reveals = () =>
+      requests.filter(r => r === 'POST secrets/id-api-key/reveal').length;
     expect(document.body.innerHTML).not.toContain('the-stored-value');
-    expect(requests).not.toContain('POST secrets/id-api-key/reveal');
 
     await act(async () => {
       await panel.openForm({ mode: 'edit', secret: meta('api-key') });
       await Private.settle();
     });
     const content = byLabel(panel, 'Content');
-    expect(requests).toContain('POST secrets/id-api-key/reveal');
-    expect(content.value).toBe('the-stored-value');
-    expect(content.classList).toContain('jp-mod-masked');
+    expect(reveals()).toBe(0);
+    expect(content.value).toBe('');
+    expect(content.placeholder).toBe('Leave empty to keep the stored value');
     expect(byLabel(panel, 'Name')).toBe(document.activeElement);
     expect(button(panel, 'Save')).toBeDefined();
+
+    await act(async () => {
+      button(panel, 'Show content').click();
+      await Private.settle();
+    });
+    expect(reveals()).toBe(1);
+    expect(content.value).toBe('the-stored-value');
+    expect(content.classList).not.toContain('jp-mod-masked');
+
+    // Hiding and showing again fetches nothing more
+    await act(async () => {
+      button(panel, 'Hide content').click();
+      await Private.settle();
+    });
+    expect(content.classList).toContain('jp-mod-masked');
+    await act(async () => {
+      button(panel, 'Show content').click();
+      await Private.settle();
+    });
+    expect(reveals()).toBe(1);
 
     await act(async () => {
       button(panel, 'Cancel').click();
@@ -199,6 +289,108 @@ describe('SecretsPanel', () => {
     });
     expect(panel.node.querySelector('form')).toBeNull();
     expect(document.body.innerHTML).not.toContain('the-stored-value');
+    await dispose(panel);
+  });
+
+  it('renames a secret without ever fetching its value', async () => {
+    const { panel, requests, bodies } = await renderPanel(
+      [meta('api-key', { version: 4 })],
+      { 'id-api-key': 'the-stored-value' }
+    );
+    await act(async () => {
+      await panel.openForm({
+        mode: 'edit',
+        secret: meta('api-key', { version: 4 })
+      });
+      await Private.settle();
+    });
+
+    await type(byLabel(panel, 'Name'), 'api-key-renamed');
+    await act(async () => {
+      button(panel, 'Save').click();
+      await Private.settle();
+    });
+
+    expect(requests.filter(r => r.endsWith('/reveal'))).toEqual([]);
+    expect(requests).toContain('PATCH secrets/id-api-key');
+    expect(JSON.parse(bodies['PATCH secrets/id-api-key'])).toEqual({
+      version: 4,
+      name: 'api-key-renamed'
+    });
+    expect(panel.node.querySelector('form')).toBeNull();
+    await dispose(panel);
+  });
+
+  it('replaces a value typed over the stored one without fetching it', async () => {
+    const { panel, requests, bodies } = await renderPanel([meta('api-key')], {
+      'id-api-key': 'the-stored-value'
+    });
+    await act(async () => {
+      await panel.openForm({ mode: 'edit', secret: meta('api-key') });
+      await Private.settle();
+    });
+
+    await type(byLabel(panel, 'Content'), 'a new value');
+    await act(async () => {
+      button(panel, 'Save').click();
+      await Private.settle();
+    });
+
+    expect(requests.filter(r => r.endsWith('/reveal'))).toEqual([]);
+    expect(JSON.parse(bodies['PATCH secrets/id-api-key'])).toEqual({
+      version: 1,
+      value: 'a new value'
+    });
+    await dispose(panel);
+  });
+
+  it('clones a secret with its stored value without fetching it', async () => {
+    const { panel, requests, bodies } = await renderPanel([meta('api-key')], {
+      'id-api-key': 'the-stored-value'
+    });
+    await act(async () => {
+      await panel.openForm({ mode: 'clone', secret: meta('api-key') });
+      await Private.settle();
+    });
+    expect((byLabel(panel, 'Name') as HTMLInputElement).value).toBe(
+      'api-key-copy'
+    );
+
+    await act(async () => {
+      (
+        panel.node.querySelector('form button[type="submit"]') as HTMLElement
+      ).click();
+      await Private.settle();
+    });
+
+    expect(requests.filter(r => r.endsWith('/reveal'))).toEqual([]);
+    expect(JSON.parse(bodies['POST secrets/id-api-key/copy'])).toEqual({
+      name: 'api-key-copy'
+    });
+    await dispose(panel);
+  });
+
+  it('checks names as the server does, and says what a traffic name means', async () => {
+    const { panel } = await renderPanel([], {});
+    await act(async () => {
+      await panel.openForm({ mode: 'create' });
+      await Private.settle();
+    });
+    const name = byLabel(panel, 'Name');
+    const [problem, hint] = name
+      .getAttribute('aria-describedby')!
+      .split(' ')
+      .map(id => document.getElementById(id)!);
+
+    await type(name, 'home');
+    expect(problem.textContent).toMatch(/reserved/);
+    await type(name, 'PYTHONWARNINGS');
+    expect(problem.textContent).toMatch(/starting with "PYTHON" are reserved/);
+    await type(name, 'HTTPS_PROXY');
+    expect(problem.textContent).toBe('');
+    expect(hint.textContent).toContain('This name redirects network traffic');
+    await type(name, 'my-api-key');
+    expect(hint.textContent).not.toContain('traffic');
     await dispose(panel);
   });
 

@@ -1,0 +1,393 @@
+"""The REST layer: from HTTP requests to `SecretsService` calls, and back to JSON.
+
+It parses request bodies (a JSON object, its fields' presence and types, no unknown field),
+runs the service off the event loop, maps the domain errors to status codes, encodes the
+service's dataclasses as DESIGN.md's JSON, and tags the listing and the environment with
+entity tags. The handlers (`jupyterlab_secrets.handlers`) only pass a request's parts here and
+send back the `Reply`. `KernelsApi` does the same for the kernel routes (``kernels/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tornado import web
+
+from .errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    SecretsError,
+    UnavailableError,
+    UndecryptableError,
+    ValueTooLargeError,
+)
+from .service import CommunityInfo, Listing, SecretMeta, SecretsService, VersionInfo
+
+if TYPE_CHECKING:  # for types only: the kernels package imports this module
+    from .kernels.injector import KernelSecrets, KernelStatus
+
+MAX_BODY_BYTES = 1 << 20
+"""Room for the largest value even if every byte of it is sent as a ``\\uXXXX`` escape; a
+longer body is refused from its ``Content-Length``, before it is read."""
+
+_T = TypeVar("_T")
+
+
+class ApiError(web.HTTPError):
+    """A refused request: its status and its JSON body ``{"message", "field"?}``.
+
+    It has no log message, so tornado logs nothing but the access line.
+    """
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(status)
+        self.body: dict[str, str] = {"message": message}
+        if field is not None:
+            self.body["field"] = field
+
+
+def status_of(error: SecretsError) -> int:
+    """The HTTP status of a domain error.
+
+    `UndecryptableError` is 503: the request is sound, and the fault is the server's
+    configuration (it lacks the key that encrypted that value), as with a wrong key for the
+    whole store (DESIGN.md: "Missing or wrong key": 503). It is never 500: the server did not
+    fail, it explains what an operator must fix, and every other secret is still served.
+    """
+    if isinstance(error, ValueTooLargeError):
+        return 413
+    if isinstance(error, InvalidInputError):
+        return 400
+    if isinstance(error, ForbiddenError):
+        return 403
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, ConflictError):
+        return 409
+    if isinstance(error, (UndecryptableError, UnavailableError)):
+        return 503
+    return 400
+
+
+def api_error(error: SecretsError) -> ApiError:
+    """The `ApiError` that answers a domain error."""
+    return ApiError(status_of(error), error.message, error.field)
+
+
+# -- request bodies ------------------------------------------------------------------------
+
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list of strings"}
+
+
+def parse_body(raw: bytes, required: Mapping[str, type], optional: Mapping[str, type]) -> dict:
+    """Decode a JSON object body, checking its fields' presence and types."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"The request body must be at most {MAX_BODY_BYTES:,} bytes.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "The request body is not valid UTF-8.") from None
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        # RecursionError: deeply nested arrays ("[[[[..."), which no valid body has.
+        raise ApiError(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    for field in body:
+        if field not in required and field not in optional:
+            shown = json.dumps(field if len(field) <= 40 else field[:40] + "…", ensure_ascii=False)
+            raise ApiError(400, f"Unknown field {shown}.", field[:64])
+    for field in required:
+        if field not in body:
+            raise ApiError(400, f"Field {field!r} is required.", field)
+    for field, kind in {**required, **optional}.items():
+        if field not in body:
+            continue
+        value = body[field]
+        # bool is a subclass of int, but true is not a version number.
+        valid = isinstance(value, kind) and not isinstance(value, bool)
+        if valid and kind is list:
+            valid = all(isinstance(item, str) for item in value)
+        if not valid:
+            raise ApiError(400, f"Field {field!r} must be {_TYPE_NAMES[kind]}.", field)
+    return body
+
+
+# -- JSON ----------------------------------------------------------------------------------
+
+
+def iso_millis(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC to the millisecond, as JavaScript's ``toISOString`` writes it."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    moment = moment.astimezone(dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds")[:23] + "Z"
+
+
+def meta_json(meta: SecretMeta) -> dict[str, Any]:
+    """DESIGN.md's Meta, with the fields that explain a state (``shadowed``, ``injected``,
+    ``not_injected_reason``, ``attached_name``, ``hidden_in_outputs``)."""
+    return {
+        "id": meta.id,
+        "name": meta.name,
+        "project": meta.project,
+        "created_by": meta.created_by,
+        "created_at": iso_millis(meta.created_at),
+        "updated_at": iso_millis(meta.updated_at),
+        "version": meta.version,
+        "shared_with": list(meta.shared_with),
+        "origin": meta.origin,
+        "attached": meta.attached,
+        "editable": meta.editable,
+        "shadowed": meta.shadowed,
+        "injected": meta.injected,
+        "not_injected_reason": meta.not_injected_reason,
+        "attached_name": meta.attached_name,
+        "hidden_in_outputs": meta.hidden_in_outputs,
+    }
+
+
+def listing_json(listing: Listing) -> dict[str, Any]:
+    """``{"project", "secrets": [Meta]}``."""
+    return {"project": listing.project, "secrets": [meta_json(m) for m in listing.secrets]}
+
+
+def communities_json(communities: list[CommunityInfo]) -> dict[str, Any]:
+    """``{"communities": [{"name", "is_admin", "projects"}]}``."""
+    return {
+        "communities": [
+            {"name": c.name, "is_admin": c.is_admin, "projects": list(c.projects)}
+            for c in communities
+        ]
+    }
+
+
+def versions_json(versions: list[VersionInfo]) -> dict[str, Any]:
+    """``{"versions": [{"version", "updated_at", "updated_by", "current"}]}``: no value."""
+    return {
+        "versions": [
+            {
+                "version": v.version,
+                "updated_at": iso_millis(v.updated_at),
+                "updated_by": v.updated_by,
+                "current": v.current,
+            }
+            for v in versions
+        ]
+    }
+
+
+def kernel_status_json(status: KernelStatus) -> dict[str, Any]:
+    """``{"kernel_id", "language", "state", "names", "skipped": [{"name", "reason"}],
+    "message"}``: names only, never a value."""
+    return {
+        "kernel_id": status.kernel_id,
+        "language": status.language,
+        "state": status.state,
+        "names": list(status.names),
+        "skipped": [{"name": s.name, "reason": s.reason} for s in status.skipped],
+        "message": status.message,
+    }
+
+
+def _encode(document: Any) -> bytes:
+    return json.dumps(document).encode()
+
+
+# -- entity tags ---------------------------------------------------------------------------
+
+_TAG_FORMAT = 2
+
+
+def entity_tag(kind: str, marker: str) -> str:
+    """An entity tag from the service's change marker: never from a value, so a tag reveals
+    nothing of what a secret holds, and it costs no read of the secrets."""
+    return hashlib.sha256(f"{_TAG_FORMAT}\0{kind}\0{marker}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer to send: a status, a JSON body (None: no body), maybe an entity tag, and
+    whether the body holds values (then it must never be cached)."""
+
+    status: int
+    body: bytes | None
+    tag: str | None = None
+    sensitive: bool = False
+
+
+# -- the API -------------------------------------------------------------------------------
+
+
+class SecretsApi:
+    """The REST API over one `SecretsService`, or the reason there is none (503)."""
+
+    def __init__(self, service: SecretsService | None, unavailable: str | None = None) -> None:
+        self.service = service
+        self.unavailable = unavailable
+        self._last_listing: tuple[str, bytes] | None = None
+        """The last listing sent, by its tag: while the tag holds, it is sent again (it
+        holds no value, so keeping it is harmless)."""
+
+    async def _run(self, call: Callable[[SecretsService], _T]) -> _T:
+        """Run a service call off the event loop; answer a domain error with its status."""
+        if self.service is None:
+            raise ApiError(503, self.unavailable or "Secrets are unavailable.")
+        try:
+            return await asyncio.to_thread(call, self.service)
+        except SecretsError as error:
+            raise api_error(error) from None
+
+    # -- the collection and its listing
+
+    async def listing(self, user: str, known: Collection[str]) -> Reply:
+        """``GET secrets``, 304 when the client holds the current tag."""
+        marker = await self._run(lambda s: s.change_marker())
+        tag = entity_tag("secrets", marker)
+        if tag in known or "*" in known:
+            return Reply(304, None, tag)
+        last = self._last_listing
+        if last is not None and last[0] == tag:
+            return Reply(200, last[1], tag)
+        # The marker is read before the rows: a change in between gives a body newer than
+        # its tag, which the next poll replaces, never an older one kept under a new tag.
+        listing = await self._run(lambda s: s.list(user))
+        body = _encode(listing_json(listing))
+        self._last_listing = (tag, body)
+        return Reply(200, body, tag)
+
+    async def create(self, user: str, raw: bytes) -> Reply:
+        """``POST secrets``."""
+        body = parse_body(raw, {"name": str, "value": str}, {})
+        meta = await self._run(lambda s: s.create(user, body["name"], body["value"]))
+        return Reply(201, _encode(meta_json(meta)))
+
+    # -- one secret
+
+    async def get(self, user: str, secret_id: str) -> Reply:
+        """``GET secrets/{id}``."""
+        meta = await self._run(lambda s: s.get(user, secret_id))
+        return Reply(200, _encode(meta_json(meta)))
+
+    async def patch(self, user: str, secret_id: str, raw: bytes) -> Reply:
+        """``PATCH secrets/{id}``."""
+        body = parse_body(raw, {"version": int}, {"name": str, "value": str})
+        meta = await self._run(
+            lambda s: s.patch(
+                user,
+                secret_id,
+                body["version"],
+                name=body.get("name"),
+                value=body.get("value"),
+            )
+        )
+        return Reply(200, _encode(meta_json(meta)))
+
+    async def delete(self, user: str, secret_id: str) -> Reply:
+        """``DELETE secrets/{id}``."""
+        await self._run(lambda s: s.delete(user, secret_id))
+        return Reply(204, None)
+
+    async def reveal(self, user: str, secret_id: str) -> Reply:
+        """``POST secrets/{id}/reveal``: the value, never cached."""
+        value = await self._run(lambda s: s.reveal(user, secret_id))
+        return Reply(200, _encode({"value": value}), sensitive=True)
+
+    async def copy(self, user: str, secret_id: str, raw: bytes) -> Reply:
+        """``POST secrets/{id}/copy``."""
+        body = parse_body(raw, {"name": str}, {"value": str})
+        meta = await self._run(lambda s: s.copy(user, secret_id, body["name"], body.get("value")))
+        return Reply(201, _encode(meta_json(meta)))
+
+    async def set_access(self, user: str, secret_id: str, raw: bytes) -> Reply:
+        """``PUT secrets/{id}/access``."""
+        body = parse_body(raw, {"communities": list}, {})
+        meta = await self._run(lambda s: s.set_access(user, secret_id, body["communities"]))
+        return Reply(200, _encode(meta_json(meta)))
+
+    async def set_attached(self, user: str, secret_id: str, attached: bool) -> Reply:
+        """``PUT`` / ``DELETE secrets/{id}/attachment``."""
+        meta = await self._run(lambda s: s.set_attached(user, secret_id, attached))
+        return Reply(200, _encode(meta_json(meta)))
+
+    async def versions(self, user: str, secret_id: str) -> Reply:
+        """``GET secrets/{id}/versions``."""
+        versions = await self._run(lambda s: s.versions(user, secret_id))
+        return Reply(200, _encode(versions_json(versions)))
+
+    async def restore(self, user: str, secret_id: str, version: str, raw: bytes) -> Reply:
+        """``POST secrets/{id}/versions/{version}/restore`` with ``{"version": current}``."""
+        body = parse_body(raw, {"version": int}, {})
+        meta = await self._run(
+            lambda s: s.restore(user, secret_id, int(version), current_version=body["version"])
+        )
+        return Reply(200, _encode(meta_json(meta)))
+
+    # -- the project
+
+    async def communities(self, user: str) -> Reply:
+        """``GET communities``."""
+        communities = await self._run(lambda s: s.communities(user))
+        return Reply(200, _encode(communities_json(communities)))
+
+    async def environment(self, user: str, known: Collection[str]) -> Reply:
+        """``GET environment``: the values, never cached; 304 (decrypting nothing) when the
+        client holds the current tag."""
+        marker = await self._run(lambda s: s.change_marker())
+        tag = entity_tag("environment", marker)
+        if tag in known or "*" in known:
+            return Reply(304, None, tag, sensitive=True)
+        environment = await self._run(lambda s: s.environment(user))
+        return Reply(200, _encode({"environment": environment}), tag, sensitive=True)
+
+
+class KernelsApi:
+    """The kernel routes over this server's `KernelSecrets`, or the reason there is none (503).
+
+    A status holds names, never values; it is never cached, since it changes as changes reach
+    the kernel.
+    """
+
+    def __init__(self, kernels: KernelSecrets | None, unavailable: str | None = None) -> None:
+        self.kernels = kernels
+        self.unavailable = unavailable
+
+    def _injector(self, known: bool) -> KernelSecrets:
+        if self.kernels is None:
+            raise ApiError(503, self.unavailable or "This server's kernels do not get secrets.")
+        if not known:
+            raise ApiError(404, "No such kernel.")
+        return self.kernels
+
+    def _reply(self, kernel_id: str, status: KernelStatus | None) -> Reply:
+        if status is None:
+            # A kernel of this server that the injector never saw start (it predates the
+            # extension, or another kernel manager class runs it).
+            from .kernels.injector import KernelStatus
+
+            status = KernelStatus(
+                kernel_id,
+                None,
+                "error",
+                [],
+                [],
+                "This kernel was not started through the secrets kernel manager; restart it.",
+            )
+        return Reply(200, _encode(kernel_status_json(status)), sensitive=True)
+
+    async def status(self, kernel_id: str, known: bool) -> Reply:
+        """``GET kernels/{kernel_id}``; ``known``: whether the server runs that kernel."""
+        return self._reply(kernel_id, self._injector(known).status(kernel_id))
+
+    async def reload(self, kernel_id: str, known: bool) -> Reply:
+        """``POST kernels/{kernel_id}/reload``: set the current secrets in the kernel now."""
+        return self._reply(kernel_id, await self._injector(known).reload(kernel_id))

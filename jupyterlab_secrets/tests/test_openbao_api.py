@@ -1,0 +1,226 @@
+"""The REST API on the OpenBao store: the same features, and OpenBao's policies decide.
+
+Each server is one user's server with its own token, minted by ``bao token create`` with
+that user's policies, as a JupyterHub spawner would. The test server is alice's, in proj-a:
+a member of ml-team and data-team, and admin of ml-team only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyterlab_secrets.stores.base import View
+from jupyterlab_secrets.stores.openbao import (
+    OpenBaoSecretStore,
+    admin_policy_name,
+    member_policy_name,
+    project_policy_name,
+)
+
+from .conftest import COMMUNITIES, Api, snapshot
+from .openbao_server import OpenBao
+
+A = View("proj-a", ("data-team", "ml-team"))
+
+
+def token_file(openbao: OpenBao, folder: Path, name: str, *policies: str) -> str:
+    """A token file (mode 0600) holding a token minted with these policies."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.token"
+    path.write_text(openbao.mint(*policies) + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
+def alices_policies() -> list[str]:
+    return [
+        project_policy_name("proj-a"),
+        member_policy_name("ml-team"),
+        member_policy_name("data-team"),
+        admin_policy_name("ml-team"),
+    ]
+
+
+@pytest.fixture
+def secrets_config(openbao: OpenBao, tmp_path: Path) -> dict[str, Any]:
+    """alice's server of proj-a on OpenBao; its config makes bob admin of data-team, but no
+    token of this server holds that policy."""
+    return {
+        "project": "proj-a",
+        "communities": COMMUNITIES,
+        "openbao_url": openbao.url,
+        "openbao_mount": openbao.mount,
+        "openbao_token_file": token_file(openbao, tmp_path / "tokens", "alice", *alices_policies()),
+    }
+
+
+@pytest.fixture
+def operator(openbao: OpenBao) -> OpenBaoSecretStore:
+    """A store with every policy, to look at what is stored whatever a server may see."""
+    store = OpenBaoSecretStore(url=openbao.url, token=openbao.everything(), mount=openbao.mount)
+    yield store
+    store.close()
+
+
+async def create(api: Api, name: str, value: str = "value") -> dict[str, Any]:
+    reply = await api("POST", "secrets", body={"name": name, "value": value})
+    assert reply.status == 201, reply.body
+    return reply.body
+
+
+async def test_every_feature_works_on_openbao(api: Api, extension: Any, tmp_path: Path) -> None:
+    # Given a server on OpenBao, which keeps no database or key file
+    assert isinstance(extension.store, OpenBaoSecretStore)
+    # And a secret created through the API
+    created = await create(api, "api-key", "first value")
+    assert (created["project"], created["version"], created["editable"]) == ("proj-a", 1, True)
+    # Then it is listed and revealed, and injected
+    assert [s["name"] for s in (await api("GET", "secrets")).body["secrets"]] == ["api-key"]
+    assert (await api("POST", "secrets", created["id"], "reveal")).body == {"value": "first value"}
+    assert (await api("GET", "environment")).body == {"environment": {"api-key": "first value"}}
+    # When it is edited with a stale version, nothing is written
+    edited = await api("PATCH", "secrets", created["id"], body={"version": 1, "value": "second"})
+    assert edited.status == 200
+    stale = await api("PATCH", "secrets", created["id"], body={"version": 1, "value": "lost"})
+    assert stale.status == 409
+    # And its versions are KV versions, restorable
+    versions = (await api("GET", "secrets", created["id"], "versions")).body["versions"]
+    assert [(v["version"], v["current"]) for v in versions] == [(2, True), (1, False)]
+    restored = await api(
+        "POST", "secrets", created["id"], "versions", "1", "restore", body={"version": 2}
+    )
+    assert restored.status == 200, restored.body
+    assert (await api("POST", "secrets", created["id"], "reveal")).body == {"value": "first value"}
+    # And a copy is independent, and a delete removes it
+    copied = await api("POST", "secrets", created["id"], "copy", body={"name": "api-key-2"})
+    assert copied.status == 201
+    assert (await api("DELETE", "secrets", created["id"])).status == 204
+    assert [s["name"] for s in (await api("GET", "secrets")).body["secrets"]] == ["api-key-2"]
+    # And no file of the server holds a value or a key
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "tokens" not in p.parts]
+    assert not [p for p in written if b"first value" in p.read_bytes()]
+    assert not [p for p in written if p.name in ("secrets.db", "key")]
+
+
+async def test_admin_rights_come_from_the_token_not_the_config(
+    api: Api, operator: OpenBaoSecretStore
+) -> None:
+    # Given the config makes bob admin of data-team, and this server's token does not
+    reply = await api("GET", "communities", user="bob")
+    assert {c["name"]: c["is_admin"] for c in reply.body["communities"]} == {
+        "data-team": False,
+        "ml-team": True,
+    }
+    created = await create(api, "guarded")
+    before = await snapshot(api)
+    # When bob shares with data-team
+    refused = await api(
+        "PUT", "secrets", created["id"], "access", body={"communities": ["data-team"]}, user="bob"
+    )
+    # Then OpenBao refuses, with its reason, and nothing changed
+    assert refused.status == 403
+    assert "permission denied" in refused.message
+    assert admin_policy_name("data-team") in refused.message
+    assert await snapshot(api) == before
+    assert operator.get(A, created["id"]).shared_with == ()
+    # And alice, whom the config does not name admin of ml-team… is, by the token
+    shared = await api(
+        "PUT", "secrets", created["id"], "access", body={"communities": ["ml-team"]}, user="carl"
+    )
+    assert shared.status == 200
+    assert shared.body["shared_with"] == ["ml-team"]
+
+
+async def test_a_server_claiming_proj_a_with_proj_b_token_gets_nothing(
+    api: Api, start_server: Any, openbao: OpenBao, tmp_path: Path
+) -> None:
+    # Given proj-a's secret, and a server whose config claims proj-a with proj-b's token
+    created = await create(api, "a-only", "a's value")
+    before = await snapshot(api)
+    claims_a = start_server(
+        "proj-a",
+        openbao_token_file=token_file(
+            openbao,
+            tmp_path / "tokens",
+            "mallory",
+            project_policy_name("proj-b"),
+            member_policy_name("ml-team"),
+        ),
+    )
+    # Then it lists, reads, writes and injects nothing of proj-a: OpenBao says why
+    for method, path, body in (
+        ("GET", ("secrets",), None),
+        ("GET", ("secrets", created["id"]), None),
+        ("POST", ("secrets", created["id"], "reveal"), None),
+        ("GET", ("environment",), None),
+        ("POST", ("secrets",), {"name": "planted", "value": "x"}),
+        ("PATCH", ("secrets", created["id"]), {"version": 1, "value": "x"}),
+        ("DELETE", ("secrets", created["id"]), None),
+    ):
+        options = {} if body is None else {"body": body}
+        reply = await claims_a.api(method, *path, **options)
+        assert reply.status == 403, (method, path, reply.status, reply.body)
+        assert "permission denied" in reply.message
+        assert "a's value" not in json.dumps(reply.body)
+    assert await snapshot(api) == before
+
+
+async def test_sharing_between_two_users_servers(
+    api: Api, start_server: Any, openbao: OpenBao, tmp_path: Path
+) -> None:
+    # Given carol's server of proj-b (member of ml-team, admin of nothing)
+    carol = start_server(
+        "proj-b",
+        openbao_token_file=token_file(
+            openbao,
+            tmp_path / "tokens",
+            "carol",
+            project_policy_name("proj-b"),
+            member_policy_name("ml-team"),
+        ),
+    )
+    created = await create(api, "db-pass", "shared value")
+    # When alice shares it with ml-team
+    reply = await api("PUT", "secrets", created["id"], "access", body={"communities": ["ml-team"]})
+    assert reply.status == 200
+    # Then carol sees it read-only, cannot share it on, and adds it to proj-b
+    listed = (await carol.api("GET", "secrets")).body["secrets"]
+    assert [(s["name"], s["origin"], s["editable"]) for s in listed] == [
+        ("db-pass", "shared", False)
+    ]
+    assert (
+        await carol.api("PATCH", "secrets", created["id"], body={"version": 1, "value": "x"})
+    ).status == 403
+    assert (await carol.api("PUT", "secrets", created["id"], "attachment")).status == 200
+    assert (await carol.api("GET", "environment")).body == {
+        "environment": {"db-pass": "shared value"}
+    }
+    # When alice changes the value, it reaches proj-b; when she renames it, it stops there
+    await api("PATCH", "secrets", created["id"], body={"version": 1, "value": "new value"})
+    assert (await carol.api("GET", "environment")).body == {"environment": {"db-pass": "new value"}}
+    await api("PATCH", "secrets", created["id"], body={"version": 2, "name": "db-password"})
+    assert (await carol.api("GET", "environment")).body == {"environment": {}}
+    # When alice unshares it, proj-b no longer sees it
+    reply = await api("PUT", "secrets", created["id"], "access", body={"communities": []})
+    assert reply.status == 200
+    assert (await carol.api("GET", "secrets")).body["secrets"] == []
+
+
+async def test_a_reveal_is_in_openbaos_audit_log_without_the_value(
+    api: Api, openbao: OpenBao
+) -> None:
+    created = await create(api, "audited", "plaintext-4b1e7d")
+    assert (await api("POST", "secrets", created["id"], "reveal")).status == 200
+    log = openbao.server.audit_log.read_text()
+    path = f"{openbao.mount}/data/projects/proj-a/secrets/{created['id']}"
+    reads = [
+        json.loads(line)
+        for line in log.splitlines()
+        if path in line and '"operation":"read"' in line.replace(" ", "")
+    ]
+    assert any(entry["type"] == "response" for entry in reads)
+    assert "plaintext-4b1e7d" not in log

@@ -1,0 +1,141 @@
+"""``jupyter secrets openbao-setup`` and ``migrate --to-openbao``, run as an operator would,
+against a real OpenBao, with the servers' config file."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyterlab_secrets.cli import SecretsApp, main
+from jupyterlab_secrets.cli.migrate import MigrateApp
+from jupyterlab_secrets.cli.openbao_setup import OpenBaoSetupApp
+from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
+from jupyterlab_secrets.stores.base import View
+from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore
+from jupyterlab_secrets.stores.sql import SqlSecretStore
+
+from .conftest import COMMUNITIES
+from .openbao_server import BaoServer
+
+A = View("proj-a", ("data-team", "ml-team"))
+
+
+@pytest.fixture
+def configure(jp_environ: Any, jp_config_dir: Path) -> Callable[..., None]:
+    """Write the servers' config file (``jupyter_server_config.json``)."""
+
+    def write(**settings: Any) -> None:
+        path = jp_config_dir / "jupyter_server_config.json"
+        path.write_text(json.dumps({"SecretsExtension": settings}))
+
+    return write
+
+
+@pytest.fixture
+def run_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[int, str]]:
+    """Run ``jupyter secrets …`` in this process with ``BAO_TOKEN``; (status, all output)."""
+
+    def run(*args: str, token: str) -> tuple[int, str]:
+        with monkeypatch.context() as patch:
+            patch.setenv("BAO_TOKEN", token)
+            patch.delenv("VAULT_TOKEN", raising=False)
+            capsys.readouterr()
+            code = 0
+            try:
+                main(list(args))
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else 1
+            finally:
+                for app in (SecretsApp, OpenBaoSetupApp, MigrateApp):
+                    app.clear_instance()
+            captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    return run
+
+
+def test_openbao_setup_creates_the_mount_and_policies_once(
+    bao_server: BaoServer, configure: Callable[..., None], run_cli: Callable[..., tuple[int, str]]
+) -> None:
+    # Given the servers' config naming a new mount
+    mount = f"cli-{uuid.uuid4().hex[:8]}"
+    configure(openbao_url=bao_server.url, openbao_mount=mount, project="proj-d",
+              communities=COMMUNITIES)  # fmt: skip
+    # When the operator runs openbao-setup
+    code, output = run_cli("openbao-setup", token=bao_server.root_token)
+    # Then the mount and the three kinds of policy are written, and no token is printed
+    assert code == 0, output
+    assert f"Created the KV v2 mount {mount}/." in output
+    for policy in (
+        "jupyterlab-secrets-project-proj-a",
+        "jupyterlab-secrets-project-proj-d",
+        "jupyterlab-secrets-member-ml-team",
+        "jupyterlab-secrets-admin-other-team",
+    ):
+        assert f"Policy {policy}: " in output
+    assert bao_server.root_token not in output
+    # When it runs again, nothing changes
+    code, output = run_cli("openbao-setup", token=bao_server.root_token)
+    assert code == 0, output
+    assert "Done: 0 changes." in output
+    assert "written" not in output and "Created" not in output
+    # And a token without the right to manage policies is refused with OpenBao's reason
+    code, output = run_cli("openbao-setup", token=bao_server.mint("default"))
+    assert code == 1
+    assert "permission denied" in output
+
+
+def test_migrate_to_openbao_copies_once_and_prints_counts(
+    bao_server: BaoServer,
+    configure: Callable[..., None],
+    run_cli: Callable[..., tuple[int, str]],
+    tmp_path: Path,
+) -> None:
+    # Given a SQLite store of proj-a, with its key file, and OpenBao set up
+    key = generate_key()
+    key_file = tmp_path / "key"
+    key_file.write_text(encode_key(key))
+    key_file.chmod(0o600)
+    db_url = f"sqlite:///{tmp_path / 'db' / 'secrets.db'}"
+    sql = SqlSecretStore(db_url, Keyring([key]))
+    kept = sql.create(A, name="kept", value="value-one", user="alice")
+    sql.update(A, kept.id, expected_version=1, user="bob", value="value-two")
+    shared = sql.create(A, name="shared", value="value-shared", user="alice")
+    sql.set_shares(A, shared.id, add=["ml-team"], remove=[])
+    sql.close()
+    mount = f"cli-{uuid.uuid4().hex[:8]}"
+    configure(openbao_url=bao_server.url, openbao_mount=mount, project="proj-a",
+              communities=COMMUNITIES, db_url=db_url, key_file=str(key_file))  # fmt: skip
+    assert run_cli("openbao-setup", token=bao_server.root_token)[0] == 0
+    # When the operator migrates, twice
+    code, first = run_cli("migrate", "--to-openbao", token=bao_server.root_token)
+    code_again, second = run_cli("migrate", "--to-openbao", token=bao_server.root_token)
+    # Then the first copies both with the share, the second nothing, and neither prints a value
+    assert (code, code_again) == (0, 0), first + second
+    assert "Copied 2 secrets into OpenBao; 0 were there already; 0 failed." in first
+    assert "Set 1 shares and 0 additions to projects." in first
+    assert "Copied 0 secrets into OpenBao; 2 were there already; 0 failed." in second
+    for value in ("value-one", "value-two", "value-shared"):
+        assert value not in first + second
+    # And OpenBao holds them with their versions
+    target = OpenBaoSecretStore(url=bao_server.url, token=bao_server.root_token, mount=mount)
+    try:
+        assert target.read_values(A, [kept.id, shared.id]) == {
+            kept.id: "value-two",
+            shared.id: "value-shared",
+        }
+        assert target.read_version(A, kept.id, 1) == "value-one"
+        assert target.get(A, shared.id).shared_with == ("ml-team",)
+    finally:
+        target.close()
+    # And without a target it says what to give
+    code, output = run_cli("migrate", token=bao_server.root_token)
+    assert code == 2
+    assert "--to-openbao" in output

@@ -1,0 +1,417 @@
+"""The OpenBao store against a real OpenBao, with tokens minted by ``bao token create``:
+the store's own behaviour, and that OpenBao's policies decide, not the server's config."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import hvac.exceptions
+import pytest
+
+from jupyterlab_secrets.errors import (
+    ForbiddenError,
+    NameTakenError,
+    NotFoundError,
+    StaleVersionError,
+    UnavailableError,
+)
+from jupyterlab_secrets.openbao_admin import openbao_setup, policies
+from jupyterlab_secrets.stores.base import View
+from jupyterlab_secrets.stores.openbao import (
+    OpenBaoSecretStore,
+    admin_policy_name,
+    member_policy_name,
+    project_policy_name,
+)
+
+from .conftest import COMMUNITIES
+from .openbao_server import OpenBao
+
+A = View("proj-a", ("data-team", "ml-team"))
+B = View("proj-b", ("ml-team",))
+C = View("proj-c", ("data-team", "other-team"))
+
+
+@pytest.fixture
+def open_store(openbao: OpenBao) -> Iterator:
+    """Open stores on the test's mount with a given token; all are closed at the end."""
+    opened: list[OpenBaoSecretStore] = []
+
+    def open_with(token: str, keep_versions: int = 10) -> OpenBaoSecretStore:
+        store = OpenBaoSecretStore(
+            url=openbao.url, token=token, mount=openbao.mount, keep_versions=keep_versions
+        )
+        opened.append(store)
+        return store
+
+    yield open_with
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def everything(openbao: OpenBao, open_store) -> OpenBaoSecretStore:
+    """A store whose token holds every policy of the config (an operator's view)."""
+    return open_store(openbao.everything())
+
+
+def member_token(openbao: OpenBao, project: str, *communities: str, admin: tuple = ()) -> str:
+    """A user's server token: its project, its communities, and the communities it admins."""
+    names = [project_policy_name(project)]
+    names += [member_policy_name(c) for c in communities]
+    names += [admin_policy_name(c) for c in admin]
+    return openbao.mint(*names)
+
+
+def snapshot(store: OpenBaoSecretStore, view: View) -> tuple:
+    """Everything a view sees: metadata and values."""
+    listed = sorted(store.list(view), key=lambda s: s.id)
+    return listed, dict(store.read_values(view, [s.id for s in listed]))
+
+
+# -- the store on its own ----------------------------------------------------------------
+
+
+def test_create_list_read_update_delete(everything: OpenBaoSecretStore) -> None:
+    # Given a secret created in proj-a
+    created = everything.create(A, name="api-key", value="v1\nline ✓", user="alice")
+    assert (created.version, created.project, created.value_length) == (1, "proj-a", 9)
+    # Then it is listed, read byte for byte, and not seen from proj-b
+    assert [s.id for s in everything.list(A)] == [created.id]
+    assert everything.read_values(A, [created.id]) == {created.id: "v1\nline ✓"}
+    assert everything.list(B) == []
+    assert everything.read_values(B, [created.id]) == {}
+    with pytest.raises(NotFoundError):
+        everything.get(B, created.id)
+    # When it is renamed and changed with the current version
+    renamed = everything.update(A, created.id, expected_version=1, user="bob", name="api-key-2")
+    changed = everything.update(A, created.id, expected_version=2, user="bob", value="v3")
+    assert (renamed.version, renamed.name, changed.version, changed.updated_by) == (
+        2,
+        "api-key-2",
+        3,
+        "bob",
+    )
+    # Then a stale version writes nothing
+    with pytest.raises(StaleVersionError):
+        everything.update(A, created.id, expected_version=2, user="bob", value="lost")
+    assert everything.read_values(A, [created.id]) == {created.id: "v3"}
+    assert everything.get(A, created.id).version == 3
+    # And its versions are kept, newest first, and readable
+    versions = everything.versions(A, created.id)
+    # (the rename alone took the place of version 1: it holds the same value)
+    assert [(v.version, v.current) for v in versions] == [(3, True), (2, False)]
+    assert everything.read_version(A, created.id, 2) == "v1\nline ✓"
+    assert everything.read_version(A, created.id, 3) == "v3"
+    # When it is deleted, it is gone
+    everything.delete(A, created.id)
+    assert everything.list(A) == []
+    with pytest.raises(NotFoundError):
+        everything.delete(A, created.id)
+
+
+def test_names_are_unique_within_a_project(everything: OpenBaoSecretStore) -> None:
+    first = everything.create(A, name="token", value="one", user="alice")
+    other = everything.create(A, name="other", value="two", user="alice")
+    with pytest.raises(NameTakenError):
+        everything.create(A, name="token", value="three", user="alice")
+    with pytest.raises(NameTakenError):
+        everything.update(A, other.id, expected_version=1, user="alice", name="token")
+    # Nothing changed, and another project may use the name
+    assert snapshot(everything, A)[1] == {first.id: "one", other.id: "two"}
+    assert everything.create(B, name="token", value="b", user="bob").project == "proj-b"
+
+
+def test_only_keep_versions_are_kept(open_store, openbao: OpenBao) -> None:
+    store = open_store(openbao.everything(), keep_versions=2)
+    secret = store.create(A, name="rotated", value="v1", user="alice")
+    for version in range(1, 5):
+        store.update(A, secret.id, expected_version=version, user="alice", value=f"v{version + 1}")
+    assert [v.version for v in store.versions(A, secret.id)] == [5, 4, 3]
+    assert store.read_version(A, secret.id, 3) == "v3"
+    with pytest.raises(NotFoundError):
+        store.read_version(A, secret.id, 2)
+
+
+def test_change_marker_costs_the_same_for_many_secrets(everything: OpenBaoSecretStore) -> None:
+    requests: list[str] = []
+    everything.client.adapter.session.hooks["response"].append(
+        lambda response, *args, **kwargs: requests.append(response.request.method)
+    )
+    before = everything.change_marker(A)
+    counted = len(requests)
+    everything.create(A, name="one", value="1", user="alice")
+    after_one = everything.change_marker(A)
+    for index in range(30):
+        everything.create(A, name=f"many-{index}", value="x", user="alice")
+    requests.clear()
+    after_many = everything.change_marker(A)
+    assert len(requests) == counted == 1 + len(A.communities)
+    assert len({before, after_one, after_many}) == 3
+
+
+def test_setup_is_idempotent_and_prints_no_token(openbao: OpenBao) -> None:
+    lines: list[str] = []
+    changed = openbao_setup(
+        openbao.server.client(),
+        mount=openbao.mount,
+        project="proj-d",
+        communities=COMMUNITIES,
+        say=lines.append,
+    )
+    assert changed == 0
+    assert all(line.endswith(("unchanged.", "exists.")) for line in lines), lines
+    names = set(policies(openbao.mount, "proj-d", COMMUNITIES))
+    assert {
+        "jupyterlab-secrets-project-proj-a",
+        "jupyterlab-secrets-member-ml-team",
+        "jupyterlab-secrets-admin-data-team",
+    } <= names
+    assert openbao.server.root_token not in "\n".join(lines)
+
+
+# -- OpenBao decides ----------------------------------------------------------------------
+
+
+def test_a_token_of_proj_b_gets_nothing_of_proj_a(
+    openbao: OpenBao, open_store, everything: OpenBaoSecretStore
+) -> None:
+    # Given a secret of proj-a, and a server whose config claims proj-a with proj-b's token
+    secret = everything.create(A, name="a-only", value="value-of-a", user="alice")
+    before = snapshot(everything, A)
+    claims_a = open_store(member_token(openbao, "proj-b", "ml-team"))
+    # Then it lists, reads, writes and injects nothing of proj-a, each refused by OpenBao
+    for attempt in (
+        lambda: claims_a.list(A),
+        lambda: claims_a.get(A, secret.id),
+        lambda: claims_a.read_values(A, [secret.id]),
+        lambda: claims_a.create(A, name="planted", value="x", user="mallory"),
+        lambda: claims_a.update(A, secret.id, expected_version=1, user="mallory", value="x"),
+        lambda: claims_a.delete(A, secret.id),
+        lambda: claims_a.read_version(A, secret.id, 1),
+    ):
+        with pytest.raises(ForbiddenError, match="permission denied"):
+            attempt()
+    assert snapshot(everything, A) == before
+
+
+def test_bob_without_the_admin_policy_cannot_share(
+    openbao: OpenBao, open_store, everything: OpenBaoSecretStore
+) -> None:
+    # Given bob's server of proj-a: the config makes bob admin of data-team, his token does not
+    secret = everything.create(A, name="shared", value="s3cret", user="alice")
+    bobs = open_store(member_token(openbao, "proj-a", "ml-team", "data-team"))
+    assert not bobs.community_admin(A, "data-team")
+    # When he shares, OpenBao's reason comes back and nothing is written
+    with pytest.raises(ForbiddenError, match="permission denied") as refused:
+        bobs.set_shares(A, secret.id, add=["data-team"], remove=[])
+    assert admin_policy_name("data-team") in refused.value.message
+    assert everything.get(A, secret.id).shared_with == ()
+    assert everything.list(C) == []
+    # And a token with the admin policy may
+    admins = open_store(member_token(openbao, "proj-a", "data-team", admin=("data-team",)))
+    assert admins.community_admin(A, "data-team")
+    assert admins.set_shares(A, secret.id, add=["data-team"], remove=[]).shared_with == (
+        "data-team",
+    )
+
+
+def test_a_member_cannot_write_a_shared_copy(
+    openbao: OpenBao, open_store, everything: OpenBaoSecretStore
+) -> None:
+    secret = everything.create(A, name="shared", value="original", user="alice")
+    everything.set_shares(A, secret.id, add=["ml-team"], remove=[])
+    b = open_store(member_token(openbao, "proj-b", "ml-team"))
+    assert b.read_values(B, [secret.id]) == {secret.id: "original"}
+    # proj-b cannot change it, neither through the store nor behind its back
+    with pytest.raises(NotFoundError):
+        b.update(B, secret.id, expected_version=1, user="carol", value="hijacked")
+    with pytest.raises(NotFoundError):
+        b.set_shares(B, secret.id, add=[], remove=["ml-team"])
+    copy = f"communities/ml-team/projects/proj-a/secrets/{secret.id}"
+    with pytest.raises(ForbiddenError):
+        b._write(copy, {"value": "x"}, None)
+    with pytest.raises(ForbiddenError):
+        b._destroy(copy)
+    assert b.read_values(B, [secret.id]) == {secret.id: "original"}
+
+
+def test_sharing_rules_hold_on_openbao(
+    openbao: OpenBao, open_store, everything: OpenBaoSecretStore
+) -> None:
+    # Given alice (admin of ml-team) on proj-a, and carol on proj-b, each with own tokens
+    alice = open_store(member_token(openbao, "proj-a", "ml-team", "data-team", admin=("ml-team",)))
+    carol = open_store(member_token(openbao, "proj-b", "ml-team"))
+    secret = alice.create(A, name="db-pass", value="first", user="alice")
+    assert carol.list(B) == []
+    # When alice shares it, proj-b lists it read-only and reads it
+    alice.set_shares(A, secret.id, add=["ml-team"], remove=[])
+    seen = carol.get(B, secret.id)
+    assert (seen.project, seen.shared_with, seen.attached_as) == ("proj-a", ("ml-team",), None)
+    marker = carol.change_marker(B)
+    # When carol adds it to proj-b, it is added under its current name
+    assert carol.set_attachment(B, secret.id, "db-pass").attached_as == "db-pass"
+    assert carol.get(B, secret.id).attached_as == "db-pass"
+    assert carol.change_marker(B) != marker
+    # When alice changes the value, it reaches proj-b
+    marker = carol.change_marker(B)
+    alice.update(A, secret.id, expected_version=1, user="alice", value="second")
+    assert carol.read_values(B, [secret.id]) == {secret.id: "second"}
+    assert carol.change_marker(B) != marker
+    # When alice renames it, proj-b keeps the name it added (the service stops injecting it)
+    alice.update(A, secret.id, expected_version=2, user="alice", name="db-password")
+    seen = carol.get(B, secret.id)
+    assert (seen.name, seen.attached_as) == ("db-password", "db-pass")
+    # When carol removes it and adds it again
+    assert carol.set_attachment(B, secret.id, None).attached_as is None
+    assert carol.set_attachment(B, secret.id, "db-password").attached_as == "db-password"
+    # When alice unshares it (detaching proj-b), proj-b no longer sees it
+    alice.set_shares(A, secret.id, add=[], remove=["ml-team"], detach=["proj-b"])
+    assert carol.list(B) == []
+    assert carol.read_values(B, [secret.id]) == {}
+    # And sharing it again does not add it back by itself
+    alice.set_shares(A, secret.id, add=["ml-team"], remove=[])
+    assert carol.get(B, secret.id).attached_as is None
+    # When alice deletes it, its copies go too
+    alice.delete(A, secret.id)
+    assert carol.list(B) == []
+
+
+def test_a_project_in_two_communities_keeps_an_added_secret_when_one_unshares(
+    everything: OpenBaoSecretStore,
+) -> None:
+    secret = everything.create(A, name="both", value="v", user="alice")
+    everything.set_shares(A, secret.id, add=["data-team"], remove=[])
+    both = View("proj-c", ("data-team", "ml-team"))
+    everything.set_attachment(both, secret.id, "both")
+    everything.set_shares(A, secret.id, add=["ml-team"], remove=[])
+    everything.set_shares(A, secret.id, add=[], remove=["data-team"])
+    assert everything.get(both, secret.id).attached_as == "both"
+
+
+def test_a_reveal_is_in_the_audit_log_without_the_plaintext(
+    openbao: OpenBao, everything: OpenBaoSecretStore
+) -> None:
+    value = "audit-plaintext-7f3c9a"
+    secret = everything.create(A, name="audited", value=value, user="alice")
+    assert everything.read_values(A, [secret.id]) == {secret.id: value}
+    log = openbao.server.audit_log.read_text()
+    reads = [
+        json.loads(line)
+        for line in log.splitlines()
+        if f"{openbao.mount}/data/projects/proj-a/secrets/{secret.id}" in line
+    ]
+    assert any(
+        entry["type"] == "response" and entry["request"]["operation"] == "read" for entry in reads
+    )
+    assert value not in log
+    assert openbao.server.root_token not in log
+
+
+def test_the_readme_recipe_lets_a_hub_mint_only_our_policies(openbao: OpenBao) -> None:
+    # Given the token role and the hub's policy of the README
+    server = openbao.server
+    root = server.client()
+    root.write_data(
+        "auth/token/roles/jupyterlab-secrets",
+        data={
+            "allowed_policies_glob": "jupyterlab-secrets-*",
+            "orphan": True,
+            "token_period": "24h",
+        },
+    )
+    root.sys.create_or_update_policy(
+        "jupyterhub-mint",
+        'path "auth/token/create/jupyterlab-secrets" { capabilities = ["update"] }',
+    )
+    hub = server.client(server.mint("jupyterhub-mint"))
+    # When the hub mints alice's token, it holds exactly her policies
+    policies = [project_policy_name("proj-a"), member_policy_name("ml-team")]
+    minted = hub.auth.token.create(role_name="jupyterlab-secrets", policies=policies)["auth"]
+    assert sorted(minted["policies"]) == sorted(["default", *policies])
+    # And the hub cannot mint anything beyond our policies
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="must be subset"):
+        hub.auth.token.create(role_name="jupyterlab-secrets", policies=["root"])
+    with pytest.raises(hvac.exceptions.Forbidden):
+        hub.auth.token.create(policies=policies)
+
+
+def test_check_names_the_policies_and_refuses_a_bad_token(openbao: OpenBao, open_store) -> None:
+    token = member_token(openbao, "proj-a", "ml-team")
+    assert open_store(token).check() == sorted(
+        ["default", project_policy_name("proj-a"), member_policy_name("ml-team")]
+    )
+    with pytest.raises(UnavailableError, match="does not accept this server's token") as error:
+        open_store("not-a-token").check()
+    assert "not-a-token" not in error.value.message
+
+
+def test_an_unreachable_openbao_is_unavailable(open_store) -> None:
+    store = OpenBaoSecretStore(url="http://127.0.0.1:9", token="t", mount="m")
+    try:
+        with pytest.raises(UnavailableError, match="cannot be reached"):
+            store.list(A)
+    finally:
+        store.close()
+
+
+def test_concurrent_writers_race_through_check_and_set(
+    openbao: OpenBao, open_store, everything: OpenBaoSecretStore
+) -> None:
+    # Given two servers of proj-a, and one secret
+    token = openbao.everything()
+    first, second = open_store(token), open_store(token)
+    secret = first.create(A, name="raced", value="start", user="alice")
+    barrier = threading.Barrier(2)
+
+    def attempt(store: OpenBaoSecretStore, value: str) -> str:
+        barrier.wait()
+        try:
+            store.update(A, secret.id, expected_version=1, user="alice", value=value)
+            return "won"
+        except StaleVersionError:
+            return "stale"
+
+    # When both change version 1 at once, exactly one wins, and its value is kept
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(attempt, (first, second), ("one", "two")))
+    assert sorted(outcomes) == ["stale", "won"]
+    winner = ("one", "two")[outcomes.index("won")]
+    assert everything.read_values(A, [secret.id]) == {secret.id: winner}
+    assert everything.get(A, secret.id).version == 2
+
+    # When both create the same name at once, exactly one gets it
+    def create(store: OpenBaoSecretStore) -> str:
+        barrier.wait()
+        try:
+            store.create(A, name="twice", value="x", user="alice")
+            return "created"
+        except NameTakenError:
+            return "taken"
+
+    with ThreadPoolExecutor(2) as pool:
+        assert sorted(pool.map(create, (first, second))) == ["created", "taken"]
+    assert [s.name for s in everything.list(A)].count("twice") == 1
+    # And the loser's value was not left behind
+    assert len(everything._list("projects/proj-a/secrets")) == len(everything.list(A))
+
+
+def test_an_index_of_thousands_of_secrets_fits_in_one_request(
+    everything: OpenBaoSecretStore,
+) -> None:
+    # Given a project index of 5,000 secrets (OpenBao refuses a body of ~1,000 JSON strings)
+    secret = everything.create(A, name="template", value="v", user="alice")
+    entry = everything._own("proj-a")["secrets"][secret.id]
+
+    def grow(document: dict) -> None:
+        for index in range(5_000):
+            document["secrets"][f"{index:032x}"] = {**entry, "name": f"secret-{index:05d}"}
+
+    everything._modify("projects/proj-a/index", grow)
+    # Then it is listed whole, and a create still claims its name in it
+    assert len(everything.list(A)) == 5_001
+    everything.create(A, name="one-more", value="v", user="alice")
+    assert len(everything.list(A)) == 5_002
