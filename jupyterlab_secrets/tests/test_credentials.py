@@ -11,14 +11,17 @@ import asyncio
 import json
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from traitlets.config import Config
 
 from jupyterlab_secrets.app import SecretsExtension
-from jupyterlab_secrets.credentials import CREDENTIAL_ENVS, take_credentials
+from jupyterlab_secrets.credentials import CREDENTIAL_ENVS, forget_credentials, take_credentials
 from jupyterlab_secrets.crypto import encode_key, generate_key
+from jupyterlab_secrets.errors import UnavailableError
+from jupyterlab_secrets.openbao_admin import read_token
 
 from .conftest import Api
 
@@ -198,3 +201,30 @@ def test_vault_token_is_used_when_bao_token_is_absent() -> None:
     assert taken.openbao_token == VAULT_TOKEN
     assert taken.key is None
     assert environ == {}
+
+
+def test_the_openbao_token_comes_from_the_file_then_bao_token_then_vault_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given both token variables in the environment, and a token file
+    monkeypatch.setenv("BAO_TOKEN", BAO_TOKEN)
+    monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN)
+    token_file = tmp_path / "token"
+    token_file.write_text("s.from-the-file\n")
+    # When the token is read, with and without the file
+    from_file = read_token(str(token_file))
+    from_variables = read_token()
+    # Then the file wins, then BAO_TOKEN, and neither variable is left in the environment
+    assert from_file == "s.from-the-file"
+    assert from_variables == BAO_TOKEN
+    assert not set(CREDENTIAL_ENVS) & set(os.environ)
+    # And with VAULT_TOKEN alone (or BAO_TOKEN empty), VAULT_TOKEN
+    forget_credentials()
+    monkeypatch.setenv("BAO_TOKEN", "")
+    monkeypatch.setenv("VAULT_TOKEN", VAULT_TOKEN)
+    assert read_token() == VAULT_TOKEN
+    # And with none, the error says where it looked, and holds no token
+    forget_credentials()
+    with pytest.raises(UnavailableError, match="No OpenBao token") as error:
+        read_token()
+    assert VAULT_TOKEN not in error.value.message and BAO_TOKEN not in error.value.message
