@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from traitlets.config import Config
 
+from jupyterlab_secrets.credentials import forget_credentials
+
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 
 @pytest.fixture(autouse=True)
-def _no_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own JUPYTERLAB_SECRETS_KEY must not leak into the tests."""
+def _no_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A developer's own JUPYTERLAB_SECRETS_KEY must not leak into the tests, and neither may
+    the credentials an earlier test's server took from the environment."""
     monkeypatch.delenv("JUPYTERLAB_SECRETS_KEY", raising=False)
+    forget_credentials()
+    yield
+    forget_credentials()
 
 
 @pytest.fixture

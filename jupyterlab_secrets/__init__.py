@@ -10,6 +10,7 @@ except ImportError:  # the build hook writes _version.py; a source checkout may 
     __version__ = "0.1.0"
 
 from .app import SecretsExtension
+from .credentials import take_credentials
 
 __all__ = ["SecretsExtension", "__version__"]
 
@@ -20,5 +21,10 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    """The server extension that jupyter_server loads."""
+    """The server extension that jupyter_server loads.
+
+    jupyter_server asks this before it creates its kernel and terminal managers: the earliest
+    moment to take the master key and the OpenBao token out of the environment they inherit.
+    """
+    take_credentials()
     return [{"module": "jupyterlab_secrets", "app": SecretsExtension}]

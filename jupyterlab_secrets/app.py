@@ -8,6 +8,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 
 from .config import SecretsSettings, open_secrets, validate_communities
+from .credentials import take_credentials
 from .errors import UnavailableError
 from .handlers import route_table
 from .kernel_connection import SETTINGS_KEY, redacting_connection_class
@@ -35,6 +36,7 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
     def initialize_settings(self) -> None:
         """Open the store and the service; on a key or database problem, serve 503 with the
         cause."""
+        take_credentials()  # again, in case the extension was loaded without discovery
         self.store: SecretStore | None = None
         self.service: SecretsService | None = None
         self.unavailable: str | None = None

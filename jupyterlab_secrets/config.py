@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from traitlets import Bool, Dict, Float, Int, TraitError, Type, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
+from .credentials import Credentials, take_credentials
 from .crypto import KEY_ENV, KeyUnavailableError, load_keyring
 from .errors import UnavailableError, UndecryptableError
 from .migrations import SchemaError
@@ -171,9 +174,31 @@ class SecretsSettings(LoggingConfigurable):
             return f"OpenBao at {self.openbao_url}, mount {self.openbao_mount}"
         return redact_url(self.db_url)
 
+    @property
+    def credentials(self) -> Credentials:
+        """The master key and OpenBao token this process read from its environment.
+
+        Ask this, never ``os.environ``: the variables are removed from the environment once
+        read, so that kernels, terminals and commands started by this process never inherit
+        them.
+        """
+        return take_credentials()
+
+    def shared_store_kind(self) -> str | None:
+        """The kind of database when other servers may share it ("postgresql"), else None.
+
+        Only a SQLite file is one server's own: a key file is never created for another store,
+        since every server of a team must use the same key.
+        """
+        try:
+            backend = make_url(self.db_url).get_backend_name()
+        except ArgumentError:
+            return None  # opening the store reports the bad URL
+        return None if backend == "sqlite" else backend
+
     def key_source(self) -> str:
         """Where the master keys come from, for messages."""
-        if os.environ.get(KEY_ENV) is not None:
+        if self.credentials.key is not None:
             return f"the environment variable {KEY_ENV}"
         return f"the key file {self.key_file} (SecretsExtension.key_file)"
 
@@ -235,7 +260,7 @@ def open_openbao_store(settings: SecretsSettings) -> SecretStore:
         ) from None
     store = OpenBaoSecretStore(
         url=settings.openbao_url,
-        token=read_token(settings.openbao_token_file),
+        token=read_token(settings.openbao_token_file, settings.credentials),
         mount=settings.openbao_mount,
         keep_versions=settings.keep_versions,
         parent=settings,
@@ -250,8 +275,9 @@ def open_openbao_store(settings: SecretsSettings) -> SecretStore:
 
 
 def open_sql_store(settings: SecretsSettings, *, create_key: bool = True) -> SecretStore:
-    """Open the SQL store of ``db_url`` with the master keys (from the environment or the
-    key file, which is created only for a database that holds no secret)."""
+    """Open the SQL store of ``db_url`` with the master keys (from the credentials taken
+    from the environment, or the key file, which is created only for a SQLite database of
+    one's own that holds no secret)."""
     where = f"The secrets database {redact_url(settings.db_url)} (SecretsExtension.db_url)"
 
     def cannot_open(error: Exception) -> UnavailableError:
@@ -269,10 +295,11 @@ def open_sql_store(settings: SecretsSettings, *, create_key: bool = True) -> Sec
         raise cannot_open(error) from None
     try:
         keyring, source = load_keyring(
-            env_value=os.environ.get(KEY_ENV),
+            env_value=settings.credentials.key,
             key_file=Path(settings.key_file).expanduser(),
             has_encrypted_rows=lambda: has_secrets,
             create=create_key,
+            shared_store=settings.shared_store_kind(),
         )
     except KeyUnavailableError as error:
         raise UnavailableError(str(error)) from None

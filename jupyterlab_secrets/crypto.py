@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import os
 import secrets as _secrets
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -14,8 +16,7 @@ from typing import NamedTuple
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-KEY_ENV = "JUPYTERLAB_SECRETS_KEY"
-"""The environment variable that overrides the key file: base64 keys separated by ``;``."""
+from .credentials import KEY_ENV as KEY_ENV  # re-exported: its users import it from here
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -135,15 +136,67 @@ class Keyring:
             raise DecryptionError("the ciphertext does not authenticate") from None
 
 
+_TOO_OPEN_FILE = 0o077
+"""A key file must be for its owner alone, as ssh requires of a private key."""
+
+_TOO_OPEN_DIRECTORY = 0o066
+"""Its directory too: others who can list or change it can swap or find the key."""
+
+
+def _owner_name(uid: int) -> str:
+    try:
+        import pwd  # POSIX only, as are the checks that need it
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError, OSError):
+        return f"uid {uid}"
+
+
+def check_private(path: Path, st: os.stat_result, *, what: str) -> None:
+    """Refuse a key file or key directory that another user owns, or that others may use.
+
+    ``what`` is "file" or "directory". The message says how to fix it, as ssh's does.
+    """
+    if not hasattr(os, "geteuid"):
+        return  # Windows: access is decided by ACLs, which modes and uids do not describe
+    directory = what == "directory"
+    label = f"The key {what} {path}" + ("" if directory else " (SecretsExtension.key_file)")
+    me = os.geteuid()
+    if st.st_uid != me:
+        raise KeyUnavailableError(
+            f"{label} is owned by {_owner_name(st.st_uid)}, not by {_owner_name(me)}, who runs "
+            f"the server: another user could read or replace the master key. Run "
+            f"'chown {_owner_name(me)} {path}', then restart the server."
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & (_TOO_OPEN_DIRECTORY if directory else _TOO_OPEN_FILE):
+        wanted = "700" if directory else "600"
+        raise KeyUnavailableError(
+            f"{label} can be read or written by other users (permissions {mode:04o} are too "
+            f"open). Run 'chmod {wanted} {path}', then restart the server."
+        )
+
+
+def _check_directory(directory: Path) -> None:
+    """Check the key's directory, if it exists (a missing one is created 0700)."""
+    try:
+        st = os.stat(directory)
+    except FileNotFoundError:
+        return
+    check_private(directory, st, what="directory")
+
+
 def create_key_file(path: Path) -> bool:
     """Create a key file holding a fresh key, mode 0600, atomically; never overwrite one.
 
     Returns False when the file already exists (perhaps created by a concurrent server).
+    Raises `KeyUnavailableError` when an existing directory is not private to this user.
     """
     parent = path.parent
     if not parent.exists():
         parent.mkdir(parents=True, exist_ok=True)
         os.chmod(parent, 0o700)
+    _check_directory(parent)
     tmp = parent / f".{path.name}.{_secrets.token_hex(8)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(tmp, flags, 0o600)
@@ -180,17 +233,64 @@ def _fsync_directory(path: Path) -> None:
         os.close(dir_fd)
 
 
+def read_key_file(key_file: Path) -> str | None:
+    """The text of a private key file, or None when it does not exist.
+
+    It is opened without following a symbolic link, and refused (`KeyUnavailableError`) when
+    it, or its directory, is not private to the user running the server.
+    """
+    _check_directory(key_file.parent)
+    label = f"The key file {key_file} (SecretsExtension.key_file)"
+    try:
+        fd = os.open(key_file, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise KeyUnavailableError(
+                f"{label} is a symbolic link, which is not followed: whoever can change the "
+                "link could choose the key. Point SecretsExtension.key_file at the file itself, "
+                "then restart the server."
+            ) from None
+        raise KeyUnavailableError(
+            f"{label} cannot be read: {error.strerror}. Fix the file, or set the environment "
+            f"variable {KEY_ENV}."
+        ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyUnavailableError(
+                f"{label} is not a regular file. Point SecretsExtension.key_file at the key "
+                "file, then restart the server."
+            )
+        check_private(key_file, st, what="file")
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(64 * 1024)
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise KeyUnavailableError(
+            f"{label} cannot be read: it is not ASCII text. Fix the file, or set the "
+            f"environment variable {KEY_ENV}."
+        ) from None
+
+
 def load_keyring(
     *,
     env_value: str | None,
     key_file: Path,
     has_encrypted_rows: Callable[[], bool],
     create: bool = True,
+    shared_store: str | None = None,
 ) -> tuple[Keyring, str]:
-    """Find the master keys; with ``create``, make a key file, but only for an empty store.
+    """Find the master keys; with ``create``, make a key file, but only for a new private store.
 
-    Returns the keyring and a description of where its keys came from. Raises
-    `KeyUnavailableError` with a message for the operator when there is no usable key.
+    ``shared_store`` names a store that other servers use too (such as "PostgreSQL"): no key
+    file is ever created for it, since every server must use the same team key. Returns the
+    keyring and a description of where its keys came from. Raises `KeyUnavailableError` with a
+    message for the operator when there is no usable key.
     """
     if env_value is not None:
         try:
@@ -202,7 +302,8 @@ def load_keyring(
                 "(generate one with 'jupyter secrets generate-key'), or be unset to use "
                 "SecretsExtension.key_file."
             ) from None
-    if not key_file.exists():
+    text = read_key_file(key_file)
+    if text is None:
         if not create:
             raise KeyUnavailableError(
                 f"The key file {key_file} (SecretsExtension.key_file) does not exist, and the "
@@ -215,6 +316,14 @@ def load_keyring(
                 f"environment variable {KEY_ENV} to the key that encrypted them. A new key "
                 "is not created because it could not decrypt the stored secrets."
             )
+        if shared_store is not None:
+            raise KeyUnavailableError(
+                f"No master key is set, and the secrets store is shared ({shared_store}): every "
+                "server of the team must use the same key, so none is created here. Create "
+                "the team key once with 'jupyter secrets generate-key', then give it to every "
+                f"server in the environment variable {KEY_ENV}, or in the key file {key_file} "
+                "(SecretsExtension.key_file, mode 0600)."
+            )
         try:
             create_key_file(key_file)
         except OSError as error:
@@ -223,14 +332,12 @@ def load_keyring(
                 f"created: {error.strerror}. Make its directory writable, point "
                 f"SecretsExtension.key_file elsewhere, or set {KEY_ENV}."
             ) from None
-    try:
-        text = key_file.read_text("ascii")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "it is not ASCII text"
-        raise KeyUnavailableError(
-            f"The key file {key_file} (SecretsExtension.key_file) cannot be read: {reason}. "
-            f"Fix the file, or set the environment variable {KEY_ENV}."
-        ) from None
+        text = read_key_file(key_file)
+        if text is None:
+            raise KeyUnavailableError(
+                f"The key file {key_file} (SecretsExtension.key_file) disappeared as it was "
+                "created. Restart the server."
+            )
     try:
         return Keyring(parse_keys(text)), f"the key file {key_file}"
     except KeyFormatError as error:

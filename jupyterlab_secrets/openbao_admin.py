@@ -6,7 +6,6 @@ Neither prints or returns a token or a value: only what was done, and counts.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import hvac
 import hvac.exceptions
 
+from .credentials import BAO_TOKEN_ENV, VAULT_TOKEN_ENV, Credentials, take_credentials
 from .errors import SecretsError, UnavailableError
 from .stores.base import SecretStore, VersionInfo, View
 from .stores.openbao import (
@@ -27,12 +27,14 @@ from .stores.openbao import (
     project_policy_name,
 )
 
-TOKEN_VARIABLES = ("BAO_TOKEN", "VAULT_TOKEN")
+TOKEN_VARIABLES = (BAO_TOKEN_ENV, VAULT_TOKEN_ENV)
 
 
-def read_token(token_file: str = "", environ: Mapping[str, str] | None = None) -> str:
-    """This server's OpenBao token: from ``token_file`` if set, else ``BAO_TOKEN`` or
-    ``VAULT_TOKEN``. Raises `UnavailableError` naming where it looked (never the token)."""
+def read_token(token_file: str = "", credentials: Credentials | None = None) -> str:
+    """This process's OpenBao token: from ``token_file`` if set, else ``BAO_TOKEN``, else
+    ``VAULT_TOKEN``, as taken from the environment into ``credentials`` (by default, those
+    `take_credentials` holds; the variables are no longer in ``os.environ``). Raises
+    `UnavailableError` naming where it looked (never the token)."""
     if token_file:
         try:
             token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
@@ -44,10 +46,10 @@ def read_token(token_file: str = "", environ: Mapping[str, str] | None = None) -
         if not token:
             raise UnavailableError(f"The OpenBao token file {token_file} is empty.")
         return token
-    environ = os.environ if environ is None else environ
-    for name in TOKEN_VARIABLES:
-        if environ.get(name):
-            return environ[name].strip()
+    credentials = take_credentials() if credentials is None else credentials
+    token = (credentials.openbao_token or "").strip()
+    if token:
+        return token
     raise UnavailableError(
         "No OpenBao token: set SecretsExtension.openbao_token_file, or BAO_TOKEN (or "
         "VAULT_TOKEN) in the server's environment."

@@ -16,6 +16,7 @@ from traitlets.config.loader import ConfigFileNotFound
 
 from .. import __version__
 from ..config import Opened, SecretsSettings, open_secrets
+from ..credentials import take_credentials
 from ..errors import SecretsError
 
 CONFIG_FILES = ("jupyter_server_config", "jupyter_jupyterlab_secrets_config")
@@ -95,6 +96,7 @@ class SecretsCommand(JupyterApp):
 
     def open(self) -> Opened:
         """The store and the service of the configured project."""
+        take_credentials()  # also when started without `main` (an embedding application)
         self.settings = SecretsSettings(parent=self)
         return open_secrets(self.settings, create_key=self.create_key, check_keys=self.check_keys)
 
@@ -138,4 +140,7 @@ class SecretsApp(JupyterApp):
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``jupyter-secrets`` console script."""
+    # As the server does: hold the master key and the OpenBao token in memory only, so that
+    # the commands this one starts (``jupyter secrets run -- CMD``) never inherit them.
+    take_credentials()
     SecretsApp.launch_instance(argv=argv)

@@ -11,6 +11,7 @@ import os
 import sys
 
 from ..config import Opened
+from ..credentials import take_credentials
 from . import SecretsCommand
 from .manage import current_user
 
@@ -36,6 +37,9 @@ class RunApp(SecretsCommand):
         """Replace this process with CMD, so signals and the exit status are CMD's own."""
         super().start()
         command = list(self.extra_args)
+        # The master key and the OpenBao token leave os.environ before CMD inherits it: CMD
+        # gets the project's secrets, not the key that decrypts every project's.
+        take_credentials()
         environment = {**os.environ, **(self._environment or {})}
         sys.stdout.flush()
         sys.stderr.flush()

@@ -166,6 +166,7 @@ def test_rotate_key_reads_the_server_config_and_the_key_file(
     new = generate_key()
     key_file = tmp_path / "key"
     key_file.write_text(f"{encode_key(new)};{encode_key(old)}\n")
+    key_file.chmod(0o600)
     config = {"SecretsExtension": {"db_url": url, "key_file": str(key_file)}}
     (jp_config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
     # When rotate-key runs with no option and no environment variable

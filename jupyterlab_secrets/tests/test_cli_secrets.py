@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 from traitlets.utils.importstring import import_item
 
 from jupyterlab_secrets.cli import SUBCOMMANDS, SecretsApp, main
+from jupyterlab_secrets.crypto import encode_key, generate_key
 
 VALUE = "s3cr3t-Välue\nwith a second line and $(echo no) `quotes`"
 
@@ -73,9 +75,10 @@ def cli(
 def run_process(jp_environ: Any) -> Callable[..., Outcome]:
     """Run ``jupyter secrets ARGS`` in a subprocess: ``run`` replaces its process."""
 
-    def run(*args: str) -> Outcome:
+    def run(*args: str, extra_env: dict[str, str] | None = None) -> Outcome:
         env = dict(os.environ)
         env.pop("JUPYTERLAB_SECRETS_KEY", None)
+        env.update(extra_env or {})
         result = subprocess.run(
             [sys.executable, "-m", "jupyterlab_secrets", *args],
             env=env,
@@ -228,6 +231,37 @@ def test_run_gives_the_command_the_project_environment_and_its_exit_status(
     assert printed.returncode == 0 and printed.stdout == VALUE
     assert failed.returncode == 7
     assert missing.returncode == 127 and "no-such-command-here" in missing.stderr
+
+
+def test_run_does_not_pass_the_master_key_or_the_openbao_token_on_to_the_command(
+    cli: Callable[..., Outcome],
+    run_process: Callable[..., Outcome],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a store whose key is given in JUPYTERLAB_SECRETS_KEY, with one secret, and OpenBao
+    # tokens in the environment too
+    key = encode_key(generate_key())
+    credentials = {
+        "JUPYTERLAB_SECRETS_KEY": key,
+        "BAO_TOKEN": "s.bao-token-never-passed-on",
+        "VAULT_TOKEN": "s.vault-token-never-passed-on",
+    }
+    monkeypatch.setenv("JUPYTERLAB_SECRETS_KEY", key)
+    assert cli("set", "my-api-key", stdin=VALUE).returncode == 0
+
+    # When a command runs under `jupyter secrets run` with those variables set
+    script = "import json, os, sys; sys.stdout.write(json.dumps(dict(os.environ)))"
+    printed = run_process("run", "--", sys.executable, "-c", script, extra_env=credentials)
+
+    # Then it gets the project's secret (so the key was read), but neither the variables nor
+    # their values under any name
+    assert printed.returncode == 0, printed.stderr
+    environment = json.loads(printed.stdout)
+    assert environment["my-api-key"] == VALUE
+    for name, value in credentials.items():
+        assert name not in environment
+        assert not any(value in seen for seen in environment.values())
+        assert value not in printed.stderr
 
 
 def test_a_notebook_run_by_nbconvert_under_run_reads_the_secret(

@@ -161,6 +161,7 @@ def test_an_existing_key_file_is_read_not_replaced(tmp_path: Path) -> None:
     key = generate_key()
     path = tmp_path / "key"
     path.write_text(encode_key(key) + "\n")
+    path.chmod(0o600)
     # When the keys are loaded
     keyring, source = load_keyring(env_value=None, key_file=path, has_encrypted_rows=lambda: True)
     # Then that key is used and the file is unchanged

@@ -417,8 +417,9 @@ LEGACY_KEY = generate_key()
 def prepared(request: pytest.FixtureRequest, secrets_dir: Path) -> dict[str, str]:
     """Before the server starts: a previous-release SQLite database and its key file, upgraded
     by a newer release if ``request.param`` is "newer". Returns the values by ID."""
-    secrets_dir.mkdir(parents=True, exist_ok=True)
+    secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     (secrets_dir / "key").write_text(encode_key(LEGACY_KEY) + "\n")
+    (secrets_dir / "key").chmod(0o600)
     url = f"sqlite:///{secrets_dir / 'secrets.db'}"
     values = build_revision_1(url, Keyring([LEGACY_KEY]))
     if getattr(request, "param", "previous-release") == "newer":

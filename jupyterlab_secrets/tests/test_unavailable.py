@@ -122,8 +122,9 @@ def secrets_config(
         store.close()
     key_file = Path(secrets_config["key_file"])
     if scenario.key_file is not None:
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key_file.write_text(scenario.key_file + "\n")
+        key_file.chmod(0o600)
     if scenario.env is not None:
         monkeypatch.setenv("JUPYTERLAB_SECRETS_KEY", scenario.env)
     if scenario.db_url is not None:
