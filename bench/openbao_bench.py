@@ -6,9 +6,11 @@ holding the policies of one project and its community (never the root token). Pr
 in ms, at each size, of: the change marker (what every poll reads: it must not grow), one
 ``get``, ``list`` (every secret's metadata), reading one value (a reveal), reading every value
 (what a kernel's environment needs), and a create; beside OpenBao's own ``sys/health`` as the
-floor of one request, measured in the same run.
+floor of one request, measured in the same run. Reading every value is measured twice: one
+read after another (``read_concurrency=1``, the baseline) and ``--concurrency`` at once; each
+value is still its own audited KV read.
 
-    python bench/openbao_bench.py [--sizes 100,1000] [--repeat 100]
+    python bench/openbao_bench.py [--sizes 100,1000] [--repeat 100] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def fill(store: OpenBaoSecretStore, rows: int, project: str = VIEW.project) -> l
     missing = rows - len(index["secrets"])
     new_ids = [uuid.uuid4().hex for _ in range(max(0, missing))]
     paths = [store._own_value(project, secret_id) for secret_id in new_ids]
-    kv_versions = list(store._pool.map(lambda p: store._write(p, {"value": "v" * 32}, 0), paths))
+    kv_versions = list(store._map(lambda p: store._write(p, {"value": "v" * 32}, 0), paths))
     now = dt.datetime.now(dt.timezone.utc).isoformat()
     start = len(index["secrets"])
     for offset, (secret_id, kv) in enumerate(zip(new_ids, kv_versions, strict=True)):
@@ -88,6 +90,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000")
     parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="the store's read_concurrency (default 16)"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     binary = bao_binary()
@@ -105,14 +110,29 @@ def main() -> None:
         token = bao.mint(
             project_policy_name("bench"), member_policy_name("team"), admin_policy_name("team")
         )
-        store = OpenBaoSecretStore(url=bao.url, token=token, mount=mount)
+        store = OpenBaoSecretStore(
+            url=bao.url, token=token, mount=mount, read_concurrency=args.concurrency
+        )
+        sequential = OpenBaoSecretStore(url=bao.url, token=token, mount=mount, read_concurrency=1)
         run_id = uuid.uuid4().hex[:6]
         try:
             print(
                 f"OpenBao store on OpenBao {bao_version(bao)} (dev server, file audit device), "
-                f"one project and one community; p50 / p95 in ms, {args.repeat} calls each"
+                f"one project and one community; p50 / p95 in ms, {args.repeat} calls each; "
+                f"'env 1' reads the values one by one, 'env {args.concurrency}' "
+                f"{args.concurrency} at once"
             )
-            header = ("secrets", "sys/health", "marker", "get", "reveal", "list", "env", "create")
+            header = (
+                "secrets",
+                "sys/health",
+                "marker",
+                "get",
+                "reveal",
+                "list",
+                "env 1",
+                f"env {args.concurrency}",
+                "create",
+            )
             print(" ".join(f"{h:>15}" if i else f"{h:>8}" for i, h in enumerate(header)))
             for size in sizes:
                 ids = fill(store, size)
@@ -124,6 +144,10 @@ def main() -> None:
                     timed(lambda i, one=one: store.get(VIEW, one), args.repeat),
                     timed(lambda i, one=one: store.read_values(VIEW, [one]), args.repeat),
                     timed(lambda i: store.list(VIEW), max(10, args.repeat // 5)),
+                    timed(
+                        lambda i, ids=ids: sequential.read_values(VIEW, ids),
+                        max(5, args.repeat // 20),
+                    ),
                     timed(
                         lambda i, ids=ids: store.read_values(VIEW, ids), max(10, args.repeat // 10)
                     ),
@@ -138,6 +162,7 @@ def main() -> None:
                 print(f"{len(ids):>8} {cells}")
         finally:
             store.close()
+            sequential.close()
 
 
 def bao_version(bao: object) -> str:
