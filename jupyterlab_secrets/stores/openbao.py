@@ -40,7 +40,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -256,13 +256,19 @@ class OpenBaoSecretStore(SecretStore):
 
     def _map(self, call: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
         """``call`` on each item, ``read_concurrency`` at a time, results in order. One item,
-        or a concurrency of 1, runs in the calling thread. The first error is raised, after
-        every call has ended (none is left running)."""
+        or a concurrency of 1, runs in the calling thread. On the first error the calls not
+        yet started are dropped (an OpenBao that hangs costs one timeout, not one per item)
+        and an error is raised."""
         items = list(items)
         if self._pool is None or len(items) <= 1:
             return [call(item) for item in items]
         futures = [self._pool.submit(call, item) for item in items]
-        wait(futures)
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in pending:
+            future.cancel()
+        for future in futures:
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
         return [future.result() for future in futures]
 
     @contextmanager

@@ -415,6 +415,30 @@ def test_an_unreachable_openbao_is_unavailable(open_store) -> None:
         store.close()
 
 
+def test_reads_at_once_stop_at_the_first_error() -> None:
+    # Given reads of which the third finds OpenBao down while the others wait on it
+    store = OpenBaoSecretStore(url="http://127.0.0.1:9", token="t", mount="m", read_concurrency=4)
+    started: list[int] = []
+    release = threading.Event()
+
+    def read(index: int) -> int:
+        started.append(index)
+        if index == 2:
+            raise UnavailableError("OpenBao cannot serve.")
+        release.wait(5)
+        return index
+
+    try:
+        # Then the error is raised, and the reads not yet started never start
+        with pytest.raises(UnavailableError):
+            store._map(read, range(100))
+        release.set()
+        assert store._map(lambda index: index * 2, range(5)) == [0, 2, 4, 6, 8]
+    finally:
+        store.close()
+    assert len(started) < 100
+
+
 def test_concurrent_writers_race_through_check_and_set(
     openbao: OpenBao, open_store, everything: OpenBaoSecretStore
 ) -> None:
