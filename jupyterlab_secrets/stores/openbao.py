@@ -40,7 +40,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -210,7 +210,12 @@ class OpenBaoSecretStore(SecretStore):
     url = Unicode(help="The OpenBao address.").tag(config=False)
     mount = Unicode("jupyterlab-secrets", help="The KV v2 mount.").tag(config=False)
     keep_versions = Int(10, help="How many earlier versions of a value are kept.").tag(config=False)
-    workers = Int(8, help="How many values are read at once.").tag(config=False)
+    read_concurrency = Int(
+        16,
+        min=1,
+        help="How many documents (values, indexes, markers) are read at once, each by its own "
+        "client; 1 reads them one after another in the calling thread.",
+    ).tag(config=False)
 
     def __init__(self, *, url: str, token: str, **kwargs: Any) -> None:
         super().__init__(url=url, **kwargs)
@@ -219,13 +224,19 @@ class OpenBaoSecretStore(SecretStore):
         self._local = threading.local()
         self._clients: list[hvac.Client] = []
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="openbao")
+        # Every read stays one KV request, audited by OpenBao; only their waits overlap.
+        self._pool = (
+            ThreadPoolExecutor(max_workers=self.read_concurrency, thread_name_prefix="openbao")
+            if self.read_concurrency > 1
+            else None
+        )
 
     # -- plumbing ------------------------------------------------------------------------
 
     @property
     def client(self) -> hvac.Client:
-        """This thread's client (a `requests` session is not shared between threads)."""
+        """This thread's client: hvac's client wraps one `requests.Session`, which is not
+        documented as safe to share between threads, so each thread has its own."""
         client = getattr(self._local, "client", None)
         if client is None:
             client = hvac.Client(url=self.url, token=self._token, timeout=30)
@@ -236,11 +247,29 @@ class OpenBaoSecretStore(SecretStore):
 
     def close(self) -> None:
         """Release the connections."""
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         with self._lock:
             for client in self._clients:
                 client.adapter.close()
             self._clients.clear()
+
+    def _map(self, call: Callable[[Any], T], items: Iterable[Any]) -> list[T]:
+        """``call`` on each item, ``read_concurrency`` at a time, results in order. One item,
+        or a concurrency of 1, runs in the calling thread. On the first error the calls not
+        yet started are dropped (an OpenBao that hangs costs one timeout, not one per item)
+        and an error is raised."""
+        items = list(items)
+        if self._pool is None or len(items) <= 1:
+            return [call(item) for item in items]
+        futures = [self._pool.submit(call, item) for item in items]
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in pending:
+            future.cancel()
+        for future in futures:
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+        return [future.result() for future in futures]
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -400,24 +429,32 @@ class OpenBaoSecretStore(SecretStore):
         """The entries shared with the view's communities by other projects, by ID, with the
         first community (by name) the view sees each through. A community this token may not
         read is skipped: the configured list is only a hint."""
+        communities = sorted(view.communities)
+        # Two rounds whatever the number of communities: every listing at once, then every
+        # owner's index at once.
+        listings = self._map(self._owners_or_none, communities)
+        sources = [
+            (community, self._shared_index(community, owner))
+            for community, owners in zip(communities, listings, strict=True)
+            if owners is not None
+            for owner in owners
+            if owner != view.project and SEGMENT.fullmatch(owner)
+        ]
+        documents = self._map(self._read_index_or_empty, [path for _, path in sources])
         found: dict[str, tuple[str, dict[str, Any]]] = {}
-        for community in sorted(view.communities):
-            try:
-                owners = [
-                    key.rstrip("/") for key in self._list(f"communities/{community}/projects")
-                ]
-            except ForbiddenError:
-                self.log.debug("This token cannot read community %s", community)
-                continue
-            paths = [
-                self._shared_index(community, owner)
-                for owner in owners
-                if owner != view.project and SEGMENT.fullmatch(owner)
-            ]
-            for document, _ in self._pool.map(self._read_index_or_empty, paths):
-                for secret_id, entry in (document.get("secrets") or {}).items():
-                    found.setdefault(secret_id, (community, entry))
+        for (community, _), (document, _) in zip(sources, documents, strict=True):
+            for secret_id, entry in (document.get("secrets") or {}).items():
+                found.setdefault(secret_id, (community, entry))
         return found
+
+    def _owners_or_none(self, community: str) -> list[str] | None:
+        """The projects that shared something with ``community``; None when this token may
+        not read it."""
+        try:
+            return [key.rstrip("/") for key in self._list(f"communities/{community}/projects")]
+        except ForbiddenError:
+            self.log.debug("This token cannot read community %s", community)
+            return None
 
     def _read_index(self, path: str) -> tuple[dict[str, Any], int]:
         """An index and its KV version; an empty one for none."""
@@ -546,7 +583,8 @@ class OpenBaoSecretStore(SecretStore):
                 community, entry = shared[secret_id]
                 paths[secret_id] = self._shared_value(community, entry["project"], secret_id)
         values: dict[str, str | None] = {}
-        documents = self._pool.map(self._read_or_none, paths.values())
+        # One audited KV read per value, ``read_concurrency`` at a time.
+        documents = self._map(self._read_or_none, paths.values())
         for secret_id, (document, _) in zip(paths, documents, strict=True):
             if document is not None and isinstance(document.get("value"), str):
                 values[secret_id] = document["value"]
@@ -555,13 +593,25 @@ class OpenBaoSecretStore(SecretStore):
     def change_marker(self, view: View) -> str:
         """The KV versions of the project's index and of each community's marker: one
         metadata read each, whatever the number of secrets."""
-        parts = [str(self._version_of(self._project_index(view.project)))]
-        for community in sorted(view.communities):
-            try:
-                parts.append(f"{community}={self._version_of(self._marker(community))}")
-            except ForbiddenError:
-                parts.append(f"{community}=-")
+        communities = sorted(view.communities)
+        # The project's own refusal is raised; a community's only shows as "-".
+        paths = [(self._project_index(view.project), False)]
+        paths += [(self._marker(community), True) for community in communities]
+        versions = self._map(self._version_or_none, paths)
+        parts = [str(versions[0])]
+        for community, version in zip(communities, versions[1:], strict=True):
+            parts.append(f"{community}={'-' if version is None else version}")
         return ";".join(parts)
+
+    def _version_or_none(self, item: tuple[str, bool]) -> int | None:
+        """`_version_of` the path; None when refused and ``item[1]`` tolerates that."""
+        path, tolerate = item
+        try:
+            return self._version_of(path)
+        except ForbiddenError:
+            if tolerate:
+                return None
+            raise
 
     # -- writes --------------------------------------------------------------------------
 

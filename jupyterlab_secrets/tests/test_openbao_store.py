@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import hvac.exceptions
 import pytest
@@ -30,6 +31,8 @@ from jupyterlab_secrets.stores.openbao import (
 from .conftest import COMMUNITIES
 from .openbao_server import OpenBao
 
+T = TypeVar("T")
+
 A = View("proj-a", ("data-team", "ml-team"))
 B = View("proj-b", ("ml-team",))
 C = View("proj-c", ("data-team", "other-team"))
@@ -40,9 +43,9 @@ def open_store(openbao: OpenBao) -> Iterator:
     """Open stores on the test's mount with a given token; all are closed at the end."""
     opened: list[OpenBaoSecretStore] = []
 
-    def open_with(token: str, keep_versions: int = 10) -> OpenBaoSecretStore:
+    def open_with(token: str, keep_versions: int = 10, **traits: Any) -> OpenBaoSecretStore:
         store = OpenBaoSecretStore(
-            url=openbao.url, token=token, mount=openbao.mount, keep_versions=keep_versions
+            url=openbao.url, token=token, mount=openbao.mount, keep_versions=keep_versions, **traits
         )
         opened.append(store)
         return store
@@ -136,21 +139,75 @@ def test_only_keep_versions_are_kept(open_store, openbao: OpenBao) -> None:
         store.read_version(A, secret.id, 2)
 
 
-def test_change_marker_costs_the_same_for_many_secrets(everything: OpenBaoSecretStore) -> None:
-    requests: list[str] = []
-    everything.client.adapter.session.hooks["response"].append(
-        lambda response, *args, **kwargs: requests.append(response.request.method)
-    )
-    before = everything.change_marker(A)
+def audited(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[tuple[str, str]]]:
+    """``call()``'s result and the (operation, path) of each request OpenBao answered and
+    audited meanwhile, from whichever thread of the store."""
+    log = openbao.server.audit_log
+    start = log.stat().st_size
+    result = call()
+    with log.open("rb") as file:
+        file.seek(start)
+        entries = [json.loads(line) for line in file.read().splitlines() if line.strip()]
+    return result, [
+        (entry["request"]["operation"], entry["request"]["path"])
+        for entry in entries
+        if entry["type"] == "response"
+    ]
+
+
+def test_change_marker_costs_the_same_for_many_secrets(
+    openbao: OpenBao, everything: OpenBaoSecretStore
+) -> None:
+    before, requests = audited(openbao, lambda: everything.change_marker(A))
     counted = len(requests)
     everything.create(A, name="one", value="1", user="alice")
     after_one = everything.change_marker(A)
     for index in range(30):
         everything.create(A, name=f"many-{index}", value="x", user="alice")
-    requests.clear()
-    after_many = everything.change_marker(A)
+    after_many, requests = audited(openbao, lambda: everything.change_marker(A))
     assert len(requests) == counted == 1 + len(A.communities)
     assert len({before, after_one, after_many}) == 3
+
+
+def test_values_read_at_once_are_each_audited_and_keyed_by_id(openbao: OpenBao, open_store) -> None:
+    # Given 40 secrets of proj-a, one of them refused to this token by a policy, and one of
+    # proj-b shared with ml-team
+    everything = open_store(openbao.everything())
+    values = {f"v-{index}-c41d": f"value-{index}-9e2b" for index in range(40)}
+    ids = {
+        everything.create(A, name=name, value=value, user="alice").id: value
+        for name, value in values.items()
+    }
+    refused = next(iter(ids))
+    shared = everything.create(B, name="from-b", value="shared-value-5a1f", user="bob")
+    everything.set_shares(B, shared.id, add=["ml-team"], remove=[])
+    root = openbao.server.client()
+    root.sys.create_or_update_policy(
+        "deny-one",
+        f'path "{openbao.mount}/data/projects/proj-a/secrets/{refused}" '
+        '{ capabilities = ["deny"] }',
+    )
+    token = openbao.mint(project_policy_name("proj-a"), member_policy_name("ml-team"), "deny-one")
+    at_once, one_by_one = open_store(token), open_store(token, read_concurrency=1)
+    assert at_once.read_concurrency > 1
+    wanted = [*ids, shared.id, "0" * 32, "not-an-id"]
+    # When every value is read at once
+    read, requests = audited(openbao, lambda: at_once.read_values(A, wanted))
+    # Then each is keyed by its ID, the refused one left out as one at a time leaves it out
+    expected = {key: value for key, value in ids.items() if key != refused}
+    expected[shared.id] = "shared-value-5a1f"
+    assert read == expected
+    assert one_by_one.read_values(A, wanted) == expected
+    # And OpenBao audited one read of every value, the refused one too
+    value_reads = sorted(path for op, path in requests if "/secrets/" in path)
+    assert {op for op, _ in requests} <= {"read", "list"}  # reading writes nothing
+    assert value_reads == sorted(
+        [f"{openbao.mount}/data/projects/proj-a/secrets/{key}" for key in ids]
+        + [f"{openbao.mount}/data/communities/ml-team/projects/proj-b/secrets/{shared.id}"]
+    )
+    # And no value reached the audit log in clear
+    log = openbao.server.audit_log.read_text()
+    assert not any(value in log for value in [*values.values(), "shared-value-5a1f"])
 
 
 def test_setup_is_idempotent_and_prints_no_token(openbao: OpenBao) -> None:
@@ -356,6 +413,30 @@ def test_an_unreachable_openbao_is_unavailable(open_store) -> None:
             store.list(A)
     finally:
         store.close()
+
+
+def test_reads_at_once_stop_at_the_first_error() -> None:
+    # Given reads of which the third finds OpenBao down while the others wait on it
+    store = OpenBaoSecretStore(url="http://127.0.0.1:9", token="t", mount="m", read_concurrency=4)
+    started: list[int] = []
+    release = threading.Event()
+
+    def read(index: int) -> int:
+        started.append(index)
+        if index == 2:
+            raise UnavailableError("OpenBao cannot serve.")
+        release.wait(5)
+        return index
+
+    try:
+        # Then the error is raised, and the reads not yet started never start
+        with pytest.raises(UnavailableError):
+            store._map(read, range(100))
+        release.set()
+        assert store._map(lambda index: index * 2, range(5)) == [0, 2, 4, 6, 8]
+    finally:
+        store.close()
+    assert len(started) < 100
 
 
 def test_concurrent_writers_race_through_check_and_set(
