@@ -7,7 +7,8 @@ alice's (project proj-a, member and admin of ml-team) and bob's (project proj-b,
 ml-team only). It writes OpenBao's address and each token (mode 0600) to the folder
 ``SECRETS_UI_OPENBAO_DIR``, where both servers' configuration reads them; the root token is
 never written. Then it runs alice's ``jupyter lab`` with the arguments it was given, and on
-SIGTERM or SIGINT stops it and OpenBao.
+SIGTERM or SIGINT stops it and OpenBao, and removes the tokens (the folder keeps OpenBao's log
+and audit log).
 
 With ``CI=true`` a missing ``bao`` fails (exit status 1, saying which); the configuration
 does not run this elsewhere when ``bao`` is missing.
@@ -79,6 +80,8 @@ def main(jupyter_args: list[str]) -> int:
             try:
                 return lab.wait()
             finally:
+                for user in ("alice", "bob"):
+                    (directory / f"{user}.token").unlink(missing_ok=True)
                 if lab.poll() is None:
                     lab.terminate()
                     try:
