@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "==> Lint"
-ruff check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
-ruff format --check jupyterlab_secrets bench conftest.py ui-tests/jupyter_server_test_config.py
+ruff check jupyterlab_secrets bench conftest.py ui-tests
+ruff format --check jupyterlab_secrets bench conftest.py ui-tests
 jlpm prettier:check
 jlpm stylelint:check
 jlpm eslint:check
