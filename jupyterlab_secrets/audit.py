@@ -69,6 +69,11 @@ _GENESIS = ""
 _BATCH = 500
 
 
+def _now() -> dt.datetime:
+    """The time of a new event (a function, so a test can record events in the past)."""
+    return dt.datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     """One recorded action. ``detail`` holds names, counts and versions, never a value."""
@@ -204,7 +209,7 @@ class SqlAuditLog(AuditLog):
         ).scalar()
         row = {
             "id": uuid.uuid4().hex,
-            "at": dt.datetime.now(UTC),
+            "at": _now(),
             "detail": json.dumps(dict(fields.pop("detail") or {}), sort_keys=True),
             "key_id": self.keyring.primary_key_id,
             "prev_mac": last if last is not None else _GENESIS,
