@@ -5,6 +5,7 @@ real command."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -20,8 +21,10 @@ from jupyterlab_secrets.stores.sql import SqlSecretStore
 from jupyterlab_secrets.stores.sql_schema import AuditEventRow
 
 from .conftest import API, COMMUNITIES, Api
+from .kernels_helpers import wait_until
 from .test_api import create_secret
 from .test_cli_secrets import Outcome, cli  # noqa: F401  (fixture: run jupyter secrets)
+from .test_kernels import Kernels, kernels  # noqa: F401  (fixture: kernels through REST)
 
 PLANTED = ["planted-value-A-71c3", "planted-value-B-9e02", "planted-value-C-44d1"]
 
@@ -409,3 +412,44 @@ def test_the_table_is_only_appended_to_by_the_service(logged: SqlSecretStore) ->
     assert before < after and len(after - before) == 1
     with logged.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM audit_events")).scalar() == 7
+
+
+# -- the kernels' reads --------------------------------------------------------------------
+
+
+async def test_the_kernels_reads_are_recorded_once_per_start_or_change_never_per_poll(
+    api: Api,
+    extension: Any,
+    kernels: Kernels,  # noqa: F811
+) -> None:
+    # Given a server polling its store every 0.1 s, with one secret
+    extension.kernel_secrets.poll_interval = 0.1
+    await create_secret(api, "first", PLANTED[0])
+
+    def reads() -> list[dict[str, Any]]:
+        return [
+            row
+            for row in _table(extension.store)
+            if row["action"] == "environment" and row["user"] == "jupyter-server"
+        ]
+
+    # When a kernel starts and gets it
+    kernel_id = await kernels.start()
+
+    async def loaded(names: list[str]) -> bool:
+        status = await kernels.status(kernel_id)
+        return status["state"] == "loaded" and status["names"] == names
+
+    await wait_until(lambda: loaded(["first"]), what="the kernel got its secrets")
+    after_start = len(reads())
+    # Then its read is recorded, as the server's, with the names only
+    assert after_start >= 1
+    assert json.loads(reads()[-1]["detail"]) == {"names": ["first"]}
+    # And while nothing changes, polling (many times over) records nothing more
+    await asyncio.sleep(1.0)
+    assert len(reads()) == after_start
+    # And a change is read, and recorded, once more
+    await create_secret(api, "second", PLANTED[1])
+    await wait_until(lambda: loaded(["first", "second"]), what="the change reached the kernel")
+    await asyncio.sleep(1.0)
+    assert len(reads()) == after_start + 1
