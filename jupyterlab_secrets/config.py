@@ -7,6 +7,7 @@ DESIGN.md names them) from the same config files, and open the store and the ser
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ SECTION = "SecretsExtension"
 """The config section every setting is read from, for the server and the command line."""
 
 _COMMUNITY_FIELDS = ("admins", "projects")
+
+PRUNE_USER = "jupyter-server"
+"""Who prunes the audit log when a server or command opens the store."""
 
 
 def _data_path(*parts: str) -> str:
@@ -109,6 +113,15 @@ class SecretsSettings(LoggingConfigurable):
         help="How many earlier versions of a value are kept (encrypted).",
     )
 
+    audit_retention_days = Int(
+        365,
+        config=True,
+        help=(
+            "How many days the audit log keeps an event (SQL store); 0 keeps every event. "
+            "Older events are pruned when the store is opened, and the pruning is recorded."
+        ),
+    )
+
     openbao_url = Unicode(
         "",
         config=True,
@@ -155,7 +168,7 @@ class SecretsSettings(LoggingConfigurable):
     def _validate_communities(self, proposal: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
         return validate_communities(proposal["value"])
 
-    @validate("keep_versions", "redact_min_length")
+    @validate("keep_versions", "redact_min_length", "audit_retention_days")
     def _validate_not_negative(self, proposal: Any) -> int:
         if proposal["value"] < 0:
             raise TraitError(f"SecretsExtension.{proposal['trait'].name} must not be negative.")
@@ -233,6 +246,11 @@ def open_secrets(
         )
         if check_keys and isinstance(store, SqlSecretStore):
             _check_keys(settings, store, service.view)
+        if settings.audit_retention_days and isinstance(store, SqlSecretStore):
+            cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(
+                days=settings.audit_retention_days
+            )
+            store.audit.prune(cutoff, user=PRUNE_USER, server_project=settings.project)
     except BaseException:
         store.close()
         raise

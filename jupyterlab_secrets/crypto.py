@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .credentials import KEY_ENV as KEY_ENV  # re-exported: its users import it from here
 
@@ -94,10 +96,12 @@ class Keyring:
         if not keys:
             raise KeyFormatError("no key is given")
         self._ciphers: dict[str, AESGCM] = {}
+        self._keys: dict[str, bytes] = {}
         for key in keys:
             if len(key) != KEY_BYTES:
                 raise KeyFormatError(f"a key must be {KEY_BYTES} bytes long")
             self._ciphers.setdefault(key_id(key), AESGCM(key))
+            self._keys.setdefault(key_id(key), key)
         self._primary = key_id(keys[0])
 
     @property
@@ -109,6 +113,16 @@ class Keyring:
     def key_ids(self) -> list[str]:
         """The ids of every key that can decrypt."""
         return list(self._ciphers)
+
+    def derive(self, purpose: bytes, key: str | None = None) -> bytes:
+        """A 32-byte key for ``purpose`` derived (HKDF-SHA256) from the master key of id ``key``
+        (default: the primary); `KeyError` if no configured key has that id.
+
+        A derived key is never the master key itself, and keys of different purposes are
+        independent of each other.
+        """
+        master = self._keys[key if key is not None else self._primary]
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(master)
 
     def encrypt(
         self, plaintext: bytes, *, project: str, secret_id: str, version: int | None = None

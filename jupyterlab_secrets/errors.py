@@ -52,3 +52,9 @@ class UndecryptableError(SecretsError):
 class UnavailableError(SecretsError):
     """The store cannot serve at all (missing key, unreachable database); the message tells
     the operator what to fix."""
+
+
+class AuditElsewhereError(SecretsError):
+    """The store keeps no audit log of its own: another system records what is done (OpenBao's
+    audit device). The REST API answers 501: the request is sound, this server does not
+    serve that record."""

@@ -23,7 +23,7 @@ API_PREFIX = "jupyterlab-secrets/api"
 _ENTITY_TAGS = re.compile(r'\*|(?:W/)?"([^"]*)"')
 
 READ = "read"
-"""Listing, metadata, versions."""
+"""Listing, metadata, versions, the audit log."""
 WRITE = "write"
 """Create, edit, delete, share, add."""
 EXECUTE = "execute"
@@ -227,6 +227,19 @@ class EnvironmentHandler(SecretsHandler):
         self.send(await self.api.environment(self.user, self.known_tags()))
 
 
+class AuditHandler(SecretsHandler):
+    """``GET`` answers the audit log of this project's secrets, newest first: never a value."""
+
+    @web.authenticated
+    @authorized(READ)
+    async def get(self) -> None:
+        arguments = {
+            name: [self.decode_argument(v, name) for v in values]
+            for name, values in self.request.query_arguments.items()
+        }
+        self.send(await self.api.audit(self.user, arguments))
+
+
 class NoSuchSecretHandler(SecretsHandler):
     """Any path under ``secrets/`` that is not a route of a well-formed ID: 404, as for a
     secret that does not exist, with nothing passed on to the service or the store."""
@@ -257,4 +270,5 @@ def route_table(api: SecretsApi) -> list[tuple[str, type[SecretsHandler], dict[s
         (rf"{API_PREFIX}/secrets/.*", NoSuchSecretHandler, kwargs),
         (rf"{API_PREFIX}/communities/?", CommunitiesHandler, kwargs),
         (rf"{API_PREFIX}/environment/?", EnvironmentHandler, kwargs),
+        (rf"{API_PREFIX}/audit/?", AuditHandler, kwargs),
     ]

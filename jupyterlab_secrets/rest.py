@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tornado import web
 
+from .audit import AuditEvent
 from .errors import (
+    AuditElsewhereError,
     ConflictError,
     ForbiddenError,
     InvalidInputError,
@@ -64,6 +66,8 @@ def status_of(error: SecretsError) -> int:
     """
     if isinstance(error, ValueTooLargeError):
         return 413
+    if isinstance(error, AuditElsewhereError):
+        return 501
     if isinstance(error, InvalidInputError):
         return 400
     if isinstance(error, ForbiddenError):
@@ -182,6 +186,26 @@ def versions_json(versions: list[VersionInfo]) -> dict[str, Any]:
                 "current": v.current,
             }
             for v in versions
+        ]
+    }
+
+
+def events_json(events: list[AuditEvent]) -> dict[str, Any]:
+    """``{"events": [Event]}``: DESIGN.md's Event, with ``server_project``; never a value."""
+    return {
+        "events": [
+            {
+                "id": e.id,
+                "at": iso_millis(e.at),
+                "user": e.user,
+                "project": e.project,
+                "server_project": e.server_project,
+                "action": e.action,
+                "secret_id": e.secret_id,
+                "secret_name": e.secret_name,
+                "detail": e.detail,
+            }
+            for e in events
         ]
     }
 
@@ -348,6 +372,36 @@ class SecretsApi:
             return Reply(304, None, tag, sensitive=True)
         environment = await self._run(lambda s: s.environment(user))
         return Reply(200, _encode({"environment": environment}), tag, sensitive=True)
+
+    async def audit(self, user: str, arguments: Mapping[str, list[str]]) -> Reply:
+        """``GET audit?secret_id=&limit=&before=``: newest first; 400 for a bad parameter."""
+        # Other parameters are left alone: the server's own (``token``) may come along.
+        secret_id = _single(arguments, "secret_id")
+        before = _single(arguments, "before")
+        raw_limit = _single(arguments, "limit")
+        limit = AUDIT_LIMIT
+        if raw_limit is not None:
+            if not raw_limit.isascii() or not raw_limit.isdigit() or len(raw_limit) > 6:
+                raise ApiError(400, "limit must be a whole number.", "limit")
+            limit = int(raw_limit)
+            if not 1 <= limit <= AUDIT_MAX_LIMIT:
+                raise ApiError(400, f"limit must be from 1 to {AUDIT_MAX_LIMIT}.", "limit")
+        if before is not None and (len(before) != 32 or not before.isalnum()):
+            raise ApiError(400, "before must be the ID of an audit event.", "before")
+        events = await self._run(lambda s: s.audit_events(user, secret_id, limit, before))
+        return Reply(200, _encode(events_json(events)))
+
+
+AUDIT_LIMIT = 100
+"""Events answered when ``limit`` is not given."""
+AUDIT_MAX_LIMIT = 1000
+
+
+def _single(arguments: Mapping[str, list[str]], name: str) -> str | None:
+    values = arguments.get(name, [])
+    if len(values) > 1:
+        raise ApiError(400, f"Give {name!r} at most once.", name)
+    return values[0] if values else None
 
 
 class KernelsApi:

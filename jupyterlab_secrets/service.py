@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import rules
+from .audit import AuditEvent, AuditLog
 from .errors import (
+    AuditElsewhereError,
     ForbiddenError,
     InvalidInputError,
     NameTakenError,
     NotFoundError,
     StaleVersionError,
+    UnavailableError,
     UndecryptableError,
 )
 from .stores.base import SECRET_ID_PATTERN, SecretStore, StoredSecret, VersionInfo, View
@@ -179,6 +182,8 @@ class SecretsService:
             ),
         )
         """This project, and the communities it belongs to: how the store is asked."""
+        self.audit: AuditLog | None = store.audit_log()
+        """Where every action is recorded (None: the store keeps its own record)."""
         self.listeners: list[Listener] = []
         """Called after each successful write with its `Change`, in the thread that made it
         (the kernels' injector subscribes). A listener that raises is logged and skipped."""
@@ -221,9 +226,11 @@ class SecretsService:
     def reveal(self, user: str, secret_id: str) -> str:
         """The value of a visible secret."""
         secret = self._find(secret_id)
-        return self._read_value(secret)
+        value = self._read_value(secret)
+        self.record(user, "reveal", secret, strict=True)
+        return value
 
-    def environment(self, user: str) -> dict[str, str]:
+    def environment(self, user: str, action: str = "environment") -> dict[str, str]:
         """What this project's kernels get: its own secrets, then the shared ones added to it
         under the name they had when added, unless a rule keeps one out (see `SecretMeta`).
 
@@ -248,6 +255,8 @@ class SecretsService:
                 )
                 continue
             environment[secret.name] = value
+        # ``action``: ``run`` when a command gets it. Names only, never a value.
+        self.record(user, action, detail={"names": sorted(environment)}, strict=True)
         return environment
 
     def versions(self, user: str, secret_id: str) -> list[VersionInfo]:
@@ -283,6 +292,7 @@ class SecretsService:
         rules.check_name(name)
         rules.check_value(value)
         meta = self._new_secret(user, name, value)
+        self.record(user, "create", meta)
         self._notify("create", user, meta.id)
         return meta
 
@@ -305,16 +315,21 @@ class SecretsService:
         if not 1 <= version <= MAX_VERSION:
             raise _stale()
         updated = self._update(secret, version, user, name=name, value=value)
+        detail: dict[str, Any] = {"version": updated.version, "value_changed": value is not None}
+        if updated.name != secret.name:
+            detail["renamed_from"] = secret.name
+        self.record(user, "update", updated, detail=detail)
         self._notify("update", user, secret_id)
         return updated
 
     def delete(self, user: str, secret_id: str) -> None:
         """Delete this project's secret, with its versions, shares and attachments."""
-        self._find_own(secret_id, "delete")
+        secret = self._find_own(secret_id, "delete")
         try:
             self.store.delete(self.view, secret_id)
         except NotFoundError:
             raise _no_such_secret() from None
+        self.record(user, "delete", secret)
         self._notify("delete", user, secret_id)
 
     def copy(self, user: str, secret_id: str, name: str, value: str | None = None) -> SecretMeta:
@@ -323,9 +338,21 @@ class SecretsService:
         if value is not None:
             rules.check_value(value)
         source = self._find(secret_id)
+        value_given = value is not None
         if value is None:
             value = self._read_value(source)
         meta = self._new_secret(user, name, value)
+        self.record(
+            user,
+            "copy",
+            meta,
+            detail={
+                "source_id": source.id,
+                "source_name": source.name,
+                "source_project": source.project,
+                "new_value": value_given,
+            },
+        )
         self._notify("copy", user, meta.id)
         return meta
 
@@ -373,6 +400,15 @@ class SecretsService:
             )
         except NotFoundError:
             raise _no_such_secret() from None
+        if added:
+            self.record(user, "share", updated, detail={"communities": sorted(added)})
+        if removed:
+            self.record(
+                user,
+                "unshare",
+                updated,
+                detail={"communities": sorted(removed), "detached": sorted(detach)},
+            )
         self._notify("share", user, secret_id)
         return self._meta_in_context(updated)
 
@@ -390,6 +426,7 @@ class SecretsService:
             )
         except NotFoundError:
             raise _no_such_secret() from None
+        self.record(user, "attach" if attached else "detach", updated)
         self._notify("attach" if attached else "detach", user, secret_id)
         return self._meta_in_context(updated)
 
@@ -408,8 +445,70 @@ class SecretsService:
         except UndecryptableError:
             raise _undecryptable() from None
         restored = self._update(secret, current_version, user, value=value)
+        self.record(
+            user, "restore", restored, detail={"from_version": version, "version": restored.version}
+        )
         self._notify("restore", user, secret_id)
         return restored
+
+    # -- the audit log -----------------------------------------------------------------
+
+    def record(
+        self,
+        user: str,
+        action: str,
+        secret: SecretMeta | StoredSecret | None = None,
+        *,
+        detail: Mapping[str, Any] | None = None,
+        strict: bool = False,
+    ) -> None:
+        """Record ``action`` by ``user`` (on ``secret``) in the audit log, if the store keeps
+        one. Never a value: ``detail`` holds names, counts and versions.
+
+        ``strict``: the action hands out values (reveal, environment, run), so it is refused
+        (`UnavailableError`) when it cannot be recorded. A write is already done when it is
+        recorded: a failure to record it is logged, and the write stands.
+        """
+        if self.audit is None:
+            return
+        try:
+            self.audit.append(
+                user=user,
+                project=secret.project if secret is not None else self.project,
+                server_project=self.project,
+                action=action,
+                secret_id=secret.id if secret is not None else None,
+                secret_name=secret.name if secret is not None else None,
+                detail=detail,
+            )
+        except Exception:
+            self.log.exception("The audit log could not record %r by %r", action, user)
+            if strict:
+                raise UnavailableError(
+                    "The audit log cannot record this right now, so no value is given out. "
+                    "Try again; if it persists, check the database."
+                ) from None
+
+    def audit_events(
+        self,
+        user: str,
+        secret_id: str | None = None,
+        limit: int = 100,
+        before: str | None = None,
+    ) -> list[AuditEvent]:
+        """The audit events of this project's secrets (and of this project's server), newest
+        first; `UnavailableError` when the store keeps its own record instead."""
+        if self.audit is None:
+            raise AuditElsewhereError(
+                "This store keeps no audit log of its own: OpenBao's audit device records "
+                "every read and write of the secrets. Ask its operator for that record."
+            )
+        if secret_id is not None and _SECRET_ID.fullmatch(secret_id) is None:
+            raise InvalidInputError("secret_id is not a secret ID.", "secret_id")
+        try:
+            return self.audit.events(self.project, secret_id, limit, before)
+        except KeyError:
+            raise InvalidInputError("There is no audit event with this ID.", "before") from None
 
     # -- helpers -----------------------------------------------------------------------
 

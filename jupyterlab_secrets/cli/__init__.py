@@ -45,6 +45,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "jupyterlab_secrets.cli.import_env.ImportApp",
         "Create or update secrets from a .env file.",
     ),
+    "audit": (
+        "jupyterlab_secrets.cli.audit.AuditApp",
+        "Print the audit log (never a value); --verify checks its chain.",
+    ),
     "generate-key": (
         "jupyterlab_secrets.cli.generate_key.GenerateKeyApp",
         "Print a fresh master key (base64 of 32 random bytes).",

@@ -115,6 +115,16 @@ class ImportApp(SecretsCommand):
             print(f"{outcome}: {entry.name} (line {entry.line})")
         for refusal in sorted(refused, key=lambda r: r.line):
             print(f"refused: line {refusal.line}: {refusal.reason}")
+        service.record(
+            user,
+            "import",
+            detail={
+                "file": path.name,
+                **counts,
+                "refused": len(refused),
+                "dry_run": bool(self.dry_run),
+            },
+        )
         summary = ", ".join(f"{count} {what}" for what, count in counts.items())
         suffix = " (dry run: nothing was changed)" if self.dry_run else ""
         print(f"{summary}, {len(refused)} refused{suffix}.")

@@ -7,6 +7,7 @@ from ..crypto import KEY_ENV
 from ..errors import UnavailableError, UndecryptableError
 from ..stores.sql import SqlSecretStore
 from . import SecretsCommand
+from .manage import current_user
 
 
 class RotateKeyApp(SecretsCommand):
@@ -34,6 +35,15 @@ class RotateKeyApp(SecretsCommand):
                 "A stored secret cannot be decrypted with any of the given keys. Add the key "
                 f"that encrypted it to {KEY_ENV} (after the new key). Nothing was changed."
             ) from None
+        opened.service.record(
+            current_user(),
+            "rotate-key",
+            detail={
+                "key_id": store.keyring.primary_key_id,
+                "re_encrypted": rotation.changed,
+                "already": rotation.kept,
+            },
+        )
         print(
             f"Re-encrypted {rotation.changed} secrets under the first key; "
             f"{rotation.kept} already were."

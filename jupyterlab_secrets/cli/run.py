@@ -31,7 +31,7 @@ class RunApp(SecretsCommand):
         if not self.extra_args:
             self.log.error("Give a command to run: jupyter secrets run -- CMD [ARGS...]")
             self.exit(2)
-        self._environment = opened.service.environment(current_user())
+        self._environment = opened.service.environment(current_user(), action="run")
 
     def start(self) -> None:
         """Replace this process with CMD, so signals and the exit status are CMD's own."""

@@ -17,9 +17,13 @@ import datetime as dt
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from traitlets import MetaHasTraits
 from traitlets.config import LoggingConfigurable
+
+if TYPE_CHECKING:  # the audit module imports the SQL schema, which imports nothing of ours
+    from ..audit import AuditLog
 
 SECRET_ID_PATTERN = r"[0-9a-f]{32}"
 """The format of every secret ID, matched whole: 32 lowercase hex digits (a UUID's). Every
@@ -108,6 +112,11 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
         """A short string that changes whenever anything the view sees changes (a secret,
         its value, its shares, the view's attachments). Costs O(1) in the number of secrets:
         it is read on every poll."""
+
+    def audit_log(self) -> AuditLog | None:
+        """The audit log this store keeps, or None when the store keeps its own record
+        elsewhere (OpenBao's audit device)."""
+        return None
 
     def community_admin(self, view: View, community: str) -> bool | None:
         """Whether the backend's own policy lets the view share with ``community``: True or

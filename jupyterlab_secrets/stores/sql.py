@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from traitlets import Int, Unicode
 
+from ..audit import SqlAuditLog
 from ..crypto import DecryptionError, Keyring, Sealed
 from ..errors import (
     ForbiddenError,
@@ -163,6 +164,11 @@ class SqlSecretStore(SecretStore):
         except BaseException:
             self.engine.dispose()
             raise
+        self.audit = SqlAuditLog(self.engine, keyring)
+
+    def audit_log(self) -> SqlAuditLog:
+        """The audit log, in this database."""
+        return self.audit
 
     def close(self) -> None:
         """Release the database connections."""
@@ -744,6 +750,12 @@ class SqlSecretStore(SecretStore):
         primary = self.keyring.primary_key_id
         kept = self._check_all_decrypt(primary)
         changed = self._rotate_rows(primary, SecretRow) + self._rotate_rows(primary, VersionRow)
+        try:
+            # Chained again under the new key, so the old one can be dropped.
+            self.audit.rechain()
+        except ValueError as error:
+            # A broken chain stays as it is: chaining it again would hide the tampering.
+            self.log.warning("The audit log was not chained under the new key: %s", error)
         self._checkpoint(vacuum=True)
         return Rotation(changed=changed, kept=kept)
 

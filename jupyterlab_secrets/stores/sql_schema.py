@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -143,3 +144,35 @@ class ChangeCounterRow(Base):
         String(max(PROJECT_LENGTH, COMMUNITY_LENGTH)), primary_key=True
     )
     counter: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEventRow(Base):
+    """One event of the append-only audit log: who did what to which secret, never a value.
+
+    ``mac`` is HMAC-SHA256, under a key derived from the master key ``key_id``, over the
+    event's fields and ``prev_mac`` (the MAC of the event before it), so an altered, removed
+    or reordered event breaks the chain (see `jupyterlab_secrets.audit`).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_project_seq", "project", "seq"),
+        Index("ix_audit_events_secret_seq", "secret_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    user: Mapped[str] = mapped_column(String(USER_LENGTH))
+    project: Mapped[str] = mapped_column(String(PROJECT_LENGTH))
+    """The project of the secret (this server's, for an event of no secret)."""
+    server_project: Mapped[str] = mapped_column(String(PROJECT_LENGTH))
+    """The project of the server (or command) that recorded it."""
+    action: Mapped[str] = mapped_column(String(32))
+    secret_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    secret_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
+    detail: Mapped[str] = mapped_column(Text)
+    """JSON (names, counts, versions; never a value)."""
+    key_id: Mapped[str] = mapped_column(String(16))
+    prev_mac: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))

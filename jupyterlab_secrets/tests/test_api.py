@@ -291,6 +291,7 @@ ALL_ROUTES = [
     ("DELETE", ("secrets", "{id}", "attachment"), None),
     ("GET", ("communities",), None),
     ("GET", ("environment",), None),
+    ("GET", ("audit",), None),
     ("GET", ("secrets", "{id}", "versions"), None),
     ("POST", ("secrets", "{id}", "versions", "1", "restore"), {"version": 1}),
     ("GET", ("kernels", "{id}"), None),

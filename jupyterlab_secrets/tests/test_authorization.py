@@ -1,7 +1,7 @@
 """Who may do what: jupyter_server's `Authorizer` decides each action on resource ``secrets``.
 
-Listing, metadata and versions need ``read``; create, edit, delete, share and add need
-``write``; whatever answers or uses a value (reveal, environment, copy, restore) needs
+Listing, metadata, versions and the audit log need ``read``; create, edit, delete, share and
+add need ``write``; whatever answers or uses a value (reveal, environment, copy, restore) needs
 ``execute``. The user ``limited`` is granted only the actions of the module's authorizer;
 everyone else is granted everything.
 """
@@ -22,6 +22,7 @@ ROUTES = [
     ("GET", ("secrets", "{id}"), None, "read"),
     ("GET", ("secrets", "{id}", "versions"), None, "read"),
     ("GET", ("communities",), None, "read"),
+    ("GET", ("audit",), None, "read"),
     ("POST", ("secrets",), {"name": "created", "value": "x"}, "write"),
     ("PATCH", ("secrets", "{id}"), {"version": 1, "value": "changed"}, "write"),
     ("DELETE", ("secrets", "{id}"), None, "write"),

@@ -299,3 +299,43 @@ def test_a_notebook_run_by_nbconvert_under_run_reads_the_secret(
     saved = (tmp_path / "executed.ipynb").read_text()
     assert hashlib.sha256(VALUE.encode()).hexdigest() in saved
     assert "s3cr3t" not in saved
+
+
+def test_every_command_is_recorded_in_the_audit_log_with_the_login_name_and_no_value(
+    cli: Callable[..., Outcome], run_process: Callable[..., Outcome], tmp_path: Path
+) -> None:
+    import getpass
+
+    # Given commands of each kind
+    assert cli("set", "AUDITED", stdin="audited-value-1").returncode == 0
+    assert cli("set", "AUDITED", stdin="audited-value-2").returncode == 0
+    assert cli("get", "AUDITED").returncode == 0
+    env_file = tmp_path / "audited.env"
+    env_file.write_text("IMPORTED=audited-value-3\n")
+    assert cli("import", str(env_file)).returncode == 0
+    ran = run_process("run", "--", sys.executable, "-c", "pass")
+    assert ran.returncode == 0, ran.output
+    assert cli("delete", "IMPORTED").returncode == 0
+
+    # When the log is printed
+    printed = cli("audit", "--json")
+    verified = cli("audit", "--verify")
+
+    # Then each command is there, by the login name, newest first, and the chain holds
+    assert printed.returncode == 0, printed.output
+    events = json.loads(printed.stdout)["events"]
+    assert [(e["action"], e["secret_name"]) for e in reversed(events)] == [
+        ("create", "AUDITED"),
+        ("update", "AUDITED"),
+        ("reveal", "AUDITED"),
+        ("create", "IMPORTED"),
+        ("import", None),
+        ("run", None),
+        ("delete", "IMPORTED"),
+    ]
+    assert {e["user"] for e in events} == {getpass.getuser()}
+    assert events[1]["detail"]["names"] == ["AUDITED", "IMPORTED"]
+    assert events[2]["detail"]["created"] == 1 and events[2]["detail"]["file"] == "audited.env"
+    assert verified.returncode == 0 and "7 events" in verified.stdout
+    for outcome in (printed, verified):
+        assert "audited-value" not in outcome.output

@@ -73,7 +73,7 @@ TYPES = {
 COMMUNITIES = {"ml-team": {"admins": ["alice"], "projects": ["proj-a", "proj-b"]}}
 PROJ_A = View("proj-a", ("ml-team",))
 PROJ_B = View("proj-b", ("ml-team",))
-HEAD = "0003"
+HEAD = "0004"
 LEGACY_COLUMNS = {
     "secrets": "id, project, name, ciphertext, nonce, key_id, created_by, created_at, "
     "updated_at, version",
@@ -404,6 +404,7 @@ def test_the_migration_scripts_ship_inside_the_package() -> None:
         "0001_initial_schema.py",
         "0002_covering_link_indexes.py",
         "0003_versions_names_and_counters.py",
+        "0004_audit_log.py",
     ]
     assert not (folder / "alembic.ini").exists()
 
@@ -469,7 +470,7 @@ async def test_a_newer_database_makes_the_server_answer_503_with_what_to_do(
     assert reply.message == (
         f"The secrets database sqlite:///{secrets_config['db_url'][10:]} "
         "(SecretsExtension.db_url) cannot be used: The secrets database is at schema revision "
-        "'0099', which this release of jupyterlab-secrets does not know (its newest is '0003'): "
+        "'0099', which this release of jupyterlab-secrets does not know (its newest is '0004'): "
         "a newer release upgraded it. Install that release or a later one. Nothing was changed."
     )
     assert dump(secrets_config["db_url"]) == before

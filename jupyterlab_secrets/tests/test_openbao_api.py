@@ -224,3 +224,14 @@ async def test_a_reveal_is_in_openbaos_audit_log_without_the_value(
     ]
     assert any(entry["type"] == "response" for entry in reads)
     assert "plaintext-4b1e7d" not in log
+
+
+async def test_get_audit_says_openbaos_audit_device_is_the_record(api: Api) -> None:
+    # Given a server on OpenBao where a secret was created
+    await create(api, "audited-elsewhere", "plaintext-6d0a2c")
+    # When its audit log is asked for
+    reply = await api("GET", "audit")
+    # Then it answers 501 pointing to OpenBao's audit device, never a 500 and never a value
+    assert reply.status == 501
+    assert "OpenBao's audit device" in reply.message
+    assert "plaintext-6d0a2c" not in str(reply.body)
