@@ -21,7 +21,7 @@ from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
 from jupyterlab_secrets.app import SecretsExtension
-from jupyterlab_secrets.crypto import Keyring, generate_key
+from jupyterlab_secrets.crypto import Keyring, create_key_file, generate_key
 from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
@@ -268,6 +268,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(dsn, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def backend_config(secrets_config: dict[str, Any], db_url: str) -> dict[str, Any]:
+    """The test server's settings on each backend, with the key a team would provide: none is
+    made up for a shared store such as PostgreSQL."""
+    create_key_file(Path(secrets_config["key_file"]))
+    return {**secrets_config, "db_url": db_url}
 
 
 @pytest.fixture

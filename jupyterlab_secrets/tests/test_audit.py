@@ -30,9 +30,9 @@ PLANTED = ["planted-value-A-71c3", "planted-value-B-9e02", "planted-value-C-44d1
 
 
 @pytest.fixture
-def secrets_config(secrets_config: dict[str, Any], db_url: str) -> dict[str, Any]:
+def secrets_config(backend_config: dict[str, Any]) -> dict[str, Any]:
     """The test server works in proj-a, with communities, on each backend."""
-    return {**secrets_config, "project": "proj-a", "communities": COMMUNITIES, "db_url": db_url}
+    return {**backend_config, "project": "proj-a", "communities": COMMUNITIES}
 
 
 def _table(store: SqlSecretStore) -> list[dict[str, Any]]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from jupyterlab_secrets.app import SecretsExtension
-from jupyterlab_secrets.crypto import DecryptionError, Keyring, create_key_file
+from jupyterlab_secrets.crypto import DecryptionError, Keyring
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 from jupyterlab_secrets.stores.sql_schema import SecretRow
 
@@ -24,11 +23,9 @@ from .conftest import COMMUNITIES, Api, Reply, Server
 
 
 @pytest.fixture
-def secrets_config(secrets_config: dict[str, Any], db_url: str) -> dict[str, Any]:
-    """The test server works in proj-a, on each backend, with the key a team would provide
-    (none is made up for PostgreSQL)."""
-    create_key_file(Path(secrets_config["key_file"]))
-    return {**secrets_config, "project": "proj-a", "communities": COMMUNITIES, "db_url": db_url}
+def secrets_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    """The test server works in proj-a, with communities, on each backend."""
+    return {**backend_config, "project": "proj-a", "communities": COMMUNITIES}
 
 
 class Poller:

@@ -8,22 +8,17 @@ the project concerned, as a team would use it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from jupyterlab_secrets.crypto import create_key_file
 
 from .conftest import COMMUNITIES, Api, Reply, Server
 
 
 @pytest.fixture
-def secrets_config(secrets_config: dict[str, Any], db_url: str) -> dict[str, Any]:
-    """The test server works in proj-a, on each backend, with the key a team would provide
-    (none is made up for PostgreSQL)."""
-    create_key_file(Path(secrets_config["key_file"]))
-    return {**secrets_config, "project": "proj-a", "communities": COMMUNITIES, "db_url": db_url}
+def secrets_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    """The test server works in proj-a, with communities, on each backend."""
+    return {**backend_config, "project": "proj-a", "communities": COMMUNITIES}
 
 
 @pytest.fixture

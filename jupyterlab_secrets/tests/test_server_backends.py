@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from jupyterlab_secrets.crypto import create_key_file
 
 from .conftest import Api
 
 
 @pytest.fixture
-def secrets_config(secrets_config: dict[str, Any], db_url: str) -> dict[str, Any]:
-    """The server on the backend under test, with the key a team would provide (none is made
-    up for PostgreSQL)."""
-    create_key_file(Path(secrets_config["key_file"]))
-    return {**secrets_config, "db_url": db_url}
+def secrets_config(backend_config: dict[str, Any]) -> dict[str, Any]:
+    """The test server on each backend."""
+    return backend_config
 
 
 async def test_a_secrets_life_on_each_backend(api: Api) -> None:
