@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,8 +21,11 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from traitlets.config import Config
+from traitlets.utils.importstring import import_item
 
 from jupyterlab_secrets.app import SecretsExtension
+from jupyterlab_secrets.cli import SUBCOMMANDS, SecretsApp
+from jupyterlab_secrets.cli import main as cli_main
 from jupyterlab_secrets.crypto import Keyring, create_key_file, generate_key
 from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.stores.sql import SqlSecretStore
@@ -317,3 +322,47 @@ def break_value(sqlite_store: SqlSecretStore) -> Iterator[Callable[[SecretsServi
         yield spoil
     finally:
         other.close()
+
+
+@dataclass
+class Outcome:
+    """How a ``jupyter secrets`` command ended, and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """Everything it printed."""
+        return self.stdout + self.stderr
+
+
+RunCli = Callable[..., Outcome]
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> RunCli:
+    """Run ``jupyter secrets ARGS`` in this process (a subprocess costs seconds of imports):
+    ``run_cli("set", "name", stdin="value", env={"BAO_TOKEN": ...})``."""
+
+    def run(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> Outcome:
+        with monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            patch.setattr(sys, "stdin", io.StringIO(stdin))
+            capsys.readouterr()
+            code = 0
+            try:
+                cli_main(list(args))
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else 1
+            finally:
+                # Every command class is a singleton: clear them all for the next run.
+                for spec, _ in SUBCOMMANDS.values():
+                    import_item(spec).clear_instance()
+                SecretsApp.clear_instance()
+            captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run

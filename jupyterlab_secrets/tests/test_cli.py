@@ -7,17 +7,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from jupyterlab_secrets.cli import SecretsApp, main
-from jupyterlab_secrets.cli.generate_key import GenerateKeyApp
-from jupyterlab_secrets.cli.rotate_key import RotateKeyApp
 from jupyterlab_secrets.crypto import (
+    KEY_ENV,
     Keyring,
     encode_key,
     generate_key,
@@ -29,17 +26,10 @@ from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 from jupyterlab_secrets.stores.sql_schema import SecretRow
 
+from .conftest import Outcome
+
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = {"first": "one", "second": "two\nlines", "third": "ünïcödé"}
-
-
-@dataclass
-class Outcome:
-    """How a command ended, and what it printed."""
-
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def run_process(*args: str, env_key: str | None = None) -> Outcome:
@@ -57,31 +47,6 @@ def run_process(*args: str, env_key: str | None = None) -> Outcome:
         timeout=60,
     )
     return Outcome(result.returncode, result.stdout, result.stderr)
-
-
-@pytest.fixture
-def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Outcome]:
-    """Run the command in this process (a subprocess costs seconds of imports)."""
-
-    def run(*args: str, env_key: str | None = None) -> Outcome:
-        with monkeypatch.context() as patch:
-            if env_key is not None:
-                patch.setenv("JUPYTERLAB_SECRETS_KEY", env_key)
-            capsys.readouterr()
-            code = 0
-            try:
-                main(list(args))
-            except SystemExit as stop:
-                code = stop.code if isinstance(stop.code, int) else 1
-            finally:
-                for app in (SecretsApp, RotateKeyApp, GenerateKeyApp):
-                    app.clear_instance()
-            captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture
@@ -136,7 +101,7 @@ def test_rotate_key_re_encrypts_every_row_under_the_first_key(
     assert reveal_all(url, [new]) == VALUES
     assert reveal_all(url, [old]) == dict.fromkeys(VALUES)
     # When it runs again
-    again = run_cli("rotate-key", f"--SecretsExtension.db_url={url}", env_key=keys)
+    again = run_cli("rotate-key", f"--SecretsExtension.db_url={url}", env={KEY_ENV: keys})
     # Then nothing is left to rotate
     assert again.returncode == 0, again.stderr
     assert again.stdout == "Re-encrypted 0 secrets under the first key; 3 already were.\n"
@@ -149,7 +114,9 @@ def test_rotate_key_without_the_old_key_changes_nothing(
     url, old, _ = seeded
     new = generate_key()
     # When rotate-key runs with only the new key
-    result = run_cli("rotate-key", f"--SecretsExtension.db_url={url}", env_key=encode_key(new))
+    result = run_cli(
+        "rotate-key", f"--SecretsExtension.db_url={url}", env={KEY_ENV: encode_key(new)}
+    )
     # Then it fails, says why, and every row is as before
     assert result.returncode == 1
     assert "cannot be decrypted with any of the given keys" in result.stderr

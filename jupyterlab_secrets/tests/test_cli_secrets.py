@@ -8,67 +8,29 @@ store and key file there, as they would on a laptop. They run in this process, e
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from traitlets.utils.importstring import import_item
 
-from jupyterlab_secrets.cli import SUBCOMMANDS, SecretsApp, main
 from jupyterlab_secrets.crypto import encode_key, generate_key
+
+from .conftest import Outcome, RunCli
 
 VALUE = "s3cr3t-Välue\nwith a second line and $(echo no) `quotes`"
 
 
-@dataclass
-class Outcome:
-    """How a command ended, and what it printed."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def _subcommand_classes() -> list[type]:
-    """Every class of ``jupyter secrets`` (each is a singleton to clear after a run)."""
-    return [SecretsApp, *(import_item(spec) for spec, _ in SUBCOMMANDS.values())]
-
-
 @pytest.fixture
-def cli(
-    jp_environ: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Outcome]:
-    """Run ``jupyter secrets ARGS`` in this process (a subprocess costs seconds of imports),
-    with this test's own Jupyter data and config directories (``jp_environ``)."""
-
-    def run(*args: str, stdin: str = "") -> Outcome:
-        with monkeypatch.context() as patch:
-            patch.setattr(sys, "stdin", io.StringIO(stdin))
-            capsys.readouterr()
-            code = 0
-            try:
-                main(list(args))
-            except SystemExit as stop:
-                code = stop.code if isinstance(stop.code, int) else 1
-            finally:
-                for app in _subcommand_classes():
-                    app.clear_instance()
-            captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return run
+def cli(jp_environ: Any, run_cli: RunCli) -> RunCli:
+    """``jupyter secrets``, in this process, with this test's own Jupyter data and config
+    directories (``jp_environ``)."""
+    return run_cli
 
 
 @pytest.fixture

@@ -11,15 +11,12 @@ from typing import Any
 
 import pytest
 
-from jupyterlab_secrets.cli import SecretsApp, main
-from jupyterlab_secrets.cli.migrate import MigrateApp
-from jupyterlab_secrets.cli.openbao_setup import OpenBaoSetupApp
 from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
-from .conftest import COMMUNITIES
+from .conftest import COMMUNITIES, RunCli
 from .openbao_server import BaoServer
 
 A = View("proj-a", ("data-team", "ml-team"))
@@ -37,39 +34,25 @@ def configure(jp_environ: Any, jp_config_dir: Path) -> Callable[..., None]:
 
 
 @pytest.fixture
-def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., tuple[int, str]]:
-    """Run ``jupyter secrets …`` in this process with ``BAO_TOKEN``; (status, all output)."""
+def operator(run_cli: RunCli) -> Callable[..., tuple[int, str]]:
+    """Run ``jupyter secrets …`` as an operator with ``BAO_TOKEN``; (status, all output)."""
 
     def run(*args: str, token: str) -> tuple[int, str]:
-        with monkeypatch.context() as patch:
-            patch.setenv("BAO_TOKEN", token)
-            patch.delenv("VAULT_TOKEN", raising=False)
-            capsys.readouterr()
-            code = 0
-            try:
-                main(list(args))
-            except SystemExit as stop:
-                code = stop.code if isinstance(stop.code, int) else 1
-            finally:
-                for app in (SecretsApp, OpenBaoSetupApp, MigrateApp):
-                    app.clear_instance()
-            captured = capsys.readouterr()
-        return code, captured.out + captured.err
+        result = run_cli(*args, env={"BAO_TOKEN": token})
+        return result.returncode, result.output
 
     return run
 
 
 def test_openbao_setup_creates_the_mount_and_policies_once(
-    bao_server: BaoServer, configure: Callable[..., None], run_cli: Callable[..., tuple[int, str]]
+    bao_server: BaoServer, configure: Callable[..., None], operator: Callable[..., tuple[int, str]]
 ) -> None:
     # Given the servers' config naming a new mount
     mount = f"cli-{uuid.uuid4().hex[:8]}"
     configure(openbao_url=bao_server.url, openbao_mount=mount, project="proj-d",
               communities=COMMUNITIES)  # fmt: skip
     # When the operator runs openbao-setup
-    code, output = run_cli("openbao-setup", token=bao_server.root_token)
+    code, output = operator("openbao-setup", token=bao_server.root_token)
     # Then the mount and the three kinds of policy are written, and no token is printed
     assert code == 0, output
     assert f"Created the KV v2 mount {mount}/." in output
@@ -82,12 +65,12 @@ def test_openbao_setup_creates_the_mount_and_policies_once(
         assert f"Policy {policy}: " in output
     assert bao_server.root_token not in output
     # When it runs again, nothing changes
-    code, output = run_cli("openbao-setup", token=bao_server.root_token)
+    code, output = operator("openbao-setup", token=bao_server.root_token)
     assert code == 0, output
     assert "Done: 0 changes." in output
     assert "written" not in output and "Created" not in output
     # And a token without the right to manage policies is refused with OpenBao's reason
-    code, output = run_cli("openbao-setup", token=bao_server.mint("default"))
+    code, output = operator("openbao-setup", token=bao_server.mint("default"))
     assert code == 1
     assert "permission denied" in output
 
@@ -95,7 +78,7 @@ def test_openbao_setup_creates_the_mount_and_policies_once(
 def test_migrate_to_openbao_copies_once_and_prints_counts(
     bao_server: BaoServer,
     configure: Callable[..., None],
-    run_cli: Callable[..., tuple[int, str]],
+    operator: Callable[..., tuple[int, str]],
     tmp_path: Path,
 ) -> None:
     # Given a SQLite store of proj-a, with its key file, and OpenBao set up
@@ -113,10 +96,10 @@ def test_migrate_to_openbao_copies_once_and_prints_counts(
     mount = f"cli-{uuid.uuid4().hex[:8]}"
     configure(openbao_url=bao_server.url, openbao_mount=mount, project="proj-a",
               communities=COMMUNITIES, db_url=db_url, key_file=str(key_file))  # fmt: skip
-    assert run_cli("openbao-setup", token=bao_server.root_token)[0] == 0
+    assert operator("openbao-setup", token=bao_server.root_token)[0] == 0
     # When the operator migrates, twice
-    code, first = run_cli("migrate", "--to-openbao", token=bao_server.root_token)
-    code_again, second = run_cli("migrate", "--to-openbao", token=bao_server.root_token)
+    code, first = operator("migrate", "--to-openbao", token=bao_server.root_token)
+    code_again, second = operator("migrate", "--to-openbao", token=bao_server.root_token)
     # Then the first copies both with the share, the second nothing, and neither prints a value
     assert (code, code_again) == (0, 0), first + second
     assert "Copied 2 secrets into OpenBao; 0 were there already; 0 failed." in first
@@ -136,6 +119,6 @@ def test_migrate_to_openbao_copies_once_and_prints_counts(
     finally:
         target.close()
     # And without a target it says what to give
-    code, output = run_cli("migrate", token=bao_server.root_token)
+    code, output = operator("migrate", token=bao_server.root_token)
     assert code == 2
     assert "--to-openbao" in output
