@@ -41,6 +41,16 @@ if (!available) {
   console.warn(`Skipping the IRkernel tests: ${missing}.`);
 }
 
+const marker = path.join(
+  os.tmpdir(),
+  `secrets-injection-marker-r-${process.pid}-${Date.now()}`
+);
+const secrets: Record<string, string> = {
+  ...trickyValues(marker),
+  'my-api-key': 'hyphenated names are fine in R'
+};
+const names = Object.keys(secrets).sort();
+
 /**
  * An R cell that prints `name=<hex of the variable's bytes>` per secret.
  */
