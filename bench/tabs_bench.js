@@ -50,6 +50,17 @@ const options = parseArgs(process.argv.slice(2), {
 const FIRST_CELL = 'import os; print(len(os.environ))';
 const API = '/jupyterlab-secrets/api/';
 
+// Stopped early (Ctrl+C, a timeout): stop the servers and their kernels too.
+const children = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const child of children) {
+      child.kill('SIGTERM');
+    }
+    process.exit(130);
+  });
+}
+
 main().catch(error => {
   console.error(error);
   process.exitCode = 1;
@@ -138,11 +149,14 @@ async function main() {
 
     const perMinute = value => `${value.toFixed(1)}/min`;
     for (const count of [1, options.tabs]) {
-      console.log(`\nRequests with ${count} idle tab(s):`);
+      console.log(`\nRequests with ${count} idle tab(s), per minute:`);
       const rates = {};
       for (const server of [lab, base]) {
         rates[server.extension] = await requestRate(browser, server, count);
       }
+      console.log(
+        `  (the tabs' document.visibilityState: ${rates.true.visibility})`
+      );
       report(
         'to the server, all',
         rates.true.total,
@@ -377,6 +391,8 @@ async function requestRate(browser, server, count) {
       await newNotebook(page);
     };
     await Promise.all(Array.from({ length: count }, (_, i) => open(i)));
+    // Headless tabs count as visible: a poll that stands by when hidden runs.
+    counts.visibility = await pages[0].evaluate(() => document.visibilityState);
     await new Promise(resolve => setTimeout(resolve, options.settle * 1000));
     counts.counting = true;
     await new Promise(resolve => setTimeout(resolve, options.window * 1000));
@@ -390,7 +406,12 @@ async function requestRate(browser, server, count) {
   for (const [key, n] of Object.entries(counts.paths)) {
     paths[key] = n * scale;
   }
-  return { total: counts.total * scale, api: counts.api * scale, paths };
+  return {
+    total: counts.total * scale,
+    api: counts.api * scale,
+    paths,
+    visibility: counts.visibility
+  };
 }
 
 async function createSecrets(server, from, to) {
@@ -472,11 +493,13 @@ async function startServer(dir, name, extension) {
     stdio: ['ignore', 'ignore', 'pipe'],
     env
   });
+  children.add(child);
   let log = '';
   child.stderr.on('data', chunk => {
     log = (log + chunk).slice(-4000);
   });
   child.once('exit', code => {
+    children.delete(child);
     if (code) {
       console.error(`${name} server exited with ${code}:\n${log}`);
     }
