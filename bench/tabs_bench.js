@@ -349,14 +349,18 @@ async function firstCell(browser, server) {
  * with a running kernel; lets them settle, then counts their requests.
  */
 async function requestRate(browser, server, count) {
-  const context = await browser.newContext({
-    viewport: { width: 1280, height: 900 }
-  });
   const counts = { counting: false, total: 0, api: 0, paths: {} };
+  const contexts = [];
   const pages = [];
   try {
     // The tabs open side by side, as a user's tabs restore after a restart.
+    // Each tab in a browser context of its own: tabs of one context that start
+    // at once can take each other's window name, and JupyterLab then reloads.
     const open = async i => {
+      const context = await browser.newContext({
+        viewport: { width: 1280, height: 900 }
+      });
+      contexts.push(context);
       const page = await context.newPage();
       page.on('request', request => {
         if (!counts.counting) {
@@ -398,7 +402,7 @@ async function requestRate(browser, server, count) {
     await new Promise(resolve => setTimeout(resolve, options.window * 1000));
     counts.counting = false;
   } finally {
-    await context.close();
+    await Promise.all(contexts.map(context => context.close()));
     await server.shutdownKernels();
   }
   const scale = 60 / options.window;
