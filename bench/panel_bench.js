@@ -28,6 +28,7 @@ const os = require('os');
 const path = require('path');
 
 const { jupyterCommand } = require('../kernel-tests/commands');
+const { median, quantile, ms, parseArgs } = require('./helpers');
 
 const { chromium } = require(
   path.join(__dirname, '..', 'ui-tests', 'node_modules', '@playwright/test')
@@ -331,33 +332,4 @@ async function waitForServer() {
     await new Promise(resolve => setTimeout(resolve, 500));
   }
   throw new Error(`JupyterLab did not start on ${BASE}`);
-}
-
-function median(values) {
-  return quantile(values, 0.5);
-}
-
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (sorted.length - 1) * q;
-  const low = Math.floor(at);
-  const high = Math.ceil(at);
-  return sorted[low] + (sorted[high] - sorted[low]) * (at - low);
-}
-
-function ms(value) {
-  return `${value.toFixed(1)} ms`;
-}
-
-function parseArgs(argv, defaults) {
-  const parsed = { ...defaults };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = argv[i].replace(/^--/, '');
-    if (!(key in defaults)) {
-      throw new Error(`unknown option --${key}`);
-    }
-    parsed[key] =
-      typeof defaults[key] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
-  }
-  return parsed;
 }

@@ -22,5 +22,7 @@ pip install --quiet -e ".[test,dev]"
 echo "==> Building and linking the frontend"
 jlpm install
 jlpm build
+# Playwright for the browser tests and benches; they drive the system's Chromium.
+(cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install)
 jupyter labextension develop --overwrite . >/dev/null
 jupyter server extension enable --sys-prefix jupyterlab_secrets >/dev/null
