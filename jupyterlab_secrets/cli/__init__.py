@@ -65,6 +65,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 """Every subcommand: its name, its class (imported when it runs), and one line of help."""
 
 
+class SecretsExtension(SecretsSettings):
+    """The server's settings (``SecretsExtension.*``) as the command line reads them: the
+    same traits as the server extension's, without the server."""
+
+
 class SecretsCommand(JupyterApp):
     """A command that works on the secrets store with the server's configuration.
 
@@ -76,7 +81,7 @@ class SecretsCommand(JupyterApp):
     """
 
     version = __version__
-    classes = [SecretsSettings]
+    classes = [SecretsExtension]
     aliases = {
         **base_aliases,
         "db-url": "SecretsExtension.db_url",
@@ -89,6 +94,7 @@ class SecretsCommand(JupyterApp):
     """Whether to refuse keys that open none of the project's secrets before running."""
 
     settings = Instance(SecretsSettings, allow_none=True)
+    """The settings, once `open` has read them."""
 
     def load_config_file(self, suppress_errors: bool = True) -> None:  # type: ignore[override]
         """Read the config files the server reads."""
@@ -101,7 +107,7 @@ class SecretsCommand(JupyterApp):
     def open(self) -> Opened:
         """The store and the service of the configured project."""
         take_credentials()  # also when started without `main` (an embedding application)
-        self.settings = SecretsSettings(parent=self)
+        self.settings = SecretsExtension(parent=self)
         return open_secrets(self.settings, create_key=self.create_key, check_keys=self.check_keys)
 
     def start(self) -> None:

@@ -181,3 +181,20 @@ def test_no_subcommand_explains_the_subcommands(
     assert result.returncode == 2
     assert "rotate-key" in result.stdout + result.stderr
     assert "generate-key" in result.stdout + result.stderr
+
+
+def test_commands_take_short_options_and_explain_them(
+    seeded: Any, run_cli: Callable[..., Outcome]
+) -> None:
+    # Given secrets under a key
+    url, old, _ = seeded
+    # When rotate-key is given the database with its short option
+    result = run_cli("rotate-key", f"--db-url={url}", env={KEY_ENV: encode_key(old)})
+    # Then it works on that database
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Re-encrypted 0 secrets under the first key; 3 already were.\n"
+    # And its help names the server's settings
+    shown = run_cli("rotate-key", "--help")
+    assert shown.returncode == 0
+    assert "--SecretsExtension.db_url" in shown.stdout
+    assert "Failed collecting help" not in shown.stdout + shown.stderr

@@ -16,7 +16,7 @@ from sqlalchemy import select, text, update
 
 import jupyterlab_secrets
 from jupyterlab_secrets.crypto import Keyring, generate_key
-from jupyterlab_secrets.errors import UnavailableError, UndecryptableError
+from jupyterlab_secrets.errors import NotFoundError, UnavailableError, UndecryptableError
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.sql import SqlSecretStore, count_stored_secrets
 from jupyterlab_secrets.stores.sql_schema import SecretRow, VersionRow
@@ -301,6 +301,31 @@ def test_kept_versions_cannot_be_swapped(db_url: str, keyring: Keyring) -> None:
         assert store.read_version(A, secret.id, 1) == "one"
     finally:
         store.close()
+
+
+def test_a_store_that_keeps_no_versions_keeps_only_the_current_value(
+    db_url: str, keyring: Keyring
+) -> None:
+    # Given a store configured to keep no earlier values, and one that keeps two
+    store = SqlSecretStore(db_url, keyring, keep_versions=0)
+    keeping = SqlSecretStore(db_url, keyring, keep_versions=2)
+    try:
+        secret = keeping.create(A, name="token", value="one", user="alice")
+        keeping.update(A, secret.id, expected_version=1, user="alice", value="two")
+        # When the first changes the value
+        store.update(A, secret.id, expected_version=2, user="alice", value="three")
+        # Then only the current version is left, and the earlier ones are not found
+        assert [v.version for v in store.versions(A, secret.id)] == [3]
+        for gone in (1, 2):
+            with pytest.raises(NotFoundError):
+                store.read_version(A, secret.id, gone)
+        with store.engine.connect() as connection:
+            assert connection.execute(select(VersionRow.version)).all() == []
+    finally:
+        store.close()
+        keeping.close()
+    with pytest.raises(ValueError):
+        SqlSecretStore(db_url, keyring, keep_versions=-1)
 
 
 def test_keys_are_checked_only_against_what_a_view_sees(db_url: str, keyring: Keyring) -> None:
