@@ -1,6 +1,12 @@
 import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 
-import { createSecret, digestCode, digestOutput, uniqueName } from './helpers';
+import {
+  createSecret,
+  digestCode,
+  digestOutput,
+  uniqueName,
+  writeNotebook
+} from './helpers';
 
 /**
  * A cell run the moment the kernel indicator leaves "initializing" runs,
@@ -13,42 +19,6 @@ import { createSecret, digestCode, digestOutput, uniqueName } from './helpers';
  * How many times each case runs (fewer when trying a change by hand).
  */
 const RUNS = Number(process.env.SECRETS_UI_FIRST_CELL_RUNS || 20);
-
-/**
- * Write a notebook with a Python kernel whose one code cell is `source`.
- */
-async function writeNotebook(
-  page: IJupyterLabPageFixture,
-  path: string,
-  source: string
-): Promise<void> {
-  const response = await page.request.put(`/api/contents/${path}`, {
-    data: {
-      type: 'notebook',
-      content: {
-        cells: [
-          {
-            cell_type: 'code',
-            source,
-            metadata: {},
-            outputs: [],
-            execution_count: null
-          }
-        ],
-        metadata: {
-          kernelspec: {
-            name: 'python3',
-            display_name: 'Python 3 (ipykernel)',
-            language: 'python'
-          }
-        },
-        nbformat: 4,
-        nbformat_minor: 5
-      }
-    }
-  });
-  expect(response.ok()).toBe(true);
-}
 
 /**
  * Close the current notebook or console, and shut its kernel down through

@@ -158,3 +158,39 @@ export function digestOutput(value: string): string {
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
+
+/**
+ * Write a notebook with a Python kernel and one code cell.
+ */
+export async function writeNotebook(
+  page: Page,
+  path: string,
+  source: string
+): Promise<void> {
+  const response = await page.request.put(`/api/contents/${path}`, {
+    data: {
+      type: 'notebook',
+      content: {
+        cells: [
+          {
+            cell_type: 'code',
+            source,
+            metadata: {},
+            outputs: [],
+            execution_count: null
+          }
+        ],
+        metadata: {
+          kernelspec: {
+            name: 'python3',
+            display_name: 'Python 3 (ipykernel)',
+            language: 'python'
+          }
+        },
+        nbformat: 4,
+        nbformat_minor: 5
+      }
+    }
+  });
+  expect(response.ok()).toBe(true);
+}

@@ -1,45 +1,19 @@
 import { expect, test } from '@playwright/test';
 import type { Page } from '@playwright/test';
 
-import { API, digestCode, digestOutput, uniqueName } from './helpers';
+import {
+  API,
+  digestCode,
+  digestOutput,
+  uniqueName,
+  writeNotebook
+} from './helpers';
 
 /**
  * The Secrets panel and the kernel status in Notebook 7 (`jupyter
  * notebook`), driven as a person would: menus, buttons and keys. Galata's
  * fixtures are made for JupyterLab's page, so this suite uses Playwright's.
  */
-
-/**
- * Write a notebook with a Python kernel and one code cell.
- */
-async function writeNotebook(page: Page, path: string, source: string) {
-  const response = await page.request.put(`/api/contents/${path}`, {
-    data: {
-      type: 'notebook',
-      content: {
-        cells: [
-          {
-            cell_type: 'code',
-            source,
-            metadata: {},
-            outputs: [],
-            execution_count: null
-          }
-        ],
-        metadata: {
-          kernelspec: {
-            name: 'python3',
-            display_name: 'Python 3 (ipykernel)',
-            language: 'python'
-          }
-        },
-        nbformat: 4,
-        nbformat_minor: 5
-      }
-    }
-  });
-  expect(response.ok()).toBe(true);
-}
 
 test.describe('Notebook 7', () => {
   // A kernel starts, and the first cell runs: slow on a busy machine.
