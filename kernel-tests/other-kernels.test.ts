@@ -19,7 +19,6 @@ import {
 } from './server';
 import { trickyValues } from './values';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const { jupyterCommand } = require('./commands');
 
 const marker = path.join(

@@ -11,7 +11,6 @@ import * as path from 'path';
 import { execute, hex, IServerFixture, startFixture, waitFor } from './server';
 import { trickyValues } from './values';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { jupyterCommand } = require('./commands');
 
 /**

@@ -21,9 +21,7 @@ import {
   SessionManager
 } from '@jupyterlab/services';
 
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const WebSocket = require('ws');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const { jupyterCommand } = require('./commands');
 
 /**

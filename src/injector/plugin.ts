@@ -14,9 +14,15 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
+// The REST layer is loaded at start anyway, by the secrets model.
+// eslint-disable-next-line jupyter/prefer-lazy-imports
 import { fetchKernelSecrets, reloadKernelSecrets } from '../api';
 import { ISecretsModel } from '../tokens';
+// Toolbar factories must return their widget at once: no await there.
+// eslint-disable-next-line jupyter/prefer-lazy-imports
 import { SecretsStatus } from './status';
+// The tracker must hear kernels from the first one shown.
+// eslint-disable-next-line jupyter/prefer-lazy-imports
 import { DEFAULT_STATUS_INTERVAL, KernelSecretsTracker } from './tracker';
 
 /**

@@ -4,6 +4,7 @@ import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { UserActivity } from '../activity';
 import { IKernelSecrets, KernelSecretsState, SecretsAPIError } from '../api';
 
 /**
@@ -12,12 +13,6 @@ import { IKernelSecrets, KernelSecretsState, SecretsAPIError } from '../api';
  * with changes made elsewhere (another tab, the command line).
  */
 export const DEFAULT_STATUS_INTERVAL = 10 * 1000;
-
-/**
- * After how long without a key press or a click a tab counts as idle, and
- * its poll stands by.
- */
-export const IDLE_AFTER = 5 * 60 * 1000;
 
 /**
  * The first wait before asking again about a kernel whose secrets are still
@@ -59,7 +54,7 @@ export class KernelSecretsTracker implements IDisposable {
   constructor(options: KernelSecretsTracker.IOptions) {
     this._fetch = options.fetch;
     this._reload = options.reload;
-    this._idleAfter = options.idleAfter ?? IDLE_AFTER;
+    this._activity = new UserActivity({ idleAfter: options.idleAfter });
     this._poll = new Poll({
       auto: true,
       factory: () => this._tick(),
@@ -71,16 +66,10 @@ export class KernelSecretsTracker implements IDisposable {
       },
       name: 'jupyterlab-secrets:kernel-status',
       // A hidden tab, an idle one, or one without kernels asks nothing.
-      standby: () => this._records.size === 0 || this._isIdle() || 'when-hidden'
+      standby: () =>
+        this._records.size === 0 || this._activity.isIdle || 'when-hidden'
     });
-    if (typeof document !== 'undefined') {
-      for (const type of Private.ACTIVITY_EVENTS) {
-        document.addEventListener(type, this._onActivity, {
-          capture: true,
-          passive: true
-        });
-      }
-    }
+    this._activity.resumed.connect(this._onResumed, this);
   }
 
   /**
@@ -270,13 +259,7 @@ export class KernelSecretsTracker implements IDisposable {
     }
     this._records.clear();
     this._poll.dispose();
-    if (typeof document !== 'undefined') {
-      for (const type of Private.ACTIVITY_EVENTS) {
-        document.removeEventListener(type, this._onActivity, {
-          capture: true
-        });
-      }
-    }
+    this._activity.dispose();
     Signal.clearData(this);
   }
 
@@ -339,23 +322,16 @@ export class KernelSecretsTracker implements IDisposable {
     this._changed.emit(kernelId);
   }
 
-  private _isIdle(): boolean {
-    return Date.now() - this._lastActivity > this._idleAfter;
-  }
-
-  private _onActivity = (): void => {
-    const wasIdle = this._isIdle();
-    this._lastActivity = Date.now();
-    if (wasIdle && this._records.size > 0) {
+  private _onResumed(): void {
+    if (this._records.size > 0) {
       // Back from idle: bring the toolbar up to date at once.
       void this._poll.refresh();
     }
-  };
+  }
 
   private _fetch: (kernelId: string) => Promise<IKernelSecrets>;
   private _reload: (kernelId: string) => Promise<IKernelSecrets>;
-  private _idleAfter: number;
-  private _lastActivity = Date.now();
+  private _activity: UserActivity;
   private _records = new Map<string, Private.KernelRecord>();
   private _poll: Poll;
   private _settle = 0;
@@ -392,11 +368,6 @@ export namespace KernelSecretsTracker {
 }
 
 namespace Private {
-  /**
-   * What a user does that shows the tab is in use.
-   */
-  export const ACTIVITY_EVENTS = ['pointerdown', 'keydown', 'wheel'];
-
   /**
    * The status of a kernel the server has not answered about yet.
    */

@@ -2,6 +2,7 @@ import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { UserActivity } from '../activity';
 import { DEFAULT_REFRESH_INTERVAL, ISecretsModel } from '../tokens';
 import { FormRequest } from './form';
 
@@ -29,9 +30,12 @@ export class SecretsPanelModel implements IDisposable {
   constructor(options: SecretsPanelModel.IOptions) {
     this.secrets = options.secrets;
     this._confirmDiscard = options.confirmDiscard ?? (async () => true);
+    this._activity = new UserActivity({ idleAfter: options.idleAfter });
     // While the panel shows, the list follows changes made elsewhere: in
     // another tab, or on another server of the same store. Nothing is
-    // fetched while the browser tab is hidden.
+    // fetched while the browser tab is hidden or idle: tabs left open cost
+    // the server nothing, and the next input brings the list up to date.
+    const standby = () => this._activity.isIdle || 'when-hidden';
     this._poll = new Poll({
       auto: false,
       factory: () => this.secrets.refresh(),
@@ -42,7 +46,7 @@ export class SecretsPanelModel implements IDisposable {
         backoff: false
       },
       name: 'jupyterlab-secrets:list',
-      standby: 'when-hidden'
+      standby
     });
     // Relative times ("5 minutes ago") move on while the panel shows.
     this._clock = new Poll({
@@ -50,8 +54,9 @@ export class SecretsPanelModel implements IDisposable {
       factory: async () => this._tick(),
       frequency: { interval: CLOCK_INTERVAL, backoff: false },
       name: 'jupyterlab-secrets:clock',
-      standby: 'when-hidden'
+      standby
     });
+    this._activity.resumed.connect(this._onResumed, this);
   }
 
   /**
@@ -217,6 +222,7 @@ export class SecretsPanelModel implements IDisposable {
    * clock on.
    */
   start(): void {
+    this._started = true;
     void this.secrets.refresh();
     void this._poll.start();
     void this._clock.start();
@@ -229,6 +235,7 @@ export class SecretsPanelModel implements IDisposable {
   stop(): void {
     void this._poll.stop();
     void this._clock.stop();
+    this._started = false;
   }
 
   dispose(): void {
@@ -238,7 +245,16 @@ export class SecretsPanelModel implements IDisposable {
     this._isDisposed = true;
     this._poll.dispose();
     this._clock.dispose();
+    this._activity.dispose();
     Signal.clearData(this);
+  }
+
+  private _onResumed(): void {
+    if (this._started) {
+      // Back from idle: what changed meanwhile shows at once.
+      void this._poll.refresh();
+      this._tick();
+    }
   }
 
   private _tick(): void {
@@ -263,6 +279,8 @@ export class SecretsPanelModel implements IDisposable {
   private _focus: FocusTarget | null = null;
   private _now = Date.now();
   private _isDisposed = false;
+  private _started = false;
+  private _activity: UserActivity;
   private _poll: Poll;
   private _clock: Poll;
   private _stateChanged = new Signal<this, void>(this);
@@ -285,6 +303,11 @@ export namespace SecretsPanelModel {
      * milliseconds; 0 fetches it only when the panel is shown.
      */
     refreshInterval?: number;
+    /**
+     * After how long without input the list stops being fetched, in
+     * milliseconds.
+     */
+    idleAfter?: number;
     /**
      * Asks the user whether to discard a form's unsent changes.
      */

@@ -59,6 +59,9 @@ test.describe('A cell run at once', () => {
         });
       }, path);
       const panel = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
+      // Clicked and keyed as a person does: Galata's cell helpers wait for
+      // the kernel, which would hide the race this test is about.
+      // eslint-disable-next-line jupyter/galata-prefer-notebook-cell-helper
       await panel
         .locator('.jp-Cell .cm-content')
         .first()
@@ -87,6 +90,7 @@ test.describe('A cell run at once', () => {
           { timeout: 60000, intervals: [10] }
         )
         .toMatch(/^(?!initializing|unknown|none)/);
+      // eslint-disable-next-line jupyter/galata-prefer-notebook-cell-helper
       await page.keyboard.press('Shift+Enter');
 
       // Then the cell runs, first in its kernel, and sees the secret

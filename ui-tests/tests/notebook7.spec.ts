@@ -1,5 +1,4 @@
 import { expect, test } from '@playwright/test';
-import type { Page } from '@playwright/test';
 
 import {
   API,
@@ -34,7 +33,9 @@ test.describe('Notebook 7', () => {
     await expect(status).toBeVisible({ timeout: 60000 });
     await expect(status).toHaveText('0 secrets', { timeout: 30000 });
 
-    // When the user opens View ▸ Left Sidebar ▸ Show Secrets
+    // When the user opens View ▸ Left Sidebar ▸ Show Secrets (Galata's
+    // menu and cell helpers know JupyterLab's page, not Notebook 7's)
+    // eslint-disable-next-line jupyter/galata-prefer-menu-helper
     await page
       .getByRole('menubar')
       .getByRole('menuitem', { name: 'View', exact: true })
@@ -66,7 +67,9 @@ test.describe('Notebook 7', () => {
     expect(await status.getAttribute('title')).not.toContain(value);
 
     // And the first cell reads it (its digest: a printed value is hidden)
+    // eslint-disable-next-line jupyter/galata-prefer-notebook-cell-helper
     await page.locator('.jp-Cell .cm-content').first().click();
+    // eslint-disable-next-line jupyter/galata-prefer-notebook-cell-helper
     await page.keyboard.press('Shift+Enter');
     const cell = page.locator('.jp-CodeCell').first();
     await expect(cell.locator('.jp-OutputArea-output')).toHaveText(

@@ -10,7 +10,10 @@ import { meta, mockServer } from '../../__tests__/fakes';
  * A panel model over the real secrets model, whose REST layer lists one
  * secret and counts the lists.
  */
-async function panelModel(confirmDiscard?: () => Promise<boolean>) {
+async function panelModel(
+  confirmDiscard?: () => Promise<boolean>,
+  options: Partial<SecretsPanelModel.IOptions> = {}
+) {
   let lists = 0;
   const { client } = mockServer(() => {
     lists++;
@@ -24,7 +27,8 @@ async function panelModel(confirmDiscard?: () => Promise<boolean>) {
   const model = new SecretsPanelModel({
     secrets,
     refreshInterval: 0,
-    confirmDiscard
+    confirmDiscard,
+    ...options
   });
   return { model, lists: () => lists };
 }
@@ -122,5 +126,39 @@ describe('SecretsPanelModel', () => {
     model.refreshInterval = 0;
     expect(model.refreshInterval).toBe(0);
     model.dispose();
+  });
+
+  it('fetches nothing while the page is idle, and fetches at once on the next input', async () => {
+    const { model, lists } = await panelModel(undefined, {
+      refreshInterval: 20,
+      idleAfter: 1000
+    });
+    const wait = (ms: number) =>
+      new Promise(resolve => setTimeout(resolve, ms));
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      model.start();
+      await wait(100);
+      // In use: the list is fetched again and again
+      const inUse = lists();
+      await wait(100);
+      expect(lists()).toBeGreaterThan(inUse);
+
+      // No input for longer than the idle time: nothing more is fetched
+      clock.mockReturnValue(now + 1001);
+      await wait(100);
+      const idle = lists();
+      await wait(200);
+      expect(lists()).toBe(idle);
+
+      // A pointer move wakes it, and the list is fetched at once
+      document.dispatchEvent(new Event('pointermove'));
+      await wait(10);
+      expect(lists()).toBeGreaterThan(idle);
+    } finally {
+      clock.mockRestore();
+      model.dispose();
+    }
   });
 });
