@@ -56,6 +56,8 @@ blocking, and never derived from a value."""
 
 _log = logging.getLogger(__name__)
 
+_NOTHING: Mapping[str, str] = MappingProxyType({})
+
 
 @dataclass(frozen=True)
 class KernelStatus:
@@ -93,6 +95,17 @@ class _Kernel:
     client: Any = None
     waiter: asyncio.Future[Any] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _view: tuple[dict[str, str], Mapping[str, str]] | None = field(
+        default=None, init=False, repr=False
+    )
+
+    def held_view(self) -> Mapping[str, str]:
+        """A read-only copy of `held`: the same object until `held` is replaced, so that the
+        redactor, which asks for every output message, knows it unchanged at a glance."""
+        view = self._view
+        if view is None or view[0] is not self.held:
+            view = self._view = (self.held, MappingProxyType(dict(self.held)))
+        return view[1]
 
     def status(self) -> KernelStatus:
         return KernelStatus(
@@ -165,7 +178,7 @@ class KernelSecrets:
         by name (the new one where a name has both): either may still be printed.
         """
         kernel = self._kernels.get(kernel_id)
-        return MappingProxyType(dict(kernel.held) if kernel is not None else {})
+        return kernel.held_view() if kernel is not None else _NOTHING
 
     def notify_changed(self) -> None:
         """Say that the environment may have changed: check now rather than at the next poll.
