@@ -241,11 +241,16 @@ async def main(args: argparse.Namespace) -> None:
             await bench.stop()
     from jupyterlab_secrets.redaction import Matcher
 
-    engine = Matcher({"x": "0123456789"}).engine
+    named = [(f"secret-{index:03d}", value) for index, value in enumerate(bench.values)]
+    engines = ", ".join(
+        f"{count} secrets: {Matcher(dict(named[: int(count)])).engine}"
+        for count in CONFIGS
+        if count not in ("off", 0)
+    )
     print(
         f"{args.megabytes} MB of stream output in {args.chunk_kb} KB messages, "
         f"best of {args.rounds} rounds, through a real server's kernel websocket; "
-        f"screening with {engine}"
+        f"screened with ({engines})"
     )
     print(f"{'protocol':<10}{'secrets':>8}{'MB/s':>10}{'× off':>8}{'MB/CPU-s':>10}{'× off':>8}")
     for protocol_name in PROTOCOLS:

@@ -15,6 +15,7 @@ holds), so that the rest of jupyter_server handles it as any other message.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from jupyter_client.session import DELIM
@@ -34,23 +35,38 @@ class RedactingConnectionMixin:
     _backlog: list[tuple[Any, list[Any]]] | None = None
     _drainer: asyncio.Future[None] | None = None
 
+    _target: tuple[Redactor | None, str] | None = None
+
     @property
     def redactor(self) -> Redactor | None:
         """The server's redactor; None when redaction is off."""
-        return self.websocket_handler.settings.get(SETTINGS_KEY)  # type: ignore[attr-defined]
+        return self._redaction_target()[0]
+
+    def _redaction_target(self) -> tuple[Redactor | None, str]:
+        """The server's redactor and this connection's kernel, looked up once: they never
+        change, and each lookup goes through traitlets, on every message."""
+        target = self._target
+        if target is None:
+            settings = self.websocket_handler.settings  # type: ignore[attr-defined]
+            target = self._target = (settings.get(SETTINGS_KEY), self.kernel_id)  # type: ignore[attr-defined]
+        return target
 
     def handle_outgoing_message(self, stream: Any, outgoing_msg: list[Any]) -> None:
         """Redact an output message, then pass it on as jupyter_server would. While the
-        matcher of the kernel's new secrets compiles (in a thread), this message and the
-        ones after it wait, in order."""
-        redactor = self.redactor
+        matcher of the kernel's new secrets compiles (in a thread), the next output message
+        and every message after it wait, in order; messages that show no output (a status,
+        the kernel's info) go on before that, so a new kernel is ready without waiting."""
+        redactor, kernel_id = self._redaction_target()
         if redactor is None:
             super().handle_outgoing_message(stream, outgoing_msg)  # type: ignore[misc]
             return
         if self._backlog is None:
-            matcher = redactor.ready(self.kernel_id)  # type: ignore[attr-defined]
+            matcher = redactor.ready(kernel_id)
             if matcher is not None:
                 self._pass_on(matcher, stream, outgoing_msg)
+                return
+            if not self._may_show_output(outgoing_msg):
+                super().handle_outgoing_message(stream, outgoing_msg)  # type: ignore[misc]
                 return
             self._backlog = []
             # Held, so that the event loop's weak reference is not the only one.
@@ -64,11 +80,10 @@ class RedactingConnectionMixin:
         try:
             while backlog:
                 stream, outgoing_msg = backlog.pop(0)
-                redactor = self.redactor
+                redactor, kernel_id = self._redaction_target()
                 if redactor is None:
                     super().handle_outgoing_message(stream, outgoing_msg)  # type: ignore[misc]
                     continue
-                kernel_id = self.kernel_id  # type: ignore[attr-defined]
                 matcher = redactor.ready(kernel_id)
                 if matcher is None:
                     try:
@@ -95,6 +110,16 @@ class RedactingConnectionMixin:
             exc_info=True,
         )
 
+    def _may_show_output(self, msg_list: list[Any]) -> bool:
+        """Whether a message is of a type that is redacted (or cannot be read: it may)."""
+        try:
+            parts = msg_list[_delimiter_index(msg_list) + 1 :]
+            session = self.session  # type: ignore[attr-defined]
+            json_packed = session.packer in _JSON_PACKERS
+            return Redactor.wants(_msg_type(session, _as_bytes(parts[1]), json_packed))
+        except Exception:
+            return True
+
     def _redacted(self, matcher: Matcher, msg_list: list[Any]) -> list[Any]:
         """The message parts with the kernel's secrets redacted; the same list if none."""
         if not matcher:
@@ -105,11 +130,11 @@ class RedactingConnectionMixin:
         parts = msg_list[delim + 1 :]
         if len(parts) < 5:
             return msg_list
-        header = session.unpack(_as_bytes(parts[1]))
-        if not Redactor.wants(header.get("msg_type", "")):
+        json_packed = session.packer in _JSON_PACKERS
+        if not Redactor.wants(_msg_type(session, _as_bytes(parts[1]), json_packed)):
             return msg_list
         packed = _as_bytes(parts[4])
-        if session.packer in _JSON_PACKERS and not matcher.may_hold(packed):
+        if json_packed and not matcher.may_hold(packed):
             return msg_list
         content = session.unpack(packed)
         redacted = matcher.redact_tree(content)
@@ -118,6 +143,21 @@ class RedactingConnectionMixin:
         new_parts = [_as_bytes(part) for part in parts[1:4]] + [session.pack(redacted)]
         signature = session.sign(new_parts)
         return [*msg_list[: delim + 1], signature, *new_parts, *parts[5:]]
+
+
+_MSG_TYPE = re.compile(rb'"msg_type"\s*:\s*"([A-Za-z_]*)"')
+
+
+def _msg_type(session: Any, header: bytes, json_packed: bool) -> str:
+    """A message's type, read from its packed header without decoding it where that is sure:
+    a JSON header with one plain ``msg_type`` key and no escape. (Decoding a header takes
+    about 40% of the time a 16 KB content takes to screen.)"""
+    if json_packed and b"\\" not in header:
+        found = _MSG_TYPE.findall(header)
+        if len(found) == 1:
+            return found[0].decode("ascii")
+    msg_type = session.unpack(header).get("msg_type", "")
+    return msg_type if isinstance(msg_type, str) else ""
 
 
 def _delimiter_index(msg_list: list[Any]) -> int:

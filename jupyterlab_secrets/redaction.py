@@ -7,9 +7,9 @@ offset inside a longer base64 string), URL encoding (``quote``, ``quote_plus``) 
 escapes (``repr``, JSON). Each match becomes ``[REDACTED:<name>]``.
 
 The matcher is built once per change of secrets, never once per message, and it does not
-scan once per secret. Where Hyperscan is
-installed, its SIMD literal matcher first screens a message's packed content, and only a
-message that may hold a value is decoded and given to the automaton.
+scan once per secret. Where Hyperscan is installed, its SIMD literal matcher first screens a
+message's packed content, and only a message that may hold a value is decoded and given to
+the automaton.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 from urllib.parse import quote, quote_plus
 
 from ahocorasick_rs import BytesAhoCorasick, Implementation, MatchKind
@@ -85,33 +85,69 @@ DFA_LIMIT = 64 * 1024
 but its size grows with the patterns' (a few 64 KB values would need gigabytes)."""
 
 
-class _Screen:
-    """Hyperscan's literal matcher (SIMD), where its wheel exists: it tells whether a text
-    holds any pattern several times faster than the automaton, which then finds and
-    replaces the matches in the few texts that do."""
+JSON_ESCAPES = (b"\\u", b"\\/")
+"""The JSON escapes that `json.dumps` never writes for a form: a packed document holding one
+may hold a form this matcher has no variant for, so it is decoded and searched."""
+
+Engine = Literal["auto", "hyperscan", "aho-corasick"]
+
+
+class _HyperscanScreen:
+    """Hyperscan's literal matcher (SIMD), where its wheel exists: it tells whether a packed
+    document holds a pattern or an escape in 2-6 µs per 16 KB, whatever the values, several
+    times faster than the automaton."""
 
     def __init__(self, patterns: list[bytes]) -> None:
         import hyperscan
 
+        self._stop = hyperscan.ScanTerminated
         # A text that holds a pattern holds its beginning: screening for beginnings is as
         # sure, and keeps within Hyperscan's limit on a pattern's length (values may be 64 KB).
-        starts = sorted({pattern[:SCREEN_PREFIX] for pattern in patterns})
-        self._stop = hyperscan.ScanTerminated
-        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._database.compile(
-            expressions=starts,
-            ids=list(range(len(starts))),
-            flags=hyperscan.HS_FLAG_SINGLEMATCH,
-            literal=True,
-        )
+        # The escapes get a database of their own: their two-byte literals would slow the
+        # patterns' scan down more than a scan of their own costs.
+        self._databases = [
+            _literals(hyperscan, sorted({pattern[:SCREEN_PREFIX] for pattern in patterns})),
+            _literals(hyperscan, JSON_ESCAPES),
+        ]
 
     def finds(self, data: bytes) -> bool:
         # Returning True from the handler stops the scan at the first match.
         try:
-            self._database.scan(data, match_event_handler=_stop_scan)
+            for database in self._databases:
+                database.scan(data, match_event_handler=_stop_scan)
         except self._stop:
             return True
         return False
+
+
+class _AutomatonScreen:
+    """The escapes, then the redaction automaton itself: where Hyperscan is missing. Slower
+    (its SIMD prefilter is off above 64 patterns, and for some values it is slow below),
+    as sure."""
+
+    _escapes = BytesAhoCorasick(list(JSON_ESCAPES))
+    """(Python's own substring search finds the escapes several times slower.)"""
+
+    def __init__(self, automaton: BytesAhoCorasick) -> None:
+        self._automaton = automaton
+
+    def finds(self, data: bytes) -> bool:
+        return bool(
+            self._escapes.find_matches_as_indexes(data)
+            or self._automaton.find_matches_as_indexes(data)
+        )
+
+
+def _literals(hyperscan: Any, literals: Sequence[bytes]) -> Any:
+    """A Hyperscan database that finds whether a text holds any of ``literals``."""
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=list(literals),
+        ids=list(range(len(literals))),
+        flags=hyperscan.HS_FLAG_SINGLEMATCH,
+        literal=True,
+    )
+    return database
 
 
 def _stop_scan(*_: Any) -> bool:
@@ -135,7 +171,7 @@ class Matcher:
         secrets: Mapping[str, str],
         min_length: int = DEFAULT_MIN_LENGTH,
         *,
-        prefer_screen: bool = True,
+        engine: Engine = "auto",
     ) -> None:
         replacements: dict[bytes, bytes] = {}
         # Sorted so that two secrets with the same value always show the same name.
@@ -167,29 +203,27 @@ class Matcher:
             else None
         )
         self._shortest = len(self.patterns[-1]) if self.patterns else 0
-        self._screen: _Screen | None = None
-        if self.patterns and prefer_screen and HAS_HYPERSCAN:
-            try:
-                self._screen = _Screen(self.patterns)
-            except Exception:
-                # The automaton screens alone: slower, as sure.
-                self._screen = None
+        self._screen = (
+            self._choose_screen(self._automaton, engine) if self._automaton is not None else None
+        )
 
     def __bool__(self) -> bool:
         return self._automaton is not None
 
+    def _choose_screen(
+        self, automaton: BytesAhoCorasick, engine: Engine
+    ) -> _AutomatonScreen | _HyperscanScreen:
+        if HAS_HYPERSCAN and engine in ("auto", "hyperscan"):
+            try:
+                return _HyperscanScreen(self.patterns)
+            except Exception:
+                pass  # the automaton screens instead: slower, as sure
+        return _AutomatonScreen(automaton)
+
     @property
     def engine(self) -> str:
         """What tells whether a message may hold a secret: ``hyperscan`` or ``aho-corasick``."""
-        return "hyperscan" if self._screen is not None else "aho-corasick"
-
-    def finds(self, data: bytes) -> bool:
-        """Whether ``data`` holds any pattern."""
-        if self._automaton is None or len(data) < self._shortest:
-            return False
-        if self._screen is not None:
-            return self._screen.finds(data)
-        return bool(self._automaton.find_matches_as_indexes(data))
+        return "hyperscan" if isinstance(self._screen, _HyperscanScreen) else "aho-corasick"
 
     def redact_bytes(self, data: bytes) -> bytes:
         """``data`` with every match replaced; the same object when nothing matched."""
@@ -248,11 +282,10 @@ class Matcher:
         escapes are the ones `json.dumps` writes too, so a string holding a form holds it
         in one of the escaped variants this automaton searches for.
         """
-        if self._automaton is None:
+        # A packed document is never shorter than the strings it holds.
+        if self._screen is None or len(packed_json) < self._shortest:
             return False
-        if b"\\u" in packed_json or b"\\/" in packed_json:
-            return True
-        return self.finds(packed_json)
+        return self._screen.finds(packed_json)
 
 
 class Redactor:
@@ -276,8 +309,13 @@ class Redactor:
         """The matcher of a kernel's current secrets if it is compiled; None otherwise."""
         secrets = self.secrets_for(kernel_id)
         last = self._last.get(kernel_id)
-        if last is not None and (last[0] is secrets or last[0] == secrets):
-            return last[1]
+        if last is not None:
+            if last[0] is secrets:
+                return last[1]
+            if last[0] == secrets:
+                # Kept, so that the next message is known unchanged by identity alone.
+                self._last[kernel_id] = (secrets, last[1])
+                return last[1]
         matcher = self._compiled.get(self._key(secrets))
         if matcher is not None:
             self._last[kernel_id] = (secrets, matcher)

@@ -313,3 +313,52 @@ async def test_redaction_off_passes_everything(api: Api, connect: Connect, proto
     text = text_of(await client.execute("print(os.environ['api-key'])"))
     # Then it arrives as printed
     assert text == value + "\n"
+
+
+@pytest.mark.parametrize("protocol", [JSON_PROTOCOL, V1])
+async def test_outputs_wait_for_new_secrets_in_order_and_a_status_does_not(
+    api: Api, connect: Connect, protocol: str
+) -> None:
+    from jupyter_server.services.kernels.connection.channels import (
+        ZMQChannelsWebsocketConnection,
+    )
+
+    # Given a connected kernel that was just given a secret, whose matcher is not compiled
+    client = await connect("python3", protocol)
+    value = new_value()
+    await create_secret(api, "late", value)
+    await until_held(api, client.kernel_id, "late")
+    (connection,) = [
+        opened
+        for opened in ZMQChannelsWebsocketConnection._open_sockets
+        if opened.kernel_id == client.kernel_id
+    ]
+    assert connection.redactor.ready(client.kernel_id) is None
+
+    # When the kernel sends a status, an output holding the value, then another status
+    session = connection.session
+    topic = f"kernel.{client.kernel_id}".encode()
+    sent = []
+    for msg_type, content in [
+        ("status", {"execution_state": "busy"}),
+        ("stream", {"name": "stdout", "text": f"the value: {value}\n"}),
+        ("status", {"execution_state": "idle"}),
+    ]:
+        msg = session.msg(msg_type, content=content)
+        sent.append(msg["header"]["msg_id"])
+        connection.handle_outgoing_message("iopub", session.serialize(msg, ident=[topic]))
+        if msg_type == "status" and len(sent) == 1:
+            # Then the first status went on at once: nothing waits yet
+            assert connection._backlog is None
+    # And the output, and the status behind it, wait for the matcher
+    assert connection._backlog is not None and len(connection._backlog) == 2
+
+    # And the client receives all three in the order sent, the value redacted
+    received = []
+    while len(received) < 3:
+        message = await asyncio.wait_for(client.receive(), 30)
+        if message.msg["header"]["msg_id"] in sent:
+            received.append(message)
+    assert [message.msg["header"]["msg_id"] for message in received] == sent
+    assert received[1].msg["content"]["text"] == "the value: [REDACTED:late]\n"
+    assert_never_received(client, value)

@@ -20,13 +20,13 @@ from jupyter_client.session import json_packer
 
 from jupyterlab_secrets.redaction import HAS_HYPERSCAN, Matcher, Redactor
 
-ENGINES = [pytest.param(False, id="aho-corasick"), pytest.param(True, id="hyperscan")]
+ENGINES = ["aho-corasick", "hyperscan"]
 
 
 @pytest.fixture(params=ENGINES)
-def prefer_screen(request: pytest.FixtureRequest) -> bool:
+def engine(request: pytest.FixtureRequest) -> str:
     """Each engine that screens packed messages; hyperscan only where it is installed."""
-    if request.param and not HAS_HYPERSCAN:
+    if request.param == "hyperscan" and not HAS_HYPERSCAN:
         has_wheel = sys.platform == "darwin" or (
             sys.platform == "linux" and platform.machine() == "x86_64"
         )
@@ -40,9 +40,9 @@ VALUES = ["plain-token-1234", 'qu"ote\\back\nslash\ttab', "\u00fcn\u00efc\u00f6d
 
 
 @pytest.mark.parametrize("value", VALUES)
-def test_base64_inside_any_longer_string_is_found(value: str, prefer_screen: bool) -> None:
+def test_base64_inside_any_longer_string_is_found(value: str, engine: str) -> None:
     # Given a matcher of one value
-    matcher = Matcher({"key": value}, prefer_screen=prefer_screen)
+    matcher = Matcher({"key": value}, engine=engine)
     rng = random.Random(5)
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         for before in range(6):
@@ -59,16 +59,16 @@ def test_base64_inside_any_longer_string_is_found(value: str, prefer_screen: boo
 
 
 @pytest.mark.parametrize("value", VALUES)
-def test_url_and_escaped_forms_are_found(value: str, prefer_screen: bool) -> None:
-    matcher = Matcher({"key": value}, prefer_screen=prefer_screen)
+def test_url_and_escaped_forms_are_found(value: str, engine: str) -> None:
+    matcher = Matcher({"key": value}, engine=engine)
     for form in (value, quote(value), quote(value, safe=""), quote_plus(value), repr(value)):
         assert "[REDACTED:key]" in matcher.redact(f"<{form}>"), form
 
 
 @pytest.mark.parametrize("value", VALUES)
-def test_packed_message_is_screened_without_decoding(value: str, prefer_screen: bool) -> None:
+def test_packed_message_is_screened_without_decoding(value: str, engine: str) -> None:
     # Given a matcher, and a message content packed as kernels pack it
-    matcher = Matcher({"key": value}, prefer_screen=prefer_screen)
+    matcher = Matcher({"key": value}, engine=engine)
     holding = json_packer({"name": "stdout", "text": f"before {value} after\n"})
     clean = json_packer({"name": "stdout", "text": "nothing secret here\n" * 50})
     # Then a content holding the value may hold it, and a clean one surely does not
@@ -115,13 +115,59 @@ def test_matcher_is_compiled_once_per_change_of_secrets() -> None:
     assert redactor.ready("k2") is first
 
 
-def test_largest_value_is_found(prefer_screen: bool) -> None:
+class _CountedComparisons(dict[str, str]):
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountedComparisons.compared += 1
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_equal_secrets_in_a_new_mapping_are_compared_once() -> None:
+    # Given a kernel whose holdings were replaced by an equal mapping (a change that
+    # reached it), handed out as the same object from then on
+    current = {"k1": _CountedComparisons(key="plain-token-1234")}
+    redactor = Redactor(lambda kernel_id: current[kernel_id])
+    first = redactor.matcher("k1")
+    current["k1"] = _CountedComparisons(key="plain-token-1234")
+    _CountedComparisons.compared = 0
+    # When messages follow
+    for _ in range(5):
+        assert redactor.ready("k1") is first
+    # Then the mappings were compared once; the later messages knew it by identity
+    assert _CountedComparisons.compared == 1
+
+
+def test_largest_value_is_found(engine: str) -> None:
     # Given a value of the largest size allowed (65,536 bytes)
     value = "v" + random.Random(3).randbytes(32767).hex() + "!"
     assert len(value.encode()) == 65_536
-    matcher = Matcher({"big": value}, prefer_screen=prefer_screen)
+    matcher = Matcher({"big": value}, engine=engine)
     # Then it is found as is and in base64, in a packed message too
     assert matcher.redact(f"<{value}>") == "<[REDACTED:big]>"
     encoded = base64.b64encode(b"x" + value.encode()).decode()
     assert "[REDACTED:big]" in matcher.redact(encoded)
     assert matcher.may_hold(json_packer({"text": f"<{value}>"}))
+
+
+def test_each_screen_finds_every_value_of_many_and_every_escape() -> None:
+    # Given matchers of a few secrets and of a hundred, screened by each engine
+    rng = random.Random(11)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+    values = ["".join(rng.choices(alphabet, k=32)) for _ in range(100)]
+    engines = ["aho-corasick", "hyperscan"] if HAS_HYPERSCAN else ["aho-corasick"]
+    for engine in engines:
+        for held in (values[:3], values):
+            matcher = Matcher({f"k{i}": value for i, value in enumerate(held)}, engine=engine)
+            assert matcher.engine == engine
+
+            # Then a clean message is screened out
+            text = "".join(rng.choices(alphabet + " \n", k=4096))
+            assert not matcher.may_hold(json_packer({"name": "stdout", "text": text}))
+            # And every value, and every escape, lets its message through
+            for value in held:
+                assert matcher.may_hold(json_packer({"text": f"log line {value} end"}))
+            for escape in ("\\u0041", "\\/"):
+                assert matcher.may_hold(f'{{"text": "{escape} and more, long enough"}}'.encode())
