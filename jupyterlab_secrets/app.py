@@ -57,6 +57,9 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
         self.kernel_secrets = self.install_kernel_secrets(self.service)
         if self.redact_outputs and self.kernel_secrets is not None:
             self.install_redaction(self.kernel_secrets)
+        if self.redactor is None:
+            # Off, or impossible here: the panel must not promise hidden values.
+            self.service.outputs_not_redacted()
 
     def install_kernel_secrets(self, service: SecretsService) -> KernelSecrets | None:
         """Give every kernel of this server the project's environment (see `kernels`)."""

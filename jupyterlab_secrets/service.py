@@ -190,19 +190,7 @@ class SecretsService:
         self._decryptable: dict[tuple[str, int], bool] = {}
         """Whether each (ID, version) decrypts, learned by reading it: a listing marks a bad
         row without decrypting every value on every state of the listing."""
-        self._config_marker = hashlib.sha256(
-            repr(
-                (
-                    project,
-                    sorted(
-                        (c.name, sorted(c.admins), sorted(c.projects))
-                        for c in self.communities_config.values()
-                    ),
-                    redact_outputs,
-                    redact_min_length,
-                )
-            ).encode()
-        ).hexdigest()[:16]
+        self._config_marker = self._marker_of_config()
 
     # -- reads -------------------------------------------------------------------------
 
@@ -450,6 +438,29 @@ class SecretsService:
         )
         self._notify("restore", user, secret_id)
         return restored
+
+    def outputs_not_redacted(self) -> None:
+        """This server cannot redact kernel outputs after all (its kernel websockets or its
+        kernel manager are not ones the extension can work with): Meta stops saying that
+        values are hidden in outputs."""
+        self.redact_outputs = False
+        self._config_marker = self._marker_of_config()
+
+    def _marker_of_config(self) -> str:
+        """What of this server's configuration shows in its answers: part of their ETags."""
+        return hashlib.sha256(
+            repr(
+                (
+                    self.project,
+                    sorted(
+                        (c.name, sorted(c.admins), sorted(c.projects))
+                        for c in self.communities_config.values()
+                    ),
+                    self.redact_outputs,
+                    self.redact_min_length,
+                )
+            ).encode()
+        ).hexdigest()[:16]
 
     # -- the audit log -----------------------------------------------------------------
 
