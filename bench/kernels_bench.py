@@ -197,7 +197,7 @@ def store(workdir: Path, rows: int) -> Iterator[tuple[str, Path]]:
     """A SQLite store holding ``rows`` secrets named ``bench-<n>``."""
     db_url = f"sqlite:///{workdir / 'secrets' / 'secrets.db'}"
     key_file = workdir / "secrets" / "key"
-    (workdir / "secrets").mkdir(parents=True)
+    (workdir / "secrets").mkdir(mode=0o700, parents=True)  # a key's directory is private
     fill(db_url, key_file, rows)
     opened = SqlSecretStore(db_url=db_url, keyring=Keyring(parse_keys(key_file.read_text())))
     try:
