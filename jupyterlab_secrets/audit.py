@@ -28,7 +28,7 @@ import hmac as _std_hmac
 import json
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 from sqlalchemy import Engine, delete, func, or_, select, text, update
 
 from .crypto import Keyring
+from .stores.base import AuditEntry
 from .stores.sql_schema import UTC, AuditEventRow
 
 __all__ = ["ACTIONS", "AuditEvent", "AuditLog", "SqlAuditLog", "Verification"]
@@ -243,6 +244,23 @@ class SqlAuditLog(AuditLog):
                 secret_id=secret_id,
                 secret_name=secret_name,
                 detail=detail,
+            )
+
+    def append_in(self, connection: Any, entries: Iterable[AuditEntry]) -> None:
+        """Record events in the caller's transaction (a store's write): they commit with it,
+        or not at all. The chain's lock is taken last, after the write's own locks."""
+        for entry in entries:
+            if entry.action not in ACTIONS:
+                raise ValueError(f"unknown audit action {entry.action!r}")
+            self._append(
+                connection,
+                user=entry.user,
+                project=entry.project,
+                server_project=entry.server_project,
+                action=entry.action,
+                secret_id=entry.secret_id,
+                secret_name=entry.secret_name,
+                detail=entry.detail,
             )
 
     def events(

@@ -29,7 +29,15 @@ from .errors import (
     UnavailableError,
     UndecryptableError,
 )
-from .stores.base import SECRET_ID_PATTERN, SecretStore, StoredSecret, VersionInfo, View
+from .stores.base import (
+    SECRET_ID_PATTERN,
+    AuditEntry,
+    Recorder,
+    SecretStore,
+    StoredSecret,
+    VersionInfo,
+    View,
+)
 
 __all__ = [
     "Change",
@@ -215,7 +223,7 @@ class SecretsService:
         """The value of a visible secret."""
         secret = self._find(secret_id)
         value = self._read_value(secret)
-        self.record(user, "reveal", secret, strict=True)
+        self.record(user, "reveal", secret)
         return value
 
     def environment(self, user: str, action: str = "environment") -> dict[str, str]:
@@ -244,7 +252,7 @@ class SecretsService:
                 continue
             environment[secret.name] = value
         # ``action``: ``run`` when a command gets it. Names only, never a value.
-        self.record(user, action, detail={"names": sorted(environment)}, strict=True)
+        self.record(user, action, detail={"names": sorted(environment)})
         return environment
 
     def versions(self, user: str, secret_id: str) -> list[VersionInfo]:
@@ -279,8 +287,7 @@ class SecretsService:
         """A new secret of this project."""
         rules.check_name(name)
         rules.check_value(value)
-        meta = self._new_secret(user, name, value)
-        self.record(user, "create", meta)
+        meta = self._new_secret(user, name, value, self._recorder(user, "create"))
         self._notify("create", user, meta.id)
         return meta
 
@@ -302,22 +309,28 @@ class SecretsService:
         secret = self._find_own(secret_id, "edit")
         if not 1 <= version <= MAX_VERSION:
             raise _stale()
-        updated = self._update(secret, version, user, name=name, value=value)
-        detail: dict[str, Any] = {"version": updated.version, "value_changed": value is not None}
-        if updated.name != secret.name:
-            detail["renamed_from"] = secret.name
-        self.record(user, "update", updated, detail=detail)
+
+        def detail(updated: StoredSecret) -> dict[str, Any]:
+            described: dict[str, Any] = {
+                "version": updated.version,
+                "value_changed": value is not None,
+            }
+            if updated.name != secret.name:
+                described["renamed_from"] = secret.name
+            return described
+
+        record = self._recorder(user, "update", detail)
+        updated = self._update(secret, version, user, name=name, value=value, record=record)
         self._notify("update", user, secret_id)
         return updated
 
     def delete(self, user: str, secret_id: str) -> None:
         """Delete this project's secret, with its versions, shares and attachments."""
-        secret = self._find_own(secret_id, "delete")
+        self._find_own(secret_id, "delete")  # another project's secret is refused first
         try:
-            self.store.delete(self.view, secret_id)
+            self.store.delete(self.view, secret_id, record=self._recorder(user, "delete"))
         except NotFoundError:
             raise _no_such_secret() from None
-        self.record(user, "delete", secret)
         self._notify("delete", user, secret_id)
 
     def copy(self, user: str, secret_id: str, name: str, value: str | None = None) -> SecretMeta:
@@ -329,18 +342,13 @@ class SecretsService:
         value_given = value is not None
         if value is None:
             value = self._read_value(source)
-        meta = self._new_secret(user, name, value)
-        self.record(
-            user,
-            "copy",
-            meta,
-            detail={
-                "source_id": source.id,
-                "source_name": source.name,
-                "source_project": source.project,
-                "new_value": value_given,
-            },
-        )
+        copied = {
+            "source_id": source.id,
+            "source_name": source.name,
+            "source_project": source.project,
+            "new_value": value_given,
+        }
+        meta = self._new_secret(user, name, value, self._recorder(user, "copy", lambda _: copied))
         self._notify("copy", user, meta.id)
         return meta
 
@@ -382,21 +390,22 @@ class SecretsService:
         still = set(secret.shared_with) - removed | added
         seeing = {p for c in still if c in self.communities_config for p in self._projects(c)}
         detach = {p for c in removed for p in self._projects(c)} - seeing - {self.project}
+        events = []
+        if added:
+            events.append(("share", {"communities": sorted(added)}))
+        if removed:
+            events.append(("unshare", {"communities": sorted(removed), "detached": sorted(detach)}))
         try:
             updated = self.store.set_shares(
-                self.view, secret_id, add=sorted(added), remove=sorted(removed), detach=detach
+                self.view,
+                secret_id,
+                add=sorted(added),
+                remove=sorted(removed),
+                detach=detach,
+                record=self._recorder_of(user, events),
             )
         except NotFoundError:
             raise _no_such_secret() from None
-        if added:
-            self.record(user, "share", updated, detail={"communities": sorted(added)})
-        if removed:
-            self.record(
-                user,
-                "unshare",
-                updated,
-                detail={"communities": sorted(removed), "detached": sorted(detach)},
-            )
         self._notify("share", user, secret_id)
         return self._meta_in_context(updated)
 
@@ -410,11 +419,13 @@ class SecretsService:
             )
         try:
             updated = self.store.set_attachment(
-                self.view, secret_id, secret.name if attached else None
+                self.view,
+                secret_id,
+                secret.name if attached else None,
+                record=self._recorder(user, "attach" if attached else "detach"),
             )
         except NotFoundError:
             raise _no_such_secret() from None
-        self.record(user, "attach" if attached else "detach", updated)
         self._notify("attach" if attached else "detach", user, secret_id)
         return self._meta_in_context(updated)
 
@@ -432,10 +443,12 @@ class SecretsService:
             raise _version_gone() from None
         except UndecryptableError:
             raise _undecryptable() from None
-        restored = self._update(secret, current_version, user, value=value)
-        self.record(
-            user, "restore", restored, detail={"from_version": version, "version": restored.version}
+        record = self._recorder(
+            user,
+            "restore",
+            lambda restored: {"from_version": version, "version": restored.version},
         )
+        restored = self._update(secret, current_version, user, value=value, record=record)
         self._notify("restore", user, secret_id)
         return restored
 
@@ -471,34 +484,83 @@ class SecretsService:
         secret: SecretMeta | StoredSecret | None = None,
         *,
         detail: Mapping[str, Any] | None = None,
-        strict: bool = False,
+        strict: bool = True,
     ) -> None:
-        """Record ``action`` by ``user`` (on ``secret``) in the audit log, if the store keeps
-        one. Never a value: ``detail`` holds names, counts and versions.
+        """Record an action that is not a write of one secret (a reveal, the environment, an
+        import's summary) in the audit log, if the store keeps one. Never a value: ``detail``
+        holds names, counts and versions. Writes are recorded by the store, in their own
+        transaction (`_recorder`).
 
-        ``strict``: the action hands out values (reveal, environment, run), so it is refused
-        (`UnavailableError`) when it cannot be recorded. A write is already done when it is
-        recorded: a failure to record it is logged, and the write stands.
+        ``strict``: the action hands out values, so it is refused (`UnavailableError`) when it
+        cannot be recorded; otherwise (an action already done) the failure is logged.
         """
         if self.audit is None:
             return
+        entry = self._entry(user, action, secret, detail)
         try:
             self.audit.append(
-                user=user,
-                project=secret.project if secret is not None else self.project,
-                server_project=self.project,
-                action=action,
-                secret_id=secret.id if secret is not None else None,
-                secret_name=secret.name if secret is not None else None,
-                detail=detail,
+                user=entry.user,
+                project=entry.project,
+                server_project=entry.server_project,
+                action=entry.action,
+                secret_id=entry.secret_id,
+                secret_name=entry.secret_name,
+                detail=entry.detail,
             )
         except Exception:
             self.log.exception("The audit log could not record %r by %r", action, user)
-            if strict:
-                raise UnavailableError(
-                    "The audit log cannot record this right now, so no value is given out. "
-                    "Try again; if it persists, check the database."
-                ) from None
+            if not strict:
+                return
+            raise UnavailableError(
+                "The audit log cannot record this right now, so no value is given out. "
+                "Try again; if it persists, check the database."
+            ) from None
+
+    def _entry(
+        self,
+        user: str,
+        action: str,
+        secret: SecretMeta | StoredSecret | None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        return AuditEntry(
+            user=user,
+            project=secret.project if secret is not None else self.project,
+            server_project=self.project,
+            action=action,
+            secret_id=secret.id if secret is not None else None,
+            secret_name=secret.name if secret is not None else None,
+            detail=detail,
+        )
+
+    def _recorder(
+        self,
+        user: str,
+        action: str,
+        detail: Callable[[StoredSecret], Mapping[str, Any]] | None = None,
+    ) -> Recorder | None:
+        """What a write hands its store to record, in the write's transaction, with the
+        secret as the write leaves it; None when the store keeps no audit log."""
+        return self._recorder_of(user, [(action, detail)])
+
+    def _recorder_of(
+        self,
+        user: str,
+        events: Sequence[
+            tuple[str, Mapping[str, Any] | Callable[[StoredSecret], Mapping[str, Any]] | None]
+        ],
+    ) -> Recorder | None:
+        """A recorder of several events (a share and an unshare in one write)."""
+        if self.audit is None:
+            return None
+
+        def record(secret: StoredSecret) -> list[AuditEntry]:
+            return [
+                self._entry(user, action, secret, detail(secret) if callable(detail) else detail)
+                for action, detail in events
+            ]
+
+        return record
 
     def audit_events(
         self,
@@ -558,9 +620,9 @@ class SecretsService:
             raise _undecryptable()
         return value
 
-    def _new_secret(self, user: str, name: str, value: str) -> SecretMeta:
+    def _new_secret(self, user: str, name: str, value: str, record: Recorder | None) -> SecretMeta:
         try:
-            created = self.store.create(self.view, name=name, value=value, user=user)
+            created = self.store.create(self.view, name=name, value=value, user=user, record=record)
         except NameTakenError:
             raise _name_taken() from None
         self._decryptable[(created.id, created.version)] = True
@@ -574,6 +636,7 @@ class SecretsService:
         *,
         name: str | None = None,
         value: str | None = None,
+        record: Recorder | None = None,
     ) -> SecretMeta:
         try:
             updated = self.store.update(
@@ -583,6 +646,7 @@ class SecretsService:
                 user=user,
                 name=name,
                 value=value,
+                record=record,
             )
         except StaleVersionError:
             raise _stale() from None

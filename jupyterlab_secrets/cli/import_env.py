@@ -124,6 +124,7 @@ class ImportApp(SecretsCommand):
                 "refused": len(refused),
                 "dry_run": bool(self.dry_run),
             },
+            strict=False,
         )
         summary = ", ".join(f"{count} {what}" for what, count in counts.items())
         suffix = " (dry run: nothing was changed)" if self.dry_run else ""

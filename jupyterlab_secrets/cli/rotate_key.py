@@ -43,6 +43,7 @@ class RotateKeyApp(SecretsCommand):
                 "re_encrypted": rotation.changed,
                 "already": rotation.kept,
             },
+            strict=False,
         )
         print(
             f"Re-encrypted {rotation.changed} secrets under the first key; "

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABCMeta, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from traitlets import MetaHasTraits
 from traitlets.config import LoggingConfigurable
@@ -37,6 +37,19 @@ class View:
 
     project: str
     communities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An event of the audit log, as a write hands it to its store. Never a value."""
+
+    user: str
+    project: str
+    server_project: str
+    action: str
+    secret_id: str | None = None
+    secret_name: str | None = None
+    detail: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,13 @@ class StoredSecret:
     attached_as: str | None = None
     """For a secret of another project: the name under which the viewing project added it,
     or None when it is not added."""
+
+
+Recorder = Callable[["StoredSecret"], Sequence[AuditEntry]]
+"""What a write records, given the secret as the write leaves it (as it was, for a delete). A
+store with an audit log of its own (`SecretStore.audit_log`) appends these in the write's own
+transaction, so that a write and its events are kept, or lost, together; one without (OpenBao,
+whose audit device records every request) ignores it."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +147,9 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
     # -- writes ------------------------------------------------------------------------
 
     @abstractmethod
-    def create(self, view: View, *, name: str, value: str, user: str) -> StoredSecret:
+    def create(
+        self, view: View, *, name: str, value: str, user: str, record: Recorder | None = None
+    ) -> StoredSecret:
         """A new secret of the view's project, at version 1, with a new ID."""
 
     @abstractmethod
@@ -140,13 +162,14 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
         user: str,
         name: str | None = None,
         value: str | None = None,
+        record: Recorder | None = None,
     ) -> StoredSecret:
         """Check-and-set: change the name and/or value of the view's own secret only if its
         version is still ``expected_version``; the version grows by one. A changed value
         keeps the earlier one as a version (up to the store's ``keep_versions``)."""
 
     @abstractmethod
-    def delete(self, view: View, secret_id: str) -> None:
+    def delete(self, view: View, secret_id: str, record: Recorder | None = None) -> None:
         """Remove the view's own secret with its versions, shares and attachments."""
 
     @abstractmethod
@@ -158,13 +181,16 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
         add: Iterable[str],
         remove: Iterable[str],
         detach: Iterable[str] = (),
+        record: Recorder | None = None,
     ) -> StoredSecret:
         """Share the view's own secret with the communities ``add`` and stop sharing it with
         ``remove``; in the same step, remove it from the projects ``detach`` (those that
         can no longer see it)."""
 
     @abstractmethod
-    def set_attachment(self, view: View, secret_id: str, name: str | None) -> StoredSecret:
+    def set_attachment(
+        self, view: View, secret_id: str, name: str | None, record: Recorder | None = None
+    ) -> StoredSecret:
         """Add a secret shared with the view to the view's project under ``name`` (the name
         it has now), or remove it with None. Both are idempotent."""
 

@@ -57,7 +57,7 @@ from ..errors import (
     StaleVersionError,
     UnavailableError,
 )
-from .base import SecretStore, StoredSecret, VersionInfo, View
+from .base import Recorder, SecretStore, StoredSecret, VersionInfo, View
 
 UTC = dt.timezone.utc
 T = TypeVar("T")
@@ -614,8 +614,12 @@ class OpenBaoSecretStore(SecretStore):
             raise
 
     # -- writes --------------------------------------------------------------------------
+    # (``record`` is ignored: this store keeps no audit log of its own, OpenBao's audit
+    # device records every request.)
 
-    def create(self, view: View, *, name: str, value: str, user: str) -> StoredSecret:
+    def create(
+        self, view: View, *, name: str, value: str, user: str, record: Recorder | None = None
+    ) -> StoredSecret:
         """Write the value (a new ID, so it clashes with nothing), then claim the name in the
         project's index; on a clash the value is deleted again."""
         secret_id = uuid.uuid4().hex
@@ -683,6 +687,7 @@ class OpenBaoSecretStore(SecretStore):
         user: str,
         name: str | None = None,
         value: str | None = None,
+        record: Recorder | None = None,
     ) -> StoredSecret:
         """Claim the new version in the project's index (check-and-set: the index decides
         the race), then write the value over its KV version (check-and-set again), then let
@@ -844,7 +849,7 @@ class OpenBaoSecretStore(SecretStore):
         ]
         return copy_history, copied.get(entry["kv_version"])
 
-    def delete(self, view: View, secret_id: str) -> None:
+    def delete(self, view: View, secret_id: str, record: Recorder | None = None) -> None:
         """Remove it from the index, then its value and versions, then its shared copies."""
         check_id(secret_id)
 
@@ -883,6 +888,7 @@ class OpenBaoSecretStore(SecretStore):
         add: Iterable[str],
         remove: Iterable[str],
         detach: Iterable[str] = (),
+        record: Recorder | None = None,
     ) -> StoredSecret:
         """Create the copies of ``add`` and delete those of ``remove`` (the admin policies of
         those communities allow it, or nothing is written), then record the shares.
@@ -964,7 +970,9 @@ class OpenBaoSecretStore(SecretStore):
                 f"this server's token lacks the policy {admin_policy_name(community)})."
             )
 
-    def set_attachment(self, view: View, secret_id: str, name: str | None) -> StoredSecret:
+    def set_attachment(
+        self, view: View, secret_id: str, name: str | None, record: Recorder | None = None
+    ) -> StoredSecret:
         """Record in the project's index that it added the shared secret (with the share it
         came through), or remove that record."""
         check_id(secret_id)

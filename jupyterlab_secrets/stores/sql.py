@@ -51,7 +51,7 @@ from ..errors import (
     UndecryptableError,
 )
 from ..migrations import upgrade_schema
-from .base import SecretStore, StoredSecret, VersionInfo, View
+from .base import Recorder, SecretStore, StoredSecret, VersionInfo, View
 from .sql_engine import BUSY_TIMEOUT_MS, create_store_engine, read_snapshot, redact_url
 from .sql_schema import (
     GCM_TAG_BYTES,
@@ -205,6 +205,22 @@ class SqlSecretStore(SecretStore):
         the rows it changes locked first)."""
         with self._guard(), self.engine.begin() as connection:
             yield connection
+
+    def _record(
+        self, connection: Connection, record: Recorder | None, secret: StoredSecret
+    ) -> None:
+        """Append a write's audit events in its own transaction: both commit, or neither."""
+        if record is None:
+            return
+        try:
+            self.audit.append_in(connection, record(secret))
+        except DBAPIError as error:
+            # Raised inside the transaction, so the write is rolled back with the event.
+            self.log.debug("The audit log refused an event", exc_info=True)
+            raise UnavailableError(
+                "The audit log cannot record this change right now, so it was not made "
+                f"({type(error.orig).__name__}). Try again; if it persists, check the database."
+            ) from None
 
     def _decrypt(
         self,
@@ -472,7 +488,9 @@ class SqlSecretStore(SecretStore):
 
     # -- writes --------------------------------------------------------------------------
 
-    def create(self, view: View, *, name: str, value: str, user: str) -> StoredSecret:
+    def create(
+        self, view: View, *, name: str, value: str, user: str, record: Recorder | None = None
+    ) -> StoredSecret:
         """A new secret of the view's project, at version 1."""
         secret_id = uuid.uuid4().hex
         sealed = self.keyring.encrypt(
@@ -498,21 +516,23 @@ class SqlSecretStore(SecretStore):
                     )
                 )
                 self._bump(connection, [(_PROJECT, view.project)])
+                created = StoredSecret(
+                    id=secret_id,
+                    project=view.project,
+                    name=name,
+                    version=1,
+                    created_by=user,
+                    created_at=now,
+                    updated_at=now,
+                    updated_by=user,
+                    value_length=len(value),
+                )
+                self._record(connection, record, created)
         except IntegrityError:
             raise NameTakenError(
                 "This project already has a secret of this name.", field="name"
             ) from None
-        return StoredSecret(
-            id=secret_id,
-            project=view.project,
-            name=name,
-            version=1,
-            created_by=user,
-            created_at=now,
-            updated_at=now,
-            updated_by=user,
-            value_length=len(value),
-        )
+        return created
 
     def update(
         self,
@@ -523,6 +543,7 @@ class SqlSecretStore(SecretStore):
         user: str,
         name: str | None = None,
         value: str | None = None,
+        record: Recorder | None = None,
     ) -> StoredSecret:
         """Check-and-set a new name and/or value; a changed value keeps the earlier one."""
         try:
@@ -559,7 +580,9 @@ class SqlSecretStore(SecretStore):
                     connection,
                     {(_PROJECT, row.project)} | self._audience(connection, row.id),
                 )
-                return self._one(connection, view, row.id)
+                updated = self._one(connection, view, row.id)
+                self._record(connection, record, updated)
+                return updated
         except IntegrityError:
             raise NameTakenError(
                 "This project already has a secret of this name.", field="name"
@@ -609,11 +632,13 @@ class SqlSecretStore(SecretStore):
                 )
             )
 
-    def delete(self, view: View, secret_id: str) -> None:
+    def delete(self, view: View, secret_id: str, record: Recorder | None = None) -> None:
         """Remove the view's own secret, its kept versions, shares and attachments; on SQLite
         no copy of its ciphertexts stays in the files."""
         with self._write() as connection:
             row = self._lock(connection, view, secret_id, own=True)
+            if record is not None:
+                self._record(connection, record, self._one(connection, view, row.id))
             audience = self._audience(connection, row.id)
             connection.execute(delete(SecretRow).where(SecretRow.id == row.id))
             self._bump(connection, {(_PROJECT, row.project)} | audience)
@@ -627,6 +652,7 @@ class SqlSecretStore(SecretStore):
         add: Iterable[str],
         remove: Iterable[str],
         detach: Iterable[str] = (),
+        record: Recorder | None = None,
     ) -> StoredSecret:
         """Share with ``add``, unshare from ``remove`` (which wins over ``add``), and remove
         the secret from the projects ``detach``."""
@@ -659,9 +685,13 @@ class SqlSecretStore(SecretStore):
                     connection,
                     {(_PROJECT, row.project)} | audience | {(_COMMUNITY, c) for c in added},
                 )
-            return self._one(connection, view, row.id)
+            updated = self._one(connection, view, row.id)
+            self._record(connection, record, updated)
+            return updated
 
-    def set_attachment(self, view: View, secret_id: str, name: str | None) -> StoredSecret:
+    def set_attachment(
+        self, view: View, secret_id: str, name: str | None, record: Recorder | None = None
+    ) -> StoredSecret:
         """Add a secret shared with the view to its project under ``name``, or remove it."""
         try:
             with self._write() as connection:
@@ -693,7 +723,9 @@ class SqlSecretStore(SecretStore):
                     changed = False
                 if changed:
                     self._bump(connection, [(_PROJECT, view.project)])
-                return self._one(connection, view, row.id)
+                updated = self._one(connection, view, row.id)
+                self._record(connection, record, updated)
+                return updated
         except IntegrityError:
             raise _not_found() from None
 

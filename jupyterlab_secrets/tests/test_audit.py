@@ -453,3 +453,73 @@ async def test_the_kernels_reads_are_recorded_once_per_start_or_change_never_per
     await wait_until(lambda: loaded(["first", "second"]), what="the change reached the kernel")
     await asyncio.sleep(1.0)
     assert len(reads()) == after_start + 1
+
+
+def _refuse_audit_events(store: SqlSecretStore) -> None:
+    """Make the database refuse every new audit event, as a full disk or a broken table
+    would: a trigger raises, in the database itself."""
+    if store.engine.dialect.name == "postgresql":
+        _execute(
+            store,
+            text(
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'audit events refused'; END $$"
+            ),
+            text(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
+            ),
+        )
+    else:
+        _execute(
+            store,
+            text(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'audit events refused'); END"
+            ),
+        )
+
+
+def test_a_write_whose_event_cannot_be_recorded_is_not_made(logged: SqlSecretStore) -> None:
+    from jupyterlab_secrets.errors import UnavailableError
+
+    # Given two projects' secrets, one shared with the other and added there
+    owner = SecretsService(logged, "proj-a", COMMUNITIES)
+    other = SecretsService(logged, "proj-b", COMMUNITIES)
+    kept = owner.create("alice", "kept-key", PLANTED[0])
+    kept = owner.patch("alice", kept.id, 1, value=PLANTED[1])
+    shared = owner.create("alice", "shared-key", PLANTED[2])
+    shared = owner.set_access("alice", shared.id, ["ml-team"])
+    other.set_attached("bob", shared.id, True)
+    before = (owner.list("alice"), other.list("bob"), _table(logged))
+
+    # And a database that now refuses every audit event
+    _refuse_audit_events(logged)
+
+    # When each kind of write is tried, then each is refused, saying why
+    writes: list[Callable[[], Any]] = [
+        lambda: owner.create("alice", "new-key", "a new value"),
+        lambda: owner.patch("alice", kept.id, kept.version, value="changed value"),
+        lambda: owner.patch("alice", kept.id, kept.version, name="renamed-key"),
+        lambda: owner.copy("alice", kept.id, "copied-key"),
+        lambda: owner.delete("alice", kept.id),
+        lambda: owner.set_access("alice", shared.id, []),
+        lambda: owner.restore("alice", kept.id, 1, kept.version),
+        lambda: other.set_attached("bob", shared.id, False),
+    ]
+    for write in writes:
+        with pytest.raises(UnavailableError, match="audit log cannot record this change"):
+            write()
+
+    # And nothing changed: the same secrets, versions, shares, additions and events
+    assert (owner.list("alice"), other.list("bob"), _table(logged)) == before
+    # And reading a value, which must be recorded too, is refused while events cannot be
+    with pytest.raises(UnavailableError, match="no value is given out"):
+        owner.reveal("alice", kept.id)
+    # And once events can be recorded again, the values are those from before
+    _execute(logged, text("DROP TRIGGER refuse_audit" + _ON_AUDIT[logged.engine.dialect.name]))
+    assert owner.reveal("alice", kept.id) == PLANTED[1]
+    assert other.reveal("bob", shared.id) == PLANTED[2]
+
+
+_ON_AUDIT = {"postgresql": " ON audit_events", "sqlite": ""}
