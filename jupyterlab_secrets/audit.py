@@ -111,17 +111,7 @@ class AuditLog(ABC):
     """An append-only record of actions on secrets."""
 
     @abstractmethod
-    def append(
-        self,
-        *,
-        user: str,
-        project: str,
-        server_project: str,
-        action: str,
-        secret_id: str | None = None,
-        secret_name: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> AuditEvent:
+    def append(self, entry: AuditEntry) -> AuditEvent:
         """Record one event now."""
 
     @abstractmethod
@@ -203,7 +193,9 @@ class SqlAuditLog(AuditLog):
         if connection.dialect.name == "postgresql":
             connection.execute(text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE"))
 
-    def _append(self, connection: Any, **fields: Any) -> AuditEvent:
+    def _append(self, connection: Any, entry: AuditEntry) -> AuditEvent:
+        if entry.action not in ACTIONS:
+            raise ValueError(f"unknown audit action {entry.action!r}")
         self._lock(connection)
         last = connection.execute(
             select(AuditEventRow.mac).order_by(AuditEventRow.seq.desc()).limit(1)
@@ -211,57 +203,30 @@ class SqlAuditLog(AuditLog):
         row = {
             "id": uuid.uuid4().hex,
             "at": _now(),
-            "detail": json.dumps(dict(fields.pop("detail") or {}), sort_keys=True),
+            "user": entry.user,
+            "project": entry.project,
+            "server_project": entry.server_project,
+            "action": entry.action,
+            "secret_id": entry.secret_id,
+            "secret_name": entry.secret_name,
+            "detail": json.dumps(dict(entry.detail or {}), sort_keys=True),
             "key_id": self.keyring.primary_key_id,
             "prev_mac": last if last is not None else _GENESIS,
-            **fields,
         }
         row["mac"] = self._mac(row)
         connection.execute(AuditEventRow.__table__.insert().values(**row))
         return _event(row)
 
-    def append(
-        self,
-        *,
-        user: str,
-        project: str,
-        server_project: str,
-        action: str,
-        secret_id: str | None = None,
-        secret_name: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> AuditEvent:
+    def append(self, entry: AuditEntry) -> AuditEvent:
         """Record one event now, chained to the last one."""
-        if action not in ACTIONS:
-            raise ValueError(f"unknown audit action {action!r}")
         with self.engine.begin() as connection:
-            return self._append(
-                connection,
-                user=user,
-                project=project,
-                server_project=server_project,
-                action=action,
-                secret_id=secret_id,
-                secret_name=secret_name,
-                detail=detail,
-            )
+            return self._append(connection, entry)
 
     def append_in(self, connection: Any, entries: Iterable[AuditEntry]) -> None:
         """Record events in the caller's transaction (a store's write): they commit with it,
         or not at all. The chain's lock is taken last, after the write's own locks."""
         for entry in entries:
-            if entry.action not in ACTIONS:
-                raise ValueError(f"unknown audit action {entry.action!r}")
-            self._append(
-                connection,
-                user=entry.user,
-                project=entry.project,
-                server_project=entry.server_project,
-                action=entry.action,
-                secret_id=entry.secret_id,
-                secret_name=entry.secret_name,
-                detail=entry.detail,
-            )
+            self._append(connection, entry)
 
     def events(
         self,
@@ -351,17 +316,17 @@ class SqlAuditLog(AuditLog):
             ).rowcount
             self._append(
                 connection,
-                user=user,
-                project=server_project,
-                server_project=server_project,
-                action="prune",
-                secret_id=None,
-                secret_name=None,
-                detail={
-                    "count": count,
-                    "older_than": older_than.astimezone(UTC).isoformat(),
-                    "anchor": anchor,
-                },
+                AuditEntry(
+                    user=user,
+                    project=server_project,
+                    server_project=server_project,
+                    action="prune",
+                    detail={
+                        "count": count,
+                        "older_than": older_than.astimezone(UTC).isoformat(),
+                        "anchor": anchor,
+                    },
+                ),
             )
             return count
 

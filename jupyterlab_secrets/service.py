@@ -496,17 +496,8 @@ class SecretsService:
         """
         if self.audit is None:
             return
-        entry = self._entry(user, action, secret, detail)
         try:
-            self.audit.append(
-                user=entry.user,
-                project=entry.project,
-                server_project=entry.server_project,
-                action=entry.action,
-                secret_id=entry.secret_id,
-                secret_name=entry.secret_name,
-                detail=entry.detail,
-            )
+            self.audit.append(self._entry(user, action, secret, detail))
         except Exception:
             self.log.exception("The audit log could not record %r by %r", action, user)
             if not strict:

@@ -17,6 +17,7 @@ from sqlalchemy import select, text, update
 from jupyterlab_secrets.audit import SqlAuditLog
 from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
 from jupyterlab_secrets.service import SecretsService
+from jupyterlab_secrets.stores.base import AuditEntry
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 from jupyterlab_secrets.stores.sql_schema import AuditEventRow
 
@@ -325,7 +326,7 @@ def test_a_forged_event_is_found(
     # Given an event appended by someone with the database but another key
     forger = SqlAuditLog(logged.engine, Keyring([generate_key()]))
     forged = forger.append(
-        user="mallory", project="default", server_project="default", action="reveal"
+        AuditEntry(user="mallory", project="default", server_project="default", action="reveal")
     )
     outcome = run_audit("--verify")
     assert outcome.returncode == 1 and forged.id in outcome.stdout
