@@ -43,10 +43,12 @@ from jupyterlab_secrets.stores.base import View  # noqa: E402
 from jupyterlab_secrets.stores.openbao import (  # noqa: E402
     OpenBaoSecretStore,
     admin_policy_name,
+    layout,  # noqa: E402
     member_policy_name,
     pack_index,
     project_policy_name,
 )
+from jupyterlab_secrets.stores.openbao.index import read_index  # noqa: E402
 from jupyterlab_secrets.tests.openbao_server import bao_binary, running_bao  # noqa: E402
 
 VIEW = View("bench", ("team",))
@@ -56,12 +58,12 @@ COMMUNITIES = {"team": {"admins": ["bench"], "projects": ["bench", "other"]}}
 def fill(store: OpenBaoSecretStore, rows: int, project: str = VIEW.project) -> list[str]:
     """Add secrets up to ``rows`` to ``project``: their values in parallel, then one index
     document (as the SQL benchmark inserts rows directly); return every ID."""
-    index, version = store._read_index(store._project_index(project))
+    index, version = read_index(store.kv, layout.project_index(project))
     index.setdefault("secrets", {})
     missing = rows - len(index["secrets"])
     new_ids = [uuid.uuid4().hex for _ in range(max(0, missing))]
-    paths = [store._own_value(project, secret_id) for secret_id in new_ids]
-    kv_versions = list(store._map(lambda p: store._write(p, {"value": "v" * 32}, 0), paths))
+    paths = [layout.own_value(project, secret_id) for secret_id in new_ids]
+    kv_versions = list(store.kv.map(lambda p: store.kv.write(p, {"value": "v" * 32}, 0), paths))
     now = dt.datetime.now(dt.timezone.utc).isoformat()
     start = len(index["secrets"])
     for offset, (secret_id, kv) in enumerate(zip(new_ids, kv_versions, strict=True)):
@@ -79,7 +81,7 @@ def fill(store: OpenBaoSecretStore, rows: int, project: str = VIEW.project) -> l
             "share": None,
             "history": [[1, kv, now, "bench"]],
         }
-    store._write(store._project_index(project), pack_index(index), version)
+    store.kv.write(layout.project_index(project), pack_index(index), version)
     return list(index["secrets"])
 
 

@@ -6,8 +6,9 @@ from traitlets import Bool
 
 from ..config import SecretsSettings, open_sql_store
 from ..errors import UnavailableError
-from ..openbao_admin import migrate_to_openbao, read_token
+from ..openbao_admin import read_token
 from ..stores.openbao import OpenBaoSecretStore
+from ..stores.openbao.migration import migrate_to_openbao
 from . import SecretsCommand
 
 

@@ -163,11 +163,11 @@ class OpenBao:
     def everything(self) -> str:
         """A token with every project, member and admin policy of `COMMUNITIES` and of proj-d
         (a project in no community), but not root."""
-        from jupyterlab_secrets.openbao_admin import policies
+        from jupyterlab_secrets.stores.openbao import configured_policies
 
         from .conftest import COMMUNITIES
 
-        return self.mint(*policies(self.mount, "proj-d", COMMUNITIES))
+        return self.mint(*configured_policies(self.mount, "proj-d", COMMUNITIES))
 
 
 @pytest.fixture

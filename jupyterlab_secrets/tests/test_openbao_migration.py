@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from jupyterlab_secrets.crypto import Keyring
-from jupyterlab_secrets.openbao_admin import migrate_to_openbao
 from jupyterlab_secrets.stores.base import SecretStore, View
 from jupyterlab_secrets.stores.openbao import (
     OpenBaoSecretStore,
     member_policy_name,
     project_policy_name,
 )
+from jupyterlab_secrets.stores.openbao.migration import migrate_to_openbao
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .conftest import COMMUNITIES

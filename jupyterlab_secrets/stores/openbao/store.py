@@ -1,0 +1,506 @@
+"""`OpenBaoSecretStore`: the store interface on OpenBao (or HashiCorp Vault) KV v2, where
+OpenBao's policies decide.
+
+Each server holds an OpenBao token minted with its user's policies (``policies.py``); what
+the token may not read or write, the server cannot either, whatever its own configuration
+says. OpenBao encrypts the values, keeps their versions (KV v2) and records every read in its
+audit device. The server keeps no value, key or token on disk.
+
+This module holds the operations of the interface; the documents they read and write are laid
+out in ``layout.py``, the indexes packed and changed in ``index.py``, shared copies and share
+epochs kept in ``shares.py``, and every request goes through ``kv.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import hvac
+from traitlets import Int, Unicode
+
+from ...errors import (
+    ForbiddenError,
+    NameTakenError,
+    NotFoundError,
+    StaleVersionError,
+    UnavailableError,
+)
+from ..base import Recorder, SecretStore, StoredSecret, VersionInfo, View
+from . import layout
+from .index import modify, now, parse_time, read_index, record_version, stored
+from .kv import CasConflict, Kv
+from .layout import check_id
+from .migration import import_secret
+from .policies import admin_policy_name
+from .shares import Copies, attached_as, attachment, next_share
+
+
+class OpenBaoSecretStore(SecretStore):
+    """Secrets on an OpenBao (or Vault) KV v2 mount, read and written with ``hvac``.
+
+    See ``layout.py`` for the layout. A 403 of OpenBao becomes `ForbiddenError` carrying
+    OpenBao's reason; an unreachable OpenBao, `UnavailableError`.
+    """
+
+    url = Unicode(help="The OpenBao address.").tag(config=False)
+    mount = Unicode("jupyterlab-secrets", help="The KV v2 mount.").tag(config=False)
+    keep_versions = Int(10, help="How many earlier versions of a value are kept.").tag(config=False)
+    read_concurrency = Int(
+        16,
+        min=1,
+        help="How many documents (values, indexes, markers) are read at once, each by its own "
+        "client; 1 reads them one after another in the calling thread.",
+    ).tag(config=False)
+
+    def __init__(self, *, url: str, token: str, **kwargs: Any) -> None:
+        super().__init__(url=url, **kwargs)
+        self.kv = Kv(
+            url=self.url, token=token, mount=self.mount, read_concurrency=self.read_concurrency
+        )
+        self.copies = Copies(self.kv, self.keep_versions, self.log)
+
+    @property
+    def client(self) -> hvac.Client:
+        """This thread's ``hvac`` client."""
+        return self.kv.client
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.kv.close()
+
+    def check(self) -> list[str]:
+        """Check that OpenBao answers and accepts the token; return the token's policies
+        (names only). Raises `UnavailableError` with what to fix."""
+        try:
+            return self.kv.policies()
+        except ForbiddenError as error:
+            raise UnavailableError(
+                f"OpenBao at {self.url} does not accept this server's token ({error.message}) "
+                "Give the server a valid token (SecretsExtension.openbao_token_file or "
+                "BAO_TOKEN), then restart it."
+            ) from None
+
+    def capabilities(self, paths: Iterable[str]) -> dict[str, list[str]]:
+        """This token's capabilities on mount-relative paths (``sys/capabilities-self``)."""
+        return self.kv.capabilities(paths)
+
+    # -- documents -----------------------------------------------------------------------
+
+    def _own(self, project: str) -> dict[str, Any]:
+        """The project's index: ``{"secrets": {id: entry}, "attached": {id: attachment}}``."""
+        return read_index(self.kv, layout.project_index(project))[0]
+
+    def _modify_own(self, project: str, change: Callable[[dict[str, Any]], Any]) -> Any:
+        """`modify` the project's index."""
+        return modify(self.kv, layout.project_index(project), change)
+
+    def _read_or_none(self, path: str) -> tuple[dict[str, Any] | None, int]:
+        try:
+            return self.kv.read(path)
+        except ForbiddenError:
+            return None, 0
+
+    def _locate(self, view: View, secret_id: str) -> tuple[str | None, dict[str, Any], dict]:
+        """Where the view sees a secret: (None, entry, index) for its own, (community,
+        entry, index) for a shared one; `NotFoundError` otherwise."""
+        check_id(secret_id)
+        own = self._own(view.project)
+        entry = (own.get("secrets") or {}).get(secret_id)
+        if entry is not None:
+            return None, entry, own
+        shared = self.copies.seen_by(view).get(secret_id)
+        if shared is None:
+            raise NotFoundError("No such secret.")
+        return shared[0], shared[1], own
+
+    def _own_entry(self, view: View, secret_id: str) -> dict[str, Any]:
+        check_id(secret_id)
+        own = self._own(view.project)
+        entry = (own.get("secrets") or {}).get(secret_id)
+        if entry is None:
+            raise NotFoundError("No such secret.")
+        return entry
+
+    def _history(self, entry: dict[str, Any], user: str, at: str, new_value: bool) -> None:
+        record_version(entry, user, at, new_value, self.keep_versions)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def list(self, view: View) -> list[StoredSecret]:
+        """The view's own secrets (one read) and those shared with its communities (one list
+        and one read per owning project and community)."""
+        own = self._own(view.project)
+        attached = own.get("attached") or {}
+        result = [
+            stored(secret_id, entry, None)
+            for secret_id, entry in (own.get("secrets") or {}).items()
+        ]
+        for secret_id, (_, entry) in self.copies.seen_by(view).items():
+            shown = attached_as(attached.get(secret_id), entry, view.project)
+            result.append(stored(secret_id, entry, shown))
+        return result
+
+    def get(self, view: View, secret_id: str) -> StoredSecret:
+        """One secret the view can see."""
+        community, entry, own = self._locate(view, secret_id)
+        if community is None:
+            return stored(secret_id, entry, None)
+        added = (own.get("attached") or {}).get(secret_id)
+        return stored(secret_id, entry, attached_as(added, entry, view.project))
+
+    def read_values(self, view: View, secret_ids: Iterable[str]) -> Mapping[str, str | None]:
+        """The current values, read in parallel: own ones from the project, shared ones from
+        their community copy. IDs the view cannot see are left out."""
+        wanted = [i for i in dict.fromkeys(secret_ids) if layout.is_id(i)]
+        if not wanted:
+            return {}
+        own = (self._own(view.project).get("secrets") or {}).keys()
+        paths: dict[str, str] = {}
+        missing = [secret_id for secret_id in wanted if secret_id not in own]
+        shared = self.copies.seen_by(view) if missing else {}
+        for secret_id in wanted:
+            if secret_id in own:
+                paths[secret_id] = layout.own_value(view.project, secret_id)
+            elif secret_id in shared:
+                community, entry = shared[secret_id]
+                paths[secret_id] = layout.shared_value(community, entry["project"], secret_id)
+        values: dict[str, str | None] = {}
+        # One audited KV read per value, ``read_concurrency`` at a time.
+        documents = self.kv.map(self._read_or_none, paths.values())
+        for secret_id, (document, _) in zip(paths, documents, strict=True):
+            if document is not None and isinstance(document.get("value"), str):
+                values[secret_id] = document["value"]
+        return values
+
+    def change_marker(self, view: View) -> str:
+        """The KV versions of the project's index and of each community's marker: one
+        metadata read each, whatever the number of secrets."""
+        communities = sorted(view.communities)
+        # The project's own refusal is raised; a community's only shows as "-".
+        paths = [(layout.project_index(view.project), False)]
+        paths += [(layout.marker(community), True) for community in communities]
+        versions = self.kv.map(self._version_or_none, paths)
+        parts = [str(versions[0])]
+        for community, version in zip(communities, versions[1:], strict=True):
+            parts.append(f"{community}={'-' if version is None else version}")
+        return ";".join(parts)
+
+    def _version_or_none(self, item: tuple[str, bool]) -> int | None:
+        """The KV version of the path; None when refused and ``item[1]`` tolerates that."""
+        path, tolerate = item
+        try:
+            return self.kv.version_of(path)
+        except ForbiddenError:
+            if tolerate:
+                return None
+            raise
+
+    # -- writes --------------------------------------------------------------------------
+    # (``record`` is ignored: this store keeps no audit log of its own, OpenBao's audit
+    # device records every request.)
+
+    def create(
+        self, view: View, *, name: str, value: str, user: str, record: Recorder | None = None
+    ) -> StoredSecret:
+        """Write the value (a new ID, so it clashes with nothing), then claim the name in the
+        project's index; on a clash the value is deleted again."""
+        project, secret_id = view.project, uuid.uuid4().hex
+        path = layout.own_value(project, secret_id)
+        try:
+            kv_version = self.kv.write(path, {"value": value}, cas=0)
+        except CasConflict:
+            raise NameTakenError("A secret with this ID exists already.") from None
+        self.kv.keep(path, self.keep_versions + 1)
+        at = now()
+        entry = {
+            "project": project,
+            "name": name,
+            "version": 1,
+            "kv_version": kv_version,
+            "created_by": user,
+            "created_at": at,
+            "updated_at": at,
+            "updated_by": user,
+            "value_length": len(value),
+            "shared_with": [],
+            "share": None,
+        }
+        self._history(entry, user, at, True)
+
+        def claim(document: dict[str, Any]) -> None:
+            secrets = document.setdefault("secrets", {})
+            if any(other["name"] == name for other in secrets.values()):
+                raise NameTakenError(
+                    "A secret with this name already exists in this project.", "name"
+                )
+            secrets[secret_id] = entry
+
+        try:
+            self._modify_own(project, claim)
+        except BaseException:
+            self.kv.destroy(path)
+            raise
+        return stored(secret_id, entry, None)
+
+    def update(
+        self,
+        view: View,
+        secret_id: str,
+        *,
+        expected_version: int,
+        user: str,
+        name: str | None = None,
+        value: str | None = None,
+        record: Recorder | None = None,
+    ) -> StoredSecret:
+        """Claim the new version in the project's index (check-and-set: the index decides
+        the race), then write the value over its KV version (check-and-set again), then let
+        the change follow into the shared copies."""
+        check_id(secret_id)
+        at = now()
+        before: dict[str, Any] = {}
+
+        def claim(document: dict[str, Any]) -> dict[str, Any]:
+            secrets = document.get("secrets") or {}
+            entry = secrets.get(secret_id)
+            if entry is None:
+                raise NotFoundError("No such secret.")
+            if entry["version"] != expected_version:
+                raise StaleVersionError(
+                    "This secret was changed by someone else. Reload it and try again.",
+                    "version",
+                )
+            if name is not None and any(
+                other["name"] == name for key, other in secrets.items() if key != secret_id
+            ):
+                raise NameTakenError(
+                    "A secret with this name already exists in this project.", "name"
+                )
+            before.clear()
+            before.update(entry)
+            changed = dict(entry)
+            changed["version"] = entry["version"] + 1
+            changed["updated_at"] = at
+            changed["updated_by"] = user
+            if name is not None:
+                changed["name"] = name
+            if value is not None:
+                changed["kv_version"] = entry["kv_version"] + 1
+                changed["value_length"] = len(value)
+            self._history(changed, user, at, value is not None)
+            secrets[secret_id] = changed
+            return changed
+
+        entry = self._modify_own(view.project, claim)
+        if value is not None:
+            try:
+                self.kv.write(
+                    layout.own_value(view.project, secret_id),
+                    {"value": value},
+                    cas=before["kv_version"],
+                )
+            except CasConflict:
+                self._restore_entry(view.project, secret_id, entry, before)
+                raise StaleVersionError(
+                    "This secret was changed by someone else. Reload it and try again.",
+                    "version",
+                ) from None
+            except BaseException:
+                self._restore_entry(view.project, secret_id, entry, before)
+                raise
+        self.copies.follow(view.project, secret_id, entry, value)
+        return stored(secret_id, entry, None)
+
+    def _restore_entry(
+        self, project: str, secret_id: str, claimed: dict[str, Any], before: dict[str, Any]
+    ) -> None:
+        """Undo a claimed version whose value could not be written."""
+
+        def undo(document: dict[str, Any]) -> None:
+            secrets = document.get("secrets") or {}
+            if secrets.get(secret_id) == claimed:
+                secrets[secret_id] = before
+
+        try:
+            self._modify_own(project, undo)
+        except Exception:
+            self.log.warning("Could not undo a failed change of secret %s", secret_id)
+
+    def delete(self, view: View, secret_id: str, record: Recorder | None = None) -> None:
+        """Remove it from the index, then its value and versions, then its shared copies."""
+        check_id(secret_id)
+
+        def remove(document: dict[str, Any]) -> dict[str, Any]:
+            entry = (document.get("secrets") or {}).pop(secret_id, None)
+            if entry is None:
+                raise NotFoundError("No such secret.")
+            return entry
+
+        entry = self._modify_own(view.project, remove)
+        self.kv.destroy(layout.own_value(view.project, secret_id))
+        for community in entry.get("shared_with") or ():
+            try:
+                self.copies.remove(community, view.project, secret_id)
+            except ForbiddenError as error:
+                self.log.warning(
+                    "The copy of deleted secret %s in community %s remains: %s",
+                    secret_id,
+                    community,
+                    error.message,
+                )
+
+    # -- shares --------------------------------------------------------------------------
+
+    def community_admin(self, view: View, community: str) -> bool:
+        """Whether this server's token may share the view's secrets with ``community``."""
+        path = layout.data(layout.shared_value(community, view.project, "any"))
+        capabilities = self.capabilities([path])[path]
+        return "root" in capabilities or "create" in capabilities
+
+    def set_shares(
+        self,
+        view: View,
+        secret_id: str,
+        *,
+        add: Iterable[str],
+        remove: Iterable[str],
+        detach: Iterable[str] = (),
+        record: Recorder | None = None,
+    ) -> StoredSecret:
+        """Create the copies of ``add`` and delete those of ``remove`` (the admin policies of
+        those communities allow it, or nothing is written), then record the shares, and the
+        projects ``detach``ed, in the secret's share state (see ``shares.py``)."""
+        project = view.project
+        check_id(secret_id)
+        entry = self._own_entry(view, secret_id)
+        current = set(entry.get("shared_with") or ())
+        added = sorted(set(add) - set(remove) - current)
+        removed = sorted(set(remove) & current)
+        detached = sorted(set(detach))
+        if not added and not removed and not detached:
+            return stored(secret_id, entry, None)
+        self._check_admin(project, secret_id, added, removed)
+        # The admin's writes first: a refusal there leaves everything as it was.
+        copies = {c: self.copies.make(c, project, secret_id, entry) for c in added}
+        for community in removed:
+            self.copies.remove(community, project, secret_id)
+
+        def record_shares(document: dict[str, Any]) -> dict[str, Any]:
+            secrets = document.get("secrets") or {}
+            fresh = secrets.get(secret_id)
+            if fresh is None:
+                raise NotFoundError("No such secret.")
+            fresh = dict(fresh)
+            before = set(fresh.get("shared_with") or ())
+            after = (before | set(added)) - set(removed)
+            fresh["shared_with"] = sorted(after)
+            fresh["share"] = next_share(fresh.get("share"), before, after, detached)
+            secrets[secret_id] = fresh
+            return fresh
+
+        entry = self._modify_own(project, record_shares)
+        for community in entry["shared_with"]:
+            if community in copies:
+                history, copy_kv = copies[community]
+                self.copies.set_entry(
+                    community, project, secret_id, entry, copy_kv=copy_kv, history=history
+                )
+            else:
+                self.copies.set_entry(community, project, secret_id, entry)
+            self.copies.bump(community, project)
+        return stored(secret_id, entry, None)
+
+    def _check_admin(
+        self, project: str, secret_id: str, added: list[str], removed: list[str]
+    ) -> None:
+        """Refuse before writing anything unless the token may create the copies of
+        ``added`` and delete those of ``removed``."""
+        wanted = {
+            layout.data(layout.shared_value(c, project, secret_id)): ("create", c) for c in added
+        }
+        wanted.update(
+            {
+                layout.metadata(layout.shared_value(c, project, secret_id)): ("delete", c)
+                for c in removed
+            }
+        )
+        if not wanted:
+            return
+        granted = self.capabilities(wanted)
+        for path, (capability, community) in wanted.items():
+            if "root" in granted[path] or capability in granted[path]:
+                continue
+            raise ForbiddenError(
+                f"OpenBao refused this: permission denied ({capability} on {self.mount}/{path}; "
+                f"this server's token lacks the policy {admin_policy_name(community)})."
+            )
+
+    def set_attachment(
+        self, view: View, secret_id: str, name: str | None, record: Recorder | None = None
+    ) -> StoredSecret:
+        """Record in the project's index that it added the shared secret (with the share it
+        came through), or remove that record."""
+        check_id(secret_id)
+        shared = self.copies.seen_by(view).get(secret_id)
+        if shared is None:
+            raise NotFoundError("No such secret.")
+        _, entry = shared
+        added = attachment(entry, name)
+
+        def change(document: dict[str, Any]) -> None:
+            attached = document.setdefault("attached", {})
+            if name is None:
+                attached.pop(secret_id, None)
+            else:
+                attached[secret_id] = added
+
+        self._modify_own(view.project, change)
+        shown = attached_as(added, entry, view.project) if name else None
+        return stored(secret_id, entry, shown)
+
+    def import_secret(
+        self,
+        project: str,
+        secret: StoredSecret,
+        value: str,
+        earlier: Callable[[], Sequence[tuple[VersionInfo, str]]] | None = None,
+    ) -> bool:
+        """Copy a secret from another store, for the migration (see `import_secret` of
+        ``migration.py``). False when OpenBao holds that version already."""
+        return import_secret(self, project, secret, value, earlier)
+
+    # -- versions ------------------------------------------------------------------------
+
+    def versions(self, view: View, secret_id: str) -> list[VersionInfo]:
+        """From the index's history (a shared copy has its own): no value is read."""
+        _, entry, _ = self._locate(view, secret_id)
+        history = entry.get("history") or [
+            [entry["version"], entry.get("kv_version"), entry["updated_at"], entry["updated_by"]]
+        ]
+        return [
+            VersionInfo(
+                version=int(version),
+                updated_at=parse_time(at),
+                updated_by=by,
+                current=index == 0,
+            )
+            for index, (version, _, at, by) in enumerate(history)
+        ]
+
+    def read_version(self, view: View, secret_id: str, version: int) -> str:
+        """The value of a kept version, at its KV version (of the copy, for a shared one)."""
+        community, entry, _ = self._locate(view, secret_id)
+        gone = NotFoundError(f"Version {version} of this secret is no longer kept.")
+        kv_versions = [item[1] for item in entry.get("history") or () if item[0] == version]
+        if not kv_versions or kv_versions[0] is None:
+            raise gone
+        if community is None:
+            path = layout.own_value(view.project, secret_id)
+        else:
+            path = layout.shared_value(community, entry["project"], secret_id)
+        document, _ = self.kv.read(path, version=int(kv_versions[0]))
+        if document is None or not isinstance(document.get("value"), str):
+            raise gone
+        return document["value"]
