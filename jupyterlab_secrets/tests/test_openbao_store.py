@@ -16,17 +16,18 @@ from jupyterlab_secrets.errors import (
     ForbiddenError,
     NameTakenError,
     NotFoundError,
-    StaleVersionError,
     UnavailableError,
 )
-from jupyterlab_secrets.openbao_admin import openbao_setup, policies
+from jupyterlab_secrets.openbao_admin import openbao_setup
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.openbao import (
     OpenBaoSecretStore,
     admin_policy_name,
+    configured_policies,
     member_policy_name,
     project_policy_name,
 )
+from jupyterlab_secrets.stores.openbao.index import modify
 
 from .conftest import COMMUNITIES
 from .openbao_server import OpenBao
@@ -76,67 +77,6 @@ def snapshot(store: OpenBaoSecretStore, view: View) -> tuple:
 
 
 # -- the store on its own ----------------------------------------------------------------
-
-
-def test_create_list_read_update_delete(everything: OpenBaoSecretStore) -> None:
-    # Given a secret created in proj-a
-    created = everything.create(A, name="api-key", value="v1\nline ✓", user="alice")
-    assert (created.version, created.project, created.value_length) == (1, "proj-a", 9)
-    # Then it is listed, read byte for byte, and not seen from proj-b
-    assert [s.id for s in everything.list(A)] == [created.id]
-    assert everything.read_values(A, [created.id]) == {created.id: "v1\nline ✓"}
-    assert everything.list(B) == []
-    assert everything.read_values(B, [created.id]) == {}
-    with pytest.raises(NotFoundError):
-        everything.get(B, created.id)
-    # When it is renamed and changed with the current version
-    renamed = everything.update(A, created.id, expected_version=1, user="bob", name="api-key-2")
-    changed = everything.update(A, created.id, expected_version=2, user="bob", value="v3")
-    assert (renamed.version, renamed.name, changed.version, changed.updated_by) == (
-        2,
-        "api-key-2",
-        3,
-        "bob",
-    )
-    # Then a stale version writes nothing
-    with pytest.raises(StaleVersionError):
-        everything.update(A, created.id, expected_version=2, user="bob", value="lost")
-    assert everything.read_values(A, [created.id]) == {created.id: "v3"}
-    assert everything.get(A, created.id).version == 3
-    # And its versions are kept, newest first, and readable
-    versions = everything.versions(A, created.id)
-    # (the rename alone took the place of version 1: it holds the same value)
-    assert [(v.version, v.current) for v in versions] == [(3, True), (2, False)]
-    assert everything.read_version(A, created.id, 2) == "v1\nline ✓"
-    assert everything.read_version(A, created.id, 3) == "v3"
-    # When it is deleted, it is gone
-    everything.delete(A, created.id)
-    assert everything.list(A) == []
-    with pytest.raises(NotFoundError):
-        everything.delete(A, created.id)
-
-
-def test_names_are_unique_within_a_project(everything: OpenBaoSecretStore) -> None:
-    first = everything.create(A, name="token", value="one", user="alice")
-    other = everything.create(A, name="other", value="two", user="alice")
-    with pytest.raises(NameTakenError):
-        everything.create(A, name="token", value="three", user="alice")
-    with pytest.raises(NameTakenError):
-        everything.update(A, other.id, expected_version=1, user="alice", name="token")
-    # Nothing changed, and another project may use the name
-    assert snapshot(everything, A)[1] == {first.id: "one", other.id: "two"}
-    assert everything.create(B, name="token", value="b", user="bob").project == "proj-b"
-
-
-def test_only_keep_versions_are_kept(open_store, openbao: OpenBao) -> None:
-    store = open_store(openbao.everything(), keep_versions=2)
-    secret = store.create(A, name="rotated", value="v1", user="alice")
-    for version in range(1, 5):
-        store.update(A, secret.id, expected_version=version, user="alice", value=f"v{version + 1}")
-    assert [v.version for v in store.versions(A, secret.id)] == [5, 4, 3]
-    assert store.read_version(A, secret.id, 3) == "v3"
-    with pytest.raises(NotFoundError):
-        store.read_version(A, secret.id, 2)
 
 
 def audited(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[tuple[str, str]]]:
@@ -221,13 +161,59 @@ def test_setup_is_idempotent_and_prints_no_token(openbao: OpenBao) -> None:
     )
     assert changed == 0
     assert all(line.endswith(("unchanged.", "exists.")) for line in lines), lines
-    names = set(policies(openbao.mount, "proj-d", COMMUNITIES))
+    names = set(configured_policies(openbao.mount, "proj-d", COMMUNITIES))
     assert {
         "jupyterlab-secrets-project-proj-a",
         "jupyterlab-secrets-member-ml-team",
         "jupyterlab-secrets-admin-data-team",
     } <= names
     assert openbao.server.root_token not in "\n".join(lines)
+
+
+def test_a_create_that_loses_its_name_leaves_no_value_behind(openbao: OpenBao, open_store) -> None:
+    # Given two servers of proj-a, and a name taken already
+    token = openbao.everything()
+    first, second = open_store(token), open_store(token)
+    first.create(A, name="taken", value="x", user="alice")
+    # When one creates it again, and both race to create another name at once
+    with pytest.raises(NameTakenError):
+        second.create(A, name="taken", value="lost", user="alice")
+    barrier = threading.Barrier(2)
+
+    def create(store: OpenBaoSecretStore) -> str:
+        barrier.wait()
+        try:
+            store.create(A, name="twice", value="x", user="alice")
+            return "created"
+        except NameTakenError:
+            return "taken"
+
+    with ThreadPoolExecutor(2) as pool:
+        assert sorted(pool.map(create, (first, second))) == ["created", "taken"]
+    # Then OpenBao holds a value for each listed secret only: the losers' were deleted
+    values = first.kv.list("projects/proj-a/secrets")
+    assert sorted(values) == sorted(s.id for s in first.list(A))
+    assert len(values) == 2
+
+
+def test_capabilities_are_those_the_policies_grant(openbao: OpenBao, open_store) -> None:
+    # Given a token of proj-a that is a member (not an admin) of data-team
+    store = open_store(member_token(openbao, "proj-a", "data-team"))
+    own = "data/projects/proj-a/secrets/" + "0" * 32
+    copy = "data/communities/ml-team/projects/proj-a/secrets/" + "0" * 32
+    shared = "data/communities/data-team/projects/proj-b/secrets/" + "0" * 32
+    other = "data/projects/proj-b/secrets/" + "0" * 32
+    # When OpenBao is asked what it may do on each path
+    granted = store.capabilities([own, copy, shared, other])
+    # Then each is what its policies say, by the path as asked
+    assert set(granted[own]) == {"create", "read", "update", "patch", "delete", "list"}
+    assert granted[copy] == ["update"]
+    assert granted[shared] == ["read"]
+    assert granted[other] == ["deny"]
+    # And a root token may do anything
+    root = open_store(openbao.server.root_token)
+    assert root.capabilities([other]) == {other: ["root"]}
+    assert root.community_admin(A, "data-team")
 
 
 # -- OpenBao decides ----------------------------------------------------------------------
@@ -290,15 +276,17 @@ def test_a_member_cannot_write_a_shared_copy(
         b.set_shares(B, secret.id, add=[], remove=["ml-team"])
     copy = f"communities/ml-team/projects/proj-a/secrets/{secret.id}"
     with pytest.raises(ForbiddenError):
-        b._write(copy, {"value": "x"}, None)
+        b.kv.write(copy, {"value": "x"}, None)
     with pytest.raises(ForbiddenError):
-        b._destroy(copy)
+        b.kv.destroy(copy)
     assert b.read_values(B, [secret.id]) == {secret.id: "original"}
 
 
-def test_sharing_rules_hold_on_openbao(
+def test_each_users_own_token_suffices_to_share_add_change_and_unshare(
     openbao: OpenBao, open_store, everything: OpenBaoSecretStore
 ) -> None:
+    # (The contract suite runs these rules with a token of every policy; here each server
+    # holds only its user's policies, as a hub mints them.)
     # Given alice (admin of ml-team) on proj-a, and carol on proj-b, each with own tokens
     alice = open_store(member_token(openbao, "proj-a", "ml-team", "data-team", admin=("ml-team",)))
     carol = open_store(member_token(openbao, "proj-b", "ml-team"))
@@ -431,53 +419,12 @@ def test_reads_at_once_stop_at_the_first_error() -> None:
     try:
         # Then the error is raised, and the reads not yet started never start
         with pytest.raises(UnavailableError):
-            store._map(read, range(100))
+            store.kv.map(read, range(100))
         release.set()
-        assert store._map(lambda index: index * 2, range(5)) == [0, 2, 4, 6, 8]
+        assert store.kv.map(lambda index: index * 2, range(5)) == [0, 2, 4, 6, 8]
     finally:
         store.close()
     assert len(started) < 100
-
-
-def test_concurrent_writers_race_through_check_and_set(
-    openbao: OpenBao, open_store, everything: OpenBaoSecretStore
-) -> None:
-    # Given two servers of proj-a, and one secret
-    token = openbao.everything()
-    first, second = open_store(token), open_store(token)
-    secret = first.create(A, name="raced", value="start", user="alice")
-    barrier = threading.Barrier(2)
-
-    def attempt(store: OpenBaoSecretStore, value: str) -> str:
-        barrier.wait()
-        try:
-            store.update(A, secret.id, expected_version=1, user="alice", value=value)
-            return "won"
-        except StaleVersionError:
-            return "stale"
-
-    # When both change version 1 at once, exactly one wins, and its value is kept
-    with ThreadPoolExecutor(2) as pool:
-        outcomes = list(pool.map(attempt, (first, second), ("one", "two")))
-    assert sorted(outcomes) == ["stale", "won"]
-    winner = ("one", "two")[outcomes.index("won")]
-    assert everything.read_values(A, [secret.id]) == {secret.id: winner}
-    assert everything.get(A, secret.id).version == 2
-
-    # When both create the same name at once, exactly one gets it
-    def create(store: OpenBaoSecretStore) -> str:
-        barrier.wait()
-        try:
-            store.create(A, name="twice", value="x", user="alice")
-            return "created"
-        except NameTakenError:
-            return "taken"
-
-    with ThreadPoolExecutor(2) as pool:
-        assert sorted(pool.map(create, (first, second))) == ["created", "taken"]
-    assert [s.name for s in everything.list(A)].count("twice") == 1
-    # And the loser's value was not left behind
-    assert len(everything._list("projects/proj-a/secrets")) == len(everything.list(A))
 
 
 def test_an_index_of_thousands_of_secrets_fits_in_one_request(
@@ -491,7 +438,7 @@ def test_an_index_of_thousands_of_secrets_fits_in_one_request(
         for index in range(5_000):
             document["secrets"][f"{index:032x}"] = {**entry, "name": f"secret-{index:05d}"}
 
-    everything._modify("projects/proj-a/index", grow)
+    modify(everything.kv, "projects/proj-a/index", grow)
     # Then it is listed whole, and a create still claims its name in it
     assert len(everything.list(A)) == 5_001
     everything.create(A, name="one-more", value="v", user="alice")
