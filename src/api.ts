@@ -260,32 +260,59 @@ export class SecretsClient {
   }
 
   /**
-   * What is injected into this project's kernels: names and values.
+   * The kept versions of a secret, as the server lists them: metadata
+   * only, never a value.
    */
-  async environment(): Promise<Record<string, string>> {
-    const answer = await this._request<{
-      environment: Record<string, string>;
-    }>('environment');
-    return answer.environment;
+  async versions(id: string): Promise<ISecretVersion[]> {
+    const answer = await this._request<{ versions: ISecretVersion[] }>(
+      Private.secretPath(id, 'versions')
+    );
+    return answer.versions;
   }
 
   /**
-   * The environment, unless it has not changed since the answer tagged
-   * `etag`. The server derives the tag from metadata, never from values, and
-   * answers an unchanged environment without decrypting anything.
+   * Make a new version of a secret that holds the value of an earlier one.
    *
-   * @param etag - the entity tag of the environment held, if any
+   * @param id - the secret's ID
+   * @param version - the version whose value comes back
+   * @param current - the secret's current version, checked by the server
    */
-  async environmentIfChanged(
-    etag: string | null
-  ): Promise<IConditional<Record<string, string>>> {
-    const answer = await Private.getIfChanged<{
-      environment: Record<string, string>;
-    }>('environment', etag, this.serverSettings);
-    return {
-      body: answer.body ? answer.body.environment : null,
-      etag: answer.etag
-    };
+  restore(id: string, version: number, current: number): Promise<ISecretMeta> {
+    return this._send<ISecretMeta>(
+      Private.secretPath(id, `versions/${version}/restore`),
+      'POST',
+      { version: current }
+    );
+  }
+
+  /**
+   * The audit events of one secret, newest first. They never hold a value.
+   */
+  async auditEvents(secretId: string): Promise<IAuditEvent[]> {
+    const answer = await this._request<{ events: IAuditEvent[] }>(
+      `audit?secret_id=${encodeURIComponent(secretId)}`
+    );
+    return answer.events;
+  }
+
+  /**
+   * What the server knows of the secrets of a kernel it started: names
+   * only, never a value.
+   */
+  kernelSecrets(kernelId: string): Promise<IKernelSecrets> {
+    return this._request<IKernelSecrets>(Private.kernelPath(kernelId));
+  }
+
+  /**
+   * Ask the server to set the project's secrets in a kernel again.
+   *
+   * @returns the kernel's secrets afterwards
+   */
+  reloadKernel(kernelId: string): Promise<IKernelSecrets> {
+    return this._send<IKernelSecrets>(
+      Private.kernelPath(kernelId, 'reload'),
+      'POST'
+    );
   }
 
   private _request<T>(path: string, init: RequestInit = {}): Promise<T> {
@@ -373,10 +400,17 @@ namespace Private {
     const base = `secrets/${encodeURIComponent(id)}`;
     return action ? `${base}/${action}` : base;
   }
+
+  /**
+   * The route of one kernel's secrets, or of one of its actions.
+   */
+  export function kernelPath(kernelId: string, action?: string): string {
+    const base = `kernels/${encodeURIComponent(kernelId)}`;
+    return action ? `${base}/${action}` : base;
+  }
 }
 
-// The kernel status and the history of a secret. Kept apart from the client
-// above: they take the client's server settings.
+// The answers of the kernel status and of a secret's history.
 
 /**
  * Whether a kernel has the project's secrets, as the server answers it.
@@ -429,100 +463,4 @@ export interface IAuditEvent {
   secret_id: string | null;
   secret_name: string | null;
   detail: unknown;
-}
-
-/**
- * What the server knows of the secrets of a kernel it started.
- *
- * @param settings - the server connection settings
- * @param kernelId - the kernel's ID
- */
-export function fetchKernelSecrets(
-  settings: ServerConnection.ISettings,
-  kernelId: string
-): Promise<IKernelSecrets> {
-  return requestAPI<IKernelSecrets>(
-    `kernels/${encodeURIComponent(kernelId)}`,
-    {},
-    settings
-  );
-}
-
-/**
- * Ask the server to set the project's secrets in a kernel again.
- *
- * @param settings - the server connection settings
- * @param kernelId - the kernel's ID
- * @returns the kernel's secrets afterwards
- */
-export function reloadKernelSecrets(
-  settings: ServerConnection.ISettings,
-  kernelId: string
-): Promise<IKernelSecrets> {
-  return requestAPI<IKernelSecrets>(
-    `kernels/${encodeURIComponent(kernelId)}/reload`,
-    { method: 'POST' },
-    settings
-  );
-}
-
-/**
- * The kept versions of a secret, newest first as the server lists them.
- *
- * @param settings - the server connection settings
- * @param id - the secret's ID
- */
-export async function fetchVersions(
-  settings: ServerConnection.ISettings,
-  id: string
-): Promise<ISecretVersion[]> {
-  const answer = await requestAPI<{ versions: ISecretVersion[] }>(
-    `secrets/${encodeURIComponent(id)}/versions`,
-    {},
-    settings
-  );
-  return answer.versions;
-}
-
-/**
- * Make a new version of a secret that holds the value of an earlier one.
- *
- * @param settings - the server connection settings
- * @param id - the secret's ID
- * @param version - the version whose value comes back
- * @param current - the secret's current version, checked by the server
- */
-export function restoreVersion(
-  settings: ServerConnection.ISettings,
-  id: string,
-  version: number,
-  current: number
-): Promise<ISecretMeta> {
-  return requestAPI<ISecretMeta>(
-    `secrets/${encodeURIComponent(id)}/versions/${version}/restore`,
-    {
-      method: 'POST',
-      body: JSON.stringify({ version: current }),
-      headers: { 'Content-Type': 'application/json' }
-    },
-    settings
-  );
-}
-
-/**
- * The audit events of one secret, newest first.
- *
- * @param settings - the server connection settings
- * @param secretId - the secret's ID
- */
-export async function fetchAuditEvents(
-  settings: ServerConnection.ISettings,
-  secretId: string
-): Promise<IAuditEvent[]> {
-  const answer = await requestAPI<{ events: IAuditEvent[] }>(
-    `audit?secret_id=${encodeURIComponent(secretId)}`,
-    {},
-    settings
-  );
-  return answer.events;
 }

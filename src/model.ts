@@ -1,9 +1,12 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
+  IAuditEvent,
   ICommunity,
+  IKernelSecrets,
   ISecretMeta,
   ISecretUpdate,
+  ISecretVersion,
   SecretsAPIError,
   SecretsClient
 } from './api';
@@ -107,6 +110,28 @@ export class SecretsModel implements ISecretsModel {
 
   communities(): Promise<ICommunity[]> {
     return this._client.communities();
+  }
+
+  versions(id: string): Promise<ISecretVersion[]> {
+    return this._client.versions(id);
+  }
+
+  restore(id: string, version: number, current: number): Promise<ISecretMeta> {
+    return this._change({ type: 'restore', id }, () =>
+      this._client.restore(id, version, current)
+    );
+  }
+
+  auditEvents(id: string): Promise<IAuditEvent[]> {
+    return this._client.auditEvents(id);
+  }
+
+  kernelSecrets(kernelId: string): Promise<IKernelSecrets> {
+    return this._client.kernelSecrets(kernelId);
+  }
+
+  reloadKernel(kernelId: string): Promise<IKernelSecrets> {
+    return this._client.reloadKernel(kernelId);
   }
 
   dispose(): void {

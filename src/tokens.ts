@@ -2,7 +2,15 @@ import { Token } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal } from '@lumino/signaling';
 
-import { ICommunity, ISecretMeta, ISecretUpdate, SecretsAPIError } from './api';
+import {
+  IAuditEvent,
+  ICommunity,
+  IKernelSecrets,
+  ISecretMeta,
+  ISecretUpdate,
+  ISecretVersion,
+  SecretsAPIError
+} from './api';
 
 /**
  * How often the project's secrets are asked for by default, in
@@ -27,6 +35,7 @@ export interface ISecretsChange {
     | 'access'
     | 'attach'
     | 'detach'
+    | 'restore'
     | 'refresh';
   /**
    * The secret concerned, when there is one.
@@ -37,9 +46,10 @@ export interface ISecretsChange {
 /**
  * The secrets of the current project: metadata only, never a value.
  *
- * Every operation on the secrets goes through it. A change refreshes the
- * list and emits `changed`; a value asked for with `reveal` is handed to
- * the caller and never kept.
+ * Every request of the page to the secrets API goes through it: the list,
+ * the changes, a secret's history and the kernels' secrets. A change
+ * (restoring a version too) refreshes the list and emits `changed`; a value
+ * asked for with `reveal` is handed to the caller and never kept.
  */
 export interface ISecretsModel extends IDisposable {
   /**
@@ -128,6 +138,36 @@ export interface ISecretsModel extends IDisposable {
    * The communities of the current project.
    */
   communities(): Promise<ICommunity[]>;
+
+  /**
+   * The kept versions of a secret: metadata only, never a value.
+   */
+  versions(id: string): Promise<ISecretVersion[]>;
+
+  /**
+   * Make a new version of a secret that holds the value of an earlier one;
+   * `current` must be the secret's current version.
+   */
+  restore(id: string, version: number, current: number): Promise<ISecretMeta>;
+
+  /**
+   * The audit events of one secret, newest first. They never hold a value.
+   */
+  auditEvents(id: string): Promise<IAuditEvent[]>;
+
+  /**
+   * What the server knows of the secrets of a kernel it started: names
+   * only, never a value.
+   */
+  kernelSecrets(kernelId: string): Promise<IKernelSecrets>;
+
+  /**
+   * Ask the server to set the project's secrets in a kernel again. It
+   * changes no secret, so `changed` is not emitted.
+   *
+   * @returns the kernel's secrets afterwards
+   */
+  reloadKernel(kernelId: string): Promise<IKernelSecrets>;
 }
 
 /**

@@ -6,14 +6,20 @@ import { SecretsAPIError, SecretsClient } from '../api';
  * A client whose REST layer answers from a queue, recording each request.
  */
 function mockClient(answers: Array<{ status: number; body?: unknown }>) {
-  const requests: Array<{ url: string; method: string; body: string | null }> =
-    [];
+  const requests: Array<{
+    url: string;
+    href: string;
+    method: string;
+    body: string | null;
+  }> = [];
   const fetchMock = jest.fn(
     async (input: RequestInfo | URL, init?: RequestInit) => {
       const request = input instanceof Request ? input : null;
+      const href = request ? request.url : String(input);
       requests.push({
         // ServerConnection appends a cache-busting query; keep the path.
-        url: (request ? request.url : String(input)).split('?')[0],
+        url: href.split('?')[0],
+        href,
         method: (request?.method ?? init?.method ?? 'GET').toUpperCase(),
         body: request ? await request.text() : ((init?.body as string) ?? null)
       });
@@ -137,12 +143,84 @@ describe('SecretsClient', () => {
     expect(requests[0].method).toBe('DELETE');
   });
 
-  it('reads the environment map', async () => {
-    const { client } = mockClient([
-      { status: 200, body: { environment: { one: '1', two: '2' } } }
+  it('has no way to fetch every value at once', () => {
+    // Only a form the user opened asks for a value, one secret at a time.
+    const { client } = mockClient([]);
+    const methods = Object.getOwnPropertyNames(
+      Object.getPrototypeOf(client)
+    ).filter(name => /environment/i.test(name));
+
+    expect(methods).toEqual([]);
+  });
+
+  it('asks for the versions and the audit events of a secret', async () => {
+    const version = {
+      version: 2,
+      updated_at: '2026-01-02T00:00:00+00:00',
+      updated_by: 'bob',
+      current: true
+    };
+    const event = {
+      id: 'e1',
+      at: '2026-01-02T00:00:00+00:00',
+      user: 'bob',
+      project: 'default',
+      action: 'update',
+      secret_id: 'a/b',
+      secret_name: 'my-api-key',
+      detail: null
+    };
+    const { client, requests } = mockClient([
+      { status: 200, body: { versions: [version] } },
+      { status: 200, body: { events: [event] } }
     ]);
 
-    expect(await client.environment()).toEqual({ one: '1', two: '2' });
+    expect(await client.versions('a/b')).toEqual([version]);
+    expect(await client.auditEvents('a/b')).toEqual([event]);
+
+    expect(requests.map(r => r.method)).toEqual(['GET', 'GET']);
+    expect(requests[0].url).toBe(
+      'http://localhost:8888/base/jupyterlab-secrets/api/secrets/a%2Fb/versions'
+    );
+    expect(requests[1].href).toMatch(
+      /^http:\/\/localhost:8888\/base\/jupyterlab-secrets\/api\/audit\?secret_id=a%2Fb(&|$)/
+    );
+  });
+
+  it('restores a version, checked against the current one', async () => {
+    const { client, requests } = mockClient([
+      { status: 200, body: { ...meta, version: 4 } }
+    ]);
+
+    const restored = await client.restore('abc123', 1, 3);
+
+    expect(restored.version).toBe(4);
+    expect(requests[0].method).toBe('POST');
+    expect(requests[0].url).toMatch(/\/secrets\/abc123\/versions\/1\/restore$/);
+    expect(JSON.parse(requests[0].body!)).toEqual({ version: 3 });
+  });
+
+  it("asks for a kernel's secrets, and reloads them with POST", async () => {
+    const kernel = {
+      kernel_id: 'k/1',
+      language: 'python',
+      state: 'loaded',
+      names: ['A_KEY'],
+      skipped: [],
+      message: null
+    };
+    const { client, requests } = mockClient([
+      { status: 200, body: kernel },
+      { status: 200, body: kernel }
+    ]);
+
+    expect(await client.kernelSecrets('k/1')).toEqual(kernel);
+    expect(await client.reloadKernel('k/1')).toEqual(kernel);
+
+    expect(requests.map(r => `${r.method} ${r.url}`)).toEqual([
+      'GET http://localhost:8888/base/jupyterlab-secrets/api/kernels/k%2F1',
+      'POST http://localhost:8888/base/jupyterlab-secrets/api/kernels/k%2F1/reload'
+    ]);
   });
 
   it('asks for the list only if it changed since an entity tag', async () => {
@@ -169,30 +247,5 @@ describe('SecretsClient', () => {
     expect(first).toEqual({ body: list, etag: '"v1"' });
     expect(second).toEqual({ body: null, etag: '"v1"' });
     expect(headers).toEqual([null, '"v1"']);
-  });
-
-  it('asks for the environment with If-None-Match and reads 304 as unchanged', async () => {
-    const headers: Array<string | null> = [];
-    const answers = [
-      new Response(JSON.stringify({ environment: { A_KEY: 'a' } }), {
-        status: 200,
-        headers: { ETag: '"e1"' }
-      }),
-      new Response(null, { status: 304, headers: { ETag: '"e1"' } })
-    ];
-    const fetchMock = jest.fn(async (input: RequestInfo | URL) => {
-      headers.push((input as Request).headers.get('If-None-Match'));
-      return answers.shift()!;
-    });
-    const client = new SecretsClient(
-      ServerConnection.makeSettings({ fetch: fetchMock as any })
-    );
-
-    const first = await client.environmentIfChanged(null);
-    const second = await client.environmentIfChanged(first.etag);
-
-    expect(first).toEqual({ body: { A_KEY: 'a' }, etag: '"e1"' });
-    expect(second).toEqual({ body: null, etag: '"e1"' });
-    expect(headers).toEqual([null, '"e1"']);
   });
 });

@@ -348,6 +348,115 @@ describe('SecretsModel', () => {
     model.dispose();
   });
 
+  it('restores a version through the API, refreshes, and says so', async () => {
+    // Given a secret at version 3 whose earlier versions are kept
+    let listed = meta('api-key', { version: 3 });
+    const server = mockServer((method, path) => {
+      if (
+        method === 'POST' &&
+        path === 'secrets/id-api-key/versions/1/restore'
+      ) {
+        listed = { ...listed, version: 4 };
+        return { status: 200, body: listed };
+      }
+      return { status: 200, body: { project: 'default', secrets: [listed] } };
+    });
+    const model = new SecretsModel(server.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+
+    // When version 1 is restored over version 3
+    const answer = await model.restore('id-api-key', 1, 3);
+
+    // Then the server checked it against version 3, the list holds the
+    // new version, and listeners heard which secret was restored
+    expect(answer.version).toBe(4);
+    const post = server.requests.find(r => r.method === 'POST')!;
+    expect(JSON.parse(post.body)).toEqual({ version: 3 });
+    expect(model.secrets[0].version).toBe(4);
+    expect(changes).toEqual([
+      { type: 'refresh' },
+      { type: 'restore', id: 'id-api-key' }
+    ]);
+    model.dispose();
+  });
+
+  it('refreshes after a stale restore, and tells of no restore', async () => {
+    // Given a secret restored elsewhere meanwhile
+    const server = mockServer((method, path) => {
+      if (method === 'POST') {
+        return { status: 409, body: { message: 'The secret has changed.' } };
+      }
+      return {
+        status: 200,
+        body: { project: 'default', secrets: [meta('api-key', { version: 4 })] }
+      };
+    });
+    const model = new SecretsModel(server.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+
+    // When a restore is sent against the old version
+    const error = await model.restore('id-api-key', 1, 3).catch(e => e);
+
+    // Then the refusal comes back, the list was fetched again, and no
+    // restore is announced
+    expect(error.status).toBe(409);
+    expect(server.requests.map(r => `${r.method} ${r.path}`)).toEqual([
+      'GET secrets',
+      'POST secrets/id-api-key/versions/1/restore',
+      'GET secrets'
+    ]);
+    expect(changes.map(c => c.type)).not.toContain('restore');
+    model.dispose();
+  });
+
+  it('asks for history and kernels without announcing a change', async () => {
+    const server = mockServer((method, path) => {
+      if (path === 'secrets/id-api-key/versions') {
+        return { status: 200, body: { versions: [] } };
+      }
+      if (path === 'audit') {
+        return { status: 200, body: { events: [] } };
+      }
+      if (path.startsWith('kernels/k1')) {
+        return {
+          status: 200,
+          body: {
+            kernel_id: 'k1',
+            language: 'python',
+            state: 'loaded',
+            names: [],
+            skipped: [],
+            message: null
+          }
+        };
+      }
+      return { status: 200, body: { project: 'default', secrets: [] } };
+    });
+    const model = new SecretsModel(server.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+
+    expect(await model.versions('id-api-key')).toEqual([]);
+    expect(await model.auditEvents('id-api-key')).toEqual([]);
+    expect((await model.kernelSecrets('k1')).state).toBe('loaded');
+    expect((await model.reloadKernel('k1')).state).toBe('loaded');
+
+    expect(server.requests.map(r => `${r.method} ${r.path}`)).toEqual([
+      'GET secrets',
+      'GET secrets/id-api-key/versions',
+      'GET audit',
+      'GET kernels/k1',
+      'POST kernels/k1/reload'
+    ]);
+    expect(changes).toEqual([]);
+    model.dispose();
+  });
+
   it('is silent once disposed', async () => {
     const store = fakeStore([meta('key')]);
     const model = new SecretsModel(store.client);

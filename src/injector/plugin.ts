@@ -14,9 +14,6 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-// The REST layer is loaded at start anyway, by the secrets model.
-// eslint-disable-next-line jupyter/prefer-lazy-imports
-import { fetchKernelSecrets, reloadKernelSecrets } from '../api';
 import { ISecretsModel } from '../tokens';
 // Toolbar factories must return their widget at once: no await there.
 // eslint-disable-next-line jupyter/prefer-lazy-imports
@@ -78,10 +75,9 @@ export const kernelStatusPlugin: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null
   ): void => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_secrets');
-    const settings = app.serviceManager.serverSettings;
     const tracker = new KernelSecretsTracker({
-      fetch: kernelId => fetchKernelSecrets(settings, kernelId),
-      reload: kernelId => reloadKernelSecrets(settings, kernelId),
+      fetch: kernelId => model.kernelSecrets(kernelId),
+      reload: kernelId => model.reloadKernel(kernelId),
       interval: DEFAULT_STATUS_INTERVAL
     });
 

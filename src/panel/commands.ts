@@ -375,12 +375,7 @@ export function addHistoryCommand(
     execute: async args => {
       const secret = secretOf(args);
       if (secret?.origin === 'project') {
-        await showHistoryDialog({
-          model,
-          serverSettings: app.serviceManager.serverSettings,
-          secret,
-          trans
-        });
+        await showHistoryDialog({ model, secret, trans });
       }
     }
   });

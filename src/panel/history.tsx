@@ -1,18 +1,10 @@
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Time } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Button, ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import {
-  fetchAuditEvents,
-  fetchVersions,
-  IAuditEvent,
-  ISecretMeta,
-  ISecretVersion,
-  restoreVersion
-} from '../api';
+import { IAuditEvent, ISecretMeta, ISecretVersion } from '../api';
 import { ISecretsModel } from '../tokens';
 import { errorMessage } from './form';
 
@@ -61,13 +53,9 @@ const CURRENT_CLASS = 'jp-mod-current';
  */
 export interface IHistoryOptions {
   /**
-   * The model, refreshed after a restore.
+   * The model the history is asked of, and a restore is made through.
    */
   model: ISecretsModel;
-  /**
-   * The server the history is asked of.
-   */
-  serverSettings: ServerConnection.ISettings;
   /**
    * The secret whose history shows.
    */
@@ -88,7 +76,6 @@ export async function showHistoryDialog(
   options: IHistoryOptions
 ): Promise<void> {
   const { model, secret, trans } = options;
-  const settings = options.serverSettings;
   // Dialogs do not stack: the History closes while the confirmation shows,
   // and comes back with the outcome.
   for (;;) {
@@ -96,8 +83,8 @@ export async function showHistoryDialog(
     const body = new HistoryBody({
       load: () =>
         Promise.all([
-          fetchVersions(settings, secret.id),
-          fetchAuditEvents(settings, secret.id).catch(() => null)
+          model.versions(secret.id),
+          model.auditEvents(secret.id).catch(() => null)
         ]),
       trans,
       onRestore: (version, current) => {
@@ -132,12 +119,9 @@ export async function showHistoryDialog(
     });
     if (confirmed.button.accept) {
       try {
-        await restoreVersion(
-          settings,
-          secret.id,
-          choice.version,
-          choice.current
-        );
+        // Through the model, like every change: the list, and the kernels'
+        // status with it, follow the new version.
+        await model.restore(secret.id, choice.version, choice.current);
         Notification.success(
           trans.__(
             'Secret "%1" has been restored to version %2',
@@ -154,8 +138,6 @@ export async function showHistoryDialog(
           { autoClose: false }
         );
       }
-      // The list and the kernels' status follow the new version.
-      await model.refresh();
     }
   }
 }

@@ -1,8 +1,8 @@
 import { Kernel } from '@jupyterlab/services';
 import { Signal } from '@lumino/signaling';
 
-import { IKernelSecrets } from '../../api';
-import { Answer, mockServer } from '../../__tests__/fakes';
+import { IKernelSecrets, ISecretMeta } from '../../api';
+import { Answer, meta, mockServer } from '../../__tests__/fakes';
 
 /**
  * The parts of a kernel connection the status follows.
@@ -65,11 +65,21 @@ export function kernelSecrets(
 
 /**
  * A mocked secrets API whose kernel routes answer from `answers`, by
- * kernel ID; the client on top of it is the real one.
+ * kernel ID, and that lists and creates secrets (metadata only); the
+ * client on top of it is the real one.
  */
 export function kernelServer() {
   const answers = new Map<string, Answer>();
-  const server = mockServer((method, path) => {
+  const secrets: ISecretMeta[] = [];
+  const server = mockServer((method, path, body) => {
+    if (path === 'secrets') {
+      if (method === 'POST') {
+        const created = meta(JSON.parse(body).name);
+        secrets.push(created);
+        return { status: 201, body: created };
+      }
+      return { status: 200, body: { project: 'default', secrets } };
+    }
     const match = /^kernels\/([^/]+)(\/reload)?$/.exec(path);
     if (!match) {
       return { status: 404, body: { message: 'Not found' } };

@@ -1,9 +1,10 @@
 import { Notification } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
 import { CommandRegistry } from '@lumino/commands';
-import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { SecretsClient } from '../../api';
+import { SecretsModel } from '../../model';
 import { kernelStatusPlugin } from '../plugin';
 import {
   FakeKernel,
@@ -14,17 +15,17 @@ import {
 } from './fakes';
 
 /**
- * Activate the plugin in a minimal application over `settings`, with a
- * notebook whose kernel is `kernel`.
+ * Activate the plugin in a minimal application, over the real secrets model
+ * and the REST layer of `settings`, with a notebook whose kernel is
+ * `kernel`.
  */
 function activate(settings: ServerConnection.ISettings, kernel: FakeKernel) {
   const commands = new CommandRegistry();
   const factories = new Map<string, (widget: Widget) => Widget>();
-  const model = { changed: new Signal<any, any>({}) };
+  const model = new SecretsModel(new SecretsClient(settings));
   const panel = { sessionContext: new FakeSessionContext(kernel) };
   const app = {
     commands,
-    serviceManager: { serverSettings: settings },
     shell: { currentWidget: panel }
   };
   const notebooks = { currentWidget: panel };
@@ -87,7 +88,7 @@ describe('kernelStatusPlugin', () => {
     expect(text(widget)).toBe('1 secret');
 
     server.answer('k1', kernelSecrets('k1', { names: ['A_KEY', 'B_KEY'] }));
-    model.changed.emit({ type: 'create' });
+    await model.create('B_KEY', 'b-value');
     await settle();
 
     expect(text(widget)).toBe('2 secrets');

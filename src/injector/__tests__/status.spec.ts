@@ -1,11 +1,7 @@
 import { PromiseDelegate } from '@lumino/coreutils';
 import { Poll } from '@lumino/polling';
 
-import {
-  fetchKernelSecrets,
-  IKernelSecrets,
-  reloadKernelSecrets
-} from '../../api';
+import { IKernelSecrets } from '../../api';
 import { SecretsStatus } from '../status';
 import { KernelSecretsTracker } from '../tracker';
 import {
@@ -23,10 +19,9 @@ function trackerFor(
   server: ReturnType<typeof kernelServer>,
   options: Partial<KernelSecretsTracker.IOptions> = {}
 ) {
-  const settings = server.client.serverSettings;
   return new KernelSecretsTracker({
-    fetch: id => fetchKernelSecrets(settings, id),
-    reload: id => reloadKernelSecrets(settings, id),
+    fetch: id => server.client.kernelSecrets(id),
+    reload: id => server.client.reloadKernel(id),
     interval: 0,
     ...options
   });

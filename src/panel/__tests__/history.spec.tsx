@@ -5,14 +5,10 @@ import { Widget } from '@lumino/widgets';
 
 import { PromiseDelegate } from '@lumino/coreutils';
 
-import {
-  fetchAuditEvents,
-  fetchVersions,
-  ISecretVersion,
-  SecretsClient
-} from '../../api';
+import { ISecretVersion, SecretsClient } from '../../api';
 import { Answer, meta, mockServer } from '../../__tests__/fakes';
 import { SecretsModel } from '../../model';
+import { ISecretsChange } from '../../tokens';
 import { HistoryBody, showHistoryDialog } from '../history';
 
 const trans = nullTranslator.load('jupyterlab_secrets');
@@ -95,14 +91,14 @@ function renderBody(
   server: ReturnType<typeof fakeServer>,
   gate: Promise<void> = Promise.resolve()
 ) {
-  const settings = server.client.serverSettings;
+  const { client } = server;
   const restored: Array<[number, number]> = [];
   const body = new HistoryBody({
     load: async () => {
       await gate;
       return Promise.all([
-        fetchVersions(settings, server.state.secret.id),
-        fetchAuditEvents(settings, server.state.secret.id).catch(() => null)
+        client.versions(server.state.secret.id),
+        client.auditEvents(server.state.secret.id).catch(() => null)
       ]);
     },
     trans,
@@ -244,7 +240,6 @@ describe('History', () => {
     await model.ready;
     const done = showHistoryDialog({
       model,
-      serverSettings: server.client.serverSettings,
       secret: model.secrets[0],
       trans
     });
@@ -286,13 +281,43 @@ describe('History', () => {
     model.dispose();
   });
 
+  it('restores through the model, which tells its listeners', async () => {
+    // Given the History of a secret, and a listener of the model, as the
+    // kernels' status is
+    const server = fakeServer();
+    const model = new SecretsModel(server.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+    const done = showHistoryDialog({ model, secret: model.secrets[0], trans });
+    await settle();
+
+    // When the user restores version 2 and confirms
+    document
+      .querySelector('li[aria-label="Version 2"] button')!
+      .dispatchEvent(new MouseEvent('click', { bubbles: true }));
+    await settle();
+    dialogButton('Restore').click();
+    await settle();
+
+    // Then the listener heard which secret was restored, once the list
+    // held the new version
+    expect(server.state.secret.version).toBe(4);
+    expect(changes).toEqual([
+      { type: 'refresh' },
+      { type: 'restore', id: 'id-api-key' }
+    ]);
+    dialogButton('Close').click();
+    await done;
+    model.dispose();
+  });
+
   it('restores nothing when the user cancels', async () => {
     const server = fakeServer();
     const model = new SecretsModel(server.client);
     await model.ready;
     const done = showHistoryDialog({
       model,
-      serverSettings: server.client.serverSettings,
       secret: model.secrets[0],
       trans
     });
