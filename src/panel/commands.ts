@@ -22,7 +22,6 @@ import { ISecretMeta } from '../api';
 import { readOnlyReason } from './access';
 import { showAccessDialog } from './accessview';
 import { errorMessage } from './form';
-import { ISecretsModel } from '../tokens';
 import { showHistoryDialog } from './history';
 import type { SecretsPanel } from './panel';
 
@@ -39,10 +38,12 @@ export namespace CommandIDs {
   export const attach = 'secrets:attach';
   export const detach = 'secrets:detach';
   export const copySnippet = 'secrets:copy-snippet';
+  export const history = 'secrets:history';
 }
 
 /**
- * The menu of a listed secret, in order; `null` is a separator.
+ * The options of a listed secret, in order; `null` is a separator. Both its
+ * options button and a right click on it open a menu of these.
  */
 export const ITEM_MENU: ReadonlyArray<string | null> = [
   CommandIDs.clone,
@@ -52,7 +53,8 @@ export const ITEM_MENU: ReadonlyArray<string | null> = [
   CommandIDs.attach,
   CommandIDs.detach,
   null,
-  CommandIDs.copySnippet
+  CommandIDs.copySnippet,
+  CommandIDs.history
 ];
 
 /**
@@ -299,6 +301,28 @@ export function addCommands(
       }
     }
   });
+
+  commands.addCommand(CommandIDs.history, {
+    label: trans.__('History'),
+    caption: args => {
+      const secret = secretOf(args);
+      return secret?.origin === 'shared'
+        ? trans.__(
+            'Shared by project %1: its history is kept there.',
+            secret.project
+          )
+        : trans.__('Show the versions and the activity of this secret');
+    },
+    icon: historyIcon,
+    describedBy,
+    isEnabled: args => secretOf(args)?.origin === 'project',
+    execute: async args => {
+      const secret = secretOf(args);
+      if (secret?.origin === 'project') {
+        await showHistoryDialog({ model, secret, trans });
+      }
+    }
+  });
 }
 
 namespace Private {
@@ -326,57 +350,4 @@ namespace Private {
     );
     return node ? panel.secretIdAt(node) : null;
   }
-}
-
-/**
- * The IDs of the History command; it takes the secret's ID as `id`.
- */
-export namespace CommandIDs {
-  export const history = 'secrets:history';
-}
-
-/**
- * Add the History command, of a listed secret's options menu: the secret's
- * versions, with Restore, and its audit events.
- *
- * @param app - the application
- * @param model - the project's secrets
- * @param trans - the extension's translation bundle
- */
-export function addHistoryCommand(
-  app: JupyterFrontEnd,
-  model: ISecretsModel,
-  trans: TranslationBundle
-): void {
-  const secretOf = (args: ReadonlyPartialJSONObject): ISecretMeta | null =>
-    model.secrets.find(secret => secret.id === args.id) ?? null;
-  app.commands.addCommand(CommandIDs.history, {
-    label: trans.__('History'),
-    caption: args => {
-      const secret = secretOf(args);
-      return secret?.origin === 'shared'
-        ? trans.__(
-            'Shared by project %1: its history is kept there.',
-            secret.project
-          )
-        : trans.__('Show the versions and the activity of this secret');
-    },
-    icon: historyIcon,
-    describedBy: {
-      args: {
-        type: 'object',
-        properties: {
-          id: { type: 'string', description: trans.__('The ID of the secret') }
-        },
-        required: ['id']
-      }
-    },
-    isEnabled: args => secretOf(args)?.origin === 'project',
-    execute: async args => {
-      const secret = secretOf(args);
-      if (secret?.origin === 'project') {
-        await showHistoryDialog({ model, secret, trans });
-      }
-    }
-  });
 }

@@ -9,12 +9,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { lockIcon } from '@jupyterlab/ui-components';
 
 import { DEFAULT_REFRESH_INTERVAL, ISecretsModel } from '../tokens';
-import {
-  addCommands,
-  addHistoryCommand,
-  CommandIDs,
-  ITEM_MENU
-} from './commands';
+import { addCommands, CommandIDs, ITEM_MENU } from './commands';
 import { SecretsPanel } from './panel';
 
 export { CommandIDs } from './commands';
@@ -47,7 +42,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new SecretsPanel({
       model,
       commands: app.commands,
-      itemMenu: [...ITEM_MENU, CommandIDs.history],
+      itemMenu: ITEM_MENU,
       translator: translator ?? undefined
     });
     panel.id = 'jp-secrets-panel';
@@ -57,12 +52,11 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
     panel.node.setAttribute('aria-label', trans.__('Secrets'));
 
     addCommands(app, panel, trans);
-    addHistoryCommand(app, model, trans);
     palette?.addItem({
       command: CommandIDs.create,
       category: trans.__('Secrets')
     });
-    // The same menu on a right click on an item.
+    // The same options on a right click on an item.
     ITEM_MENU.forEach((command, rank) => {
       const selector = SecretsPanel.itemSelector;
       app.contextMenu.addItem(

@@ -421,7 +421,14 @@ test.describe('Secrets panel', () => {
       .getByRole('button', { name: `Options for ${name}`, exact: true })
       .click();
     const menu = page.getByRole('menu');
-    for (const entry of ['Clone', 'Edit', 'Delete', 'Access', 'Copy snippet']) {
+    for (const entry of [
+      'Clone',
+      'Edit',
+      'Delete',
+      'Access',
+      'Copy snippet',
+      'History'
+    ]) {
       await expect(
         menu.getByRole('menuitem', { name: entry, exact: true })
       ).toBeEnabled();
@@ -444,11 +451,13 @@ test.describe('Secrets panel', () => {
 
     // A right click on the item offers the same entries
     await item(region, name).click({ button: 'right' });
-    await expect(
-      page
-        .getByRole('menu')
-        .getByRole('menuitem', { name: 'Edit', exact: true })
-    ).toBeEnabled();
+    for (const entry of ['Edit', 'History']) {
+      await expect(
+        page
+          .getByRole('menu')
+          .getByRole('menuitem', { name: entry, exact: true })
+      ).toBeEnabled();
+    }
     await page.keyboard.press('Escape');
   });
 
