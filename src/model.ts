@@ -1,16 +1,18 @@
+import { Debouncer } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
   IAuditEvent,
   ICommunity,
+  IConditional,
   IKernelSecrets,
+  ISecretList,
   ISecretMeta,
   ISecretUpdate,
   ISecretVersion,
   SecretsAPIError,
   SecretsClient
 } from './api';
-import { LatestAnswer } from './latest';
 import { ISecretsChange, ISecretsModel } from './tokens';
 
 /**
@@ -25,6 +27,11 @@ export class SecretsModel implements ISecretsModel {
    */
   constructor(client?: SecretsClient) {
     this._client = client ?? new SecretsClient();
+    // A debouncer runs its function on a poll, and a poll drops the answer
+    // of a run that a newer call superseded: an older list never replaces a
+    // newer one. With no delay, it only merges the refreshes asked for in
+    // one turn of the event loop into one request.
+    this._list = new Debouncer(() => this._fetch(), 0);
     this.ready = this.refresh().catch(() => undefined);
   }
 
@@ -51,11 +58,19 @@ export class SecretsModel implements ISecretsModel {
   }
 
   /**
-   * Fetch the list anew. When answers arrive out of order, only the newest
-   * request's answer is kept.
+   * Fetch the list anew. A refresh asked for while another is on its way
+   * sends a new request, and both resolve with its answer: the answer to
+   * the older request is dropped, whenever it arrives.
    */
   refresh(): Promise<void> {
-    return this._fetch(this._latest.begin());
+    if (this._isDisposed) {
+      return Promise.resolve();
+    }
+    // The fetch never rejects; the list is only stopped on disposal.
+    return this._list.invoke().then(
+      answer => this._apply(answer),
+      () => undefined
+    );
   }
 
   ownNames(): Set<string> {
@@ -139,6 +154,9 @@ export class SecretsModel implements ISecretsModel {
       return;
     }
     this._isDisposed = true;
+    // Stopping settles the refreshes still waiting, so none waits forever.
+    void this._list.stop();
+    this._list.dispose();
     Signal.clearData(this);
   }
 
@@ -172,20 +190,33 @@ export class SecretsModel implements ISecretsModel {
 
   /**
    * Fetch the list, or only learn that it has not changed: the server may
-   * tag its answers, and a poll then costs a `304 Not Modified`, with no
-   * signal.
+   * tag its answers, and a poll then costs a `304 Not Modified`.
    */
-  private async _fetch(request: number): Promise<void> {
-    const sent = this._etag;
+  private async _fetch(): Promise<Private.ListAnswer> {
     try {
-      const answer = await this._client.listIfChanged(sent);
-      if (!this._latest.accept(request)) {
-        return;
-      }
+      return await this._client.listIfChanged(this._etag);
+    } catch (error) {
+      return error instanceof SecretsAPIError
+        ? error
+        : new SecretsAPIError(0, String(error));
+    }
+  }
+
+  /**
+   * Keep the answer of the latest fetch, and tell listeners unless it
+   * changed nothing (a `304`, with no error to clear).
+   */
+  private _apply(answer: Private.ListAnswer): void {
+    // Refreshes that waited together share one answer: it applies once.
+    if (answer === this._applied || this._isDisposed) {
+      return;
+    }
+    this._applied = answer;
+    if (answer instanceof SecretsAPIError) {
+      this._error = answer;
+    } else {
       if (answer.body === null) {
-        // "Not modified" speaks of the tag sent; a newer list may have
-        // come in meanwhile, which it says nothing about.
-        if (sent !== this._etag || this._error === null) {
+        if (this._error === null) {
           return;
         }
       } else {
@@ -194,14 +225,6 @@ export class SecretsModel implements ISecretsModel {
         this._etag = answer.etag;
       }
       this._error = null;
-    } catch (error) {
-      if (!this._latest.accept(request)) {
-        return;
-      }
-      this._error =
-        error instanceof SecretsAPIError
-          ? error
-          : new SecretsAPIError(0, String(error));
     }
     this._emit({ type: 'refresh' });
   }
@@ -217,7 +240,16 @@ export class SecretsModel implements ISecretsModel {
   private _secrets: ISecretMeta[] = [];
   private _error: SecretsAPIError | null = null;
   private _etag: string | null = null;
-  private _latest = new LatestAnswer();
+  private _list: Debouncer<Private.ListAnswer, unknown, []>;
+  private _applied: Private.ListAnswer | null = null;
   private _isDisposed = false;
   private _changed = new Signal<this, ISecretsChange>(this);
+}
+
+namespace Private {
+  /**
+   * What a fetch of the list brings: the list (or word that it has not
+   * changed), or the error that kept it from coming.
+   */
+  export type ListAnswer = IConditional<ISecretList> | SecretsAPIError;
 }

@@ -285,13 +285,22 @@ describe('SecretsModel', () => {
           { status: 200 }
         )
       );
+    // The model sends a request a timer turn after it is asked for.
+    const sent = async (count: number) => {
+      while (pending.length < count) {
+        await new Promise(resolve => setTimeout(resolve, 0));
+      }
+    };
     const model = new SecretsModel(client);
+    await sent(1);
     respond(0);
     await model.ready;
 
-    // When two refreshes are answered newest first
+    // When two refreshes overlap and are answered newest first
     const older = model.refresh();
+    await sent(2);
     const newer = model.refresh();
+    await sent(3);
     respond(2);
     await newer;
     respond(1);
@@ -299,6 +308,40 @@ describe('SecretsModel', () => {
 
     // Then the newest answer stays
     expect(model.secrets.map(s => s.name)).toEqual(['round-2']);
+
+    // And when the older of two overlapping answers comes first, the
+    // newer still wins
+    const first = model.refresh();
+    await sent(4);
+    const second = model.refresh();
+    await sent(5);
+    respond(3);
+    await new Promise(resolve => setTimeout(resolve, 0));
+    respond(4);
+    await Promise.all([first, second]);
+    expect(model.secrets.map(s => s.name)).toEqual(['round-4']);
+    model.dispose();
+  });
+
+  it('sends one request for the refreshes asked for in one turn', async () => {
+    // Given a model that listed its secrets
+    const store = fakeStore([meta('key')]);
+    const model = new SecretsModel(store.client);
+    await model.ready;
+    const changes: ISecretsChange[] = [];
+    model.changed.connect((_, change) => changes.push(change));
+
+    // When the panel and a poll both ask for the list at once
+    store.secrets.push(meta('other-key'));
+    await Promise.all([model.refresh(), model.refresh()]);
+
+    // Then one request went out, and listeners heard of its answer once
+    expect(store.requests.map(r => `${r.method} ${r.path}`)).toEqual([
+      'GET secrets',
+      'GET secrets'
+    ]);
+    expect(model.secrets.map(s => s.name)).toEqual(['key', 'other-key']);
+    expect(changes).toEqual([{ type: 'refresh' }]);
     model.dispose();
   });
 

@@ -293,6 +293,12 @@ export class KernelSecretsTracker implements IDisposable {
   /**
    * Keep an answer unless a newer request was sent meanwhile; while the
    * server is still setting the secrets, ask again soon.
+   *
+   * The order is a count per kernel, not lumino's `Debouncer` (which keeps
+   * only the latest run's answer, as the secrets model uses it): an ask
+   * and a reload of one kernel are two requests that share the order, and
+   * a debouncer runs one function with the latest call's arguments, so a
+   * reload asked for in the same turn as an ask would never be sent.
    */
   private _apply(kernelId: string, request: number, status: IKernelStatus) {
     const record = this._records.get(kernelId);
@@ -385,6 +391,10 @@ namespace Private {
   export class KernelRecord {
     status: IKernelStatus = LOADING;
     watchers = 0;
+    /**
+     * The number of the latest ask or reload sent; older answers are
+     * dropped.
+     */
     requested = 0;
     askedAt = 0;
     retry = 0;
