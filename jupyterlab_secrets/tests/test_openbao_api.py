@@ -23,6 +23,7 @@ from jupyterlab_secrets.stores.openbao import (
 
 from .conftest import COMMUNITIES, Api, snapshot
 from .openbao_server import OpenBao
+from .test_openapi import assert_described
 
 A = View("proj-a", ("data-team", "ml-team"))
 
@@ -235,3 +236,5 @@ async def test_get_audit_says_openbaos_audit_device_is_the_record(api: Api) -> N
     assert reply.status == 501
     assert "OpenBao's audit device" in reply.message
     assert "plaintext-6d0a2c" not in str(reply.body)
+    # And that answer is the one the OpenAPI description lists
+    assert assert_described("GET", "/audit", 501, reply.headers, json.dumps(reply.body).encode())
