@@ -1,6 +1,14 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import type { components } from './rest';
+
+/**
+ * The schemas of the REST API, generated from the server's OpenAPI description
+ * (`jupyterlab_secrets/openapi.yaml`) by `jlpm build:schema`.
+ */
+type Schemas = components['schemas'];
+
 /**
  * The URL namespace of the server extension, relative to the server's base URL.
  */
@@ -9,7 +17,7 @@ export const API_NAMESPACE = 'jupyterlab-secrets/api';
 /**
  * Where a secret comes from, seen from the current project.
  */
-export type SecretOrigin = 'project' | 'shared';
+export type SecretOrigin = Schemas['Origin'];
 
 /**
  * Why the server does not inject a secret into this project's kernels:
@@ -17,10 +25,10 @@ export type SecretOrigin = 'project' | 'shared';
  * - `traffic`: a shared secret whose name redirects network traffic or trust;
  * - `renamed`: a shared secret renamed by its owner since it was added;
  * - `undecryptable`: the configured key cannot decrypt it;
- * - `not_added`: a shared secret not added to the project.
+ * - `not_added`: a shared secret not added to the project;
+ * - `reserved`: a name stored before the rules reserved it.
  */
-export type NotInjectedReason =
-  'shadowed' | 'traffic' | 'renamed' | 'undecryptable' | 'not_added';
+export type NotInjectedReason = Schemas['NotInjectedReason'];
 
 /**
  * Metadata of a secret. It never holds the value.
@@ -28,48 +36,12 @@ export type NotInjectedReason =
  * The fields after `editable` explain its state; the server works them out,
  * and the frontend shows them without working them out again.
  */
-export interface ISecretMeta {
-  id: string;
-  name: string;
-  project: string;
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-  version: number;
-  shared_with: string[];
-  origin: SecretOrigin;
-  attached: boolean;
-  editable: boolean;
-  /**
-   * Whether another secret of the same name keeps this shared one out of
-   * the environment, or would if it were added.
-   */
-  shadowed?: boolean;
-  /**
-   * Whether the project's kernels get it.
-   */
-  injected?: boolean;
-  /**
-   * Why the project's kernels do not get it; `null` when they do.
-   */
-  not_injected_reason?: NotInjectedReason | null;
-  /**
-   * The name a shared secret was added under, when it was added.
-   */
-  attached_name?: string | null;
-  /**
-   * Whether its value is long enough to be replaced in kernel outputs.
-   */
-  hidden_in_outputs?: boolean;
-}
+export type ISecretMeta = Schemas['Meta'];
 
 /**
  * The answer of `GET secrets`.
  */
-export interface ISecretList {
-  project: string;
-  secrets: ISecretMeta[];
-}
+export type ISecretList = Schemas['Listing'];
 
 /**
  * The answer of a conditional `GET`.
@@ -88,20 +60,12 @@ export interface IConditional<T> {
 /**
  * A community of the current project.
  */
-export interface ICommunity {
-  name: string;
-  is_admin: boolean;
-  projects: string[];
-}
+export type ICommunity = Schemas['Community'];
 
 /**
  * The changes a `PATCH secrets/{id}` may carry.
  */
-export interface ISecretUpdate {
-  version: number;
-  name?: string;
-  value?: string;
-}
+export type ISecretUpdate = Schemas['EditBody'];
 
 /**
  * An error answered by the secrets API, with the server's readable message.
@@ -204,7 +168,7 @@ export class SecretsClient {
    * Fetch a secret's value. Only forms that show or edit a value call this.
    */
   async reveal(id: string): Promise<string> {
-    const answer = await this._send<{ value: string }>(
+    const answer = await this._send<Schemas['Revealed']>(
       Private.secretPath(id, 'reveal'),
       'POST'
     );
@@ -215,7 +179,7 @@ export class SecretsClient {
    * Copy a secret into the current project under a new name.
    */
   copy(id: string, name: string, value?: string): Promise<ISecretMeta> {
-    const body: { name: string; value?: string } = { name };
+    const body: Schemas['CopyBody'] = { name };
     if (value !== undefined) {
       body.value = value;
     }
@@ -253,9 +217,7 @@ export class SecretsClient {
    * The communities of the current project.
    */
   async communities(): Promise<ICommunity[]> {
-    const answer = await this._request<{ communities: ICommunity[] }>(
-      'communities'
-    );
+    const answer = await this._request<Schemas['Communities']>('communities');
     return answer.communities;
   }
 
@@ -264,7 +226,7 @@ export class SecretsClient {
    * only, never a value.
    */
   async versions(id: string): Promise<ISecretVersion[]> {
-    const answer = await this._request<{ versions: ISecretVersion[] }>(
+    const answer = await this._request<Schemas['Versions']>(
       Private.secretPath(id, 'versions')
     );
     return answer.versions;
@@ -289,7 +251,7 @@ export class SecretsClient {
    * The audit events of one secret, newest first. They never hold a value.
    */
   async auditEvents(secretId: string): Promise<IAuditEvent[]> {
-    const answer = await this._request<{ events: IAuditEvent[] }>(
+    const answer = await this._request<Schemas['Events']>(
       `audit?secret_id=${encodeURIComponent(secretId)}`
     );
     return answer.events;
@@ -415,52 +377,24 @@ namespace Private {
 /**
  * Whether a kernel has the project's secrets, as the server answers it.
  */
-export type KernelSecretsState = 'loaded' | 'pending' | 'unsupported' | 'error';
+export type KernelSecretsState = Schemas['KernelState'];
 
 /**
  * The secrets of one kernel: names only, never a value.
  */
-export interface IKernelSecrets {
-  kernel_id: string;
-  /**
-   * The kernel's language, when the server knows it.
-   */
-  language: string | null;
-  state: KernelSecretsState;
-  /**
-   * The names set in the kernel.
-   */
-  names: string[];
-  /**
-   * The names not set in this kernel, each with the reason.
-   */
-  skipped: Array<{ name: string; reason: string }>;
-  /**
-   * What went wrong, for the `error` state.
-   */
-  message: string | null;
-}
+export type IKernelSecrets = Schemas['KernelSecrets'];
 
 /**
  * One kept version of a secret's value: metadata only.
  */
-export interface ISecretVersion {
-  version: number;
-  updated_at: string;
-  updated_by: string;
-  current: boolean;
-}
+export type ISecretVersion = Schemas['SecretVersion'];
+
+/**
+ * What an audit event records was done.
+ */
+export type AuditAction = Schemas['AuditAction'];
 
 /**
  * An event of the audit log. It never holds a value.
  */
-export interface IAuditEvent {
-  id: string;
-  at: string;
-  user: string;
-  project: string;
-  action: string;
-  secret_id: string | null;
-  secret_name: string | null;
-  detail: unknown;
-}
+export type IAuditEvent = Schemas['Event'];

@@ -3,8 +3,8 @@ import { ServerConnection } from '@jupyterlab/services';
 import { ISecretMeta, SecretsClient } from '../api';
 
 /**
- * The metadata of a project secret owned by alice, as the server lists it;
- * `extra` overrides any field.
+ * The metadata of a project secret owned by alice, injected and hidden in
+ * outputs, as the server lists it; `extra` overrides any field.
  */
 export function meta(
   name: string,
@@ -22,6 +22,11 @@ export function meta(
     origin: 'project',
     attached: false,
     editable: true,
+    shadowed: false,
+    injected: true,
+    not_injected_reason: null,
+    attached_name: null,
+    hidden_in_outputs: true,
     ...extra
   };
 }

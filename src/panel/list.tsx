@@ -2,7 +2,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Button, ellipsesIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { ISecretMeta, SecretsAPIError } from '../api';
+import { ISecretMeta, NotInjectedReason, SecretsAPIError } from '../api';
 import { readOnlyReason } from './access';
 import { formatDate, formatRelative } from './time';
 
@@ -365,36 +365,19 @@ export function itemWarnings(
   trans: TranslationBundle
 ): string[] {
   const warnings: string[] = [];
-  const reason = secret.not_injected_reason ?? null;
   // `shadowed` also tells of a shared secret that would be kept out if added.
-  if (secret.shadowed === true || reason === 'shadowed') {
+  if (secret.shadowed || secret.not_injected_reason === 'shadowed') {
     warnings.push(
       trans.__(
         "This project's own secret of the same name wins: kernels get that one."
       )
     );
   }
-  if (reason === 'traffic') {
-    warnings.push(
-      trans.__(
-        'Not injected: a name that redirects network traffic is never taken from another project.'
-      )
-    );
-  } else if (reason === 'renamed') {
-    warnings.push(
-      secret.attached_name
-        ? trans.__(
-            'Renamed by its owner since it was added as %1: add it again to use it.',
-            secret.attached_name
-          )
-        : trans.__(
-            'Renamed by its owner since it was added: add it again to use it.'
-          )
-    );
-  } else if (reason === 'undecryptable') {
-    warnings.push(trans.__('Cannot be decrypted with the configured key.'));
+  const reason = Private.reasonWarning(secret, trans);
+  if (reason !== null) {
+    warnings.push(reason);
   }
-  if (secret.hidden_in_outputs === false) {
+  if (!secret.hidden_in_outputs) {
     warnings.push(
       trans.__('Too short to hide in outputs: a cell that prints it shows it.')
     );
@@ -480,11 +463,54 @@ namespace Private {
   }
 
   /**
+   * What the list says of why the server does not inject a secret, beyond
+   * what the item shows already. Every reason has its case, so a reason the
+   * server adds does not compile here until the list says something of it.
+   */
+  export function reasonWarning(
+    secret: ISecretMeta,
+    trans: TranslationBundle
+  ): string | null {
+    const reason: NotInjectedReason | null = secret.not_injected_reason;
+    switch (reason) {
+      case null:
+      // The item says it is not added, and offers to add it.
+      case 'not_added':
+      // Told with the shared secrets that would be kept out if added.
+      case 'shadowed':
+        return null;
+      case 'traffic':
+        return trans.__(
+          'Not injected: a name that redirects network traffic is never taken from another project.'
+        );
+      case 'renamed':
+        return secret.attached_name
+          ? trans.__(
+              'Renamed by its owner since it was added as %1: add it again to use it.',
+              secret.attached_name
+            )
+          : trans.__(
+              'Renamed by its owner since it was added: add it again to use it.'
+            );
+      case 'undecryptable':
+        return trans.__('Cannot be decrypted with the configured key.');
+      case 'reserved':
+        return secret.editable
+          ? trans.__(
+              'Not injected: this name is reserved, since setting it changes what a shell or an interpreter runs. Rename it to use it.'
+            )
+          : trans.__(
+              'Not injected: this name is reserved, since setting it changes what a shell or an interpreter runs.'
+            );
+    }
+  }
+
+  /**
    * Whether the server keeps a secret out of kernels that would otherwise
    * get it: one of the project's own, or one added to it.
    */
   export function isKeptOut(secret: ISecretMeta): boolean {
-    const reason = secret.not_injected_reason ?? null;
+    const reason = secret.not_injected_reason;
     return reason !== null && reason !== 'not_added';
   }
 }

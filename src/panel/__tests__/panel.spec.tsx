@@ -207,6 +207,16 @@ describe('SecretsPanel', () => {
           injected: false,
           not_injected_reason: 'renamed',
           attached_name: 'api-token'
+        } as Partial<ISecretMeta>),
+        meta('BASH_FUNC_x', {
+          injected: false,
+          not_injected_reason: 'reserved'
+        }),
+        meta('PAGER', {
+          ...shared,
+          attached: true,
+          injected: false,
+          not_injected_reason: 'reserved'
         } as Partial<ISecretMeta>)
       ],
       {}
@@ -226,6 +236,13 @@ describe('SecretsPanel', () => {
     expect(text('id-api-token-2')).toContain(
       'Renamed by its owner since it was added as api-token: add it again to use it.'
     );
+    expect(text('id-BASH_FUNC_x')).toContain(
+      'Not injected: this name is reserved, since setting it changes what a shell or an interpreter runs. Rename it to use it.'
+    );
+    expect(text('id-PAGER')).toContain(
+      'Not injected: this name is reserved, since setting it changes what a shell or an interpreter runs.'
+    );
+    expect(text('id-PAGER')).not.toContain('Rename it');
     expect(
       panel.node.querySelector('[data-secret-id="id-broken-key"]')!.classList
     ).toContain('jp-mod-notInjected');
