@@ -9,10 +9,19 @@ try:
 except ImportError:  # the build hook writes _version.py; a source checkout may lack it
     __version__ = "0.1.0"
 
-from .app import SecretsExtension
 from .credentials import take_credentials
 
 __all__ = ["SecretsExtension", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # The server extension is imported when asked for, so that a part of the package (the
+    # service, the rules, the command line's help) loads without the server and its store.
+    if name == "SecretsExtension":
+        from .app import SecretsExtension
+
+        return SecretsExtension
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -27,4 +36,6 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     moment to take the master key and the OpenBao token out of the environment they inherit.
     """
     take_credentials()
+    from .app import SecretsExtension
+
     return [{"module": "jupyterlab_secrets", "app": SecretsExtension}]

@@ -12,9 +12,9 @@ from .credentials import take_credentials
 from .errors import UnavailableError
 from .handlers import route_table
 from .kernel_connection import SETTINGS_KEY, redacting_connection_class
-from .kernels import KernelSecrets, install, kernel_routes
+from .kernels import KernelsApi, KernelSecrets, install, kernel_routes
 from .redaction import Redactor
-from .rest import KernelsApi, SecretsApi
+from .rest import SecretsApi
 from .service import Change, SecretsService
 from .stores.base import SecretStore
 

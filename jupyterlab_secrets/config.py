@@ -1,8 +1,15 @@
 """The configuration of jupyterlab-secrets, and opening its store and service from it.
 
-The server extension and the command line read the same traits (``SecretsExtension.*``, as
-DESIGN.md names them) from the same config files, and open the store and the service through
-`open_secrets`, so the command line needs no `ExtensionApp`.
+The server extension and the command line read the same traits (``SecretsExtension.*``) from
+the same config files, and open the store and the service through `open_secrets`, so the
+command line needs no `ExtensionApp`.
+
+Stores are opened by backend name (`open_store`): each name is an entry point of the group
+``jupyterlab_secrets.stores`` naming a `StoreOpener`, a callable that takes the settings and
+returns an open store. This package registers ``sqlite`` and ``postgresql`` (the SQL store)
+and ``openbao`` (``backends.py``); another package registers its own the same way. The
+settings choose the backend: ``openbao`` when ``openbao_url`` is set, else the scheme of
+``db_url``.
 """
 
 from __future__ import annotations
@@ -10,8 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Protocol
 
 from jupyter_core.paths import jupyter_data_dir
 from sqlalchemy.engine import make_url
@@ -19,13 +26,10 @@ from sqlalchemy.exc import ArgumentError
 from traitlets import Bool, Dict, Float, Int, TraitError, Type, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from .credentials import Credentials, take_credentials
-from .crypto import KEY_ENV, KeyUnavailableError, load_keyring
+from .credentials import KEY_ENV, Credentials, take_credentials
 from .errors import UnavailableError, UndecryptableError
-from .migrations import SchemaError
 from .service import SecretsService
-from .stores.base import SecretStore, View
-from .stores.sql import SqlSecretStore, count_stored_secrets
+from .stores.base import KeyCheck, SecretStore, View
 from .stores.sql_engine import redact_url
 
 SECTION = "SecretsExtension"
@@ -35,6 +39,18 @@ _COMMUNITY_FIELDS = ("admins", "projects")
 
 PRUNE_USER = "jupyter-server"
 """Who prunes the audit log when a server or command opens the store."""
+
+STORES_GROUP = "jupyterlab_secrets.stores"
+"""The entry point group of store backends: a name, and the `StoreOpener` that opens it."""
+
+BUILT_IN_BACKENDS = {
+    "sqlite": "jupyterlab_secrets.backends:open_sql_store",
+    "postgresql": "jupyterlab_secrets.backends:open_sql_store",
+    "openbao": "jupyterlab_secrets.backends:open_openbao_store",
+}
+"""This package's backends, as ``pyproject.toml`` registers them: known by these names even
+where the installed metadata is older than the code (a source checkout, an editable install
+not yet refreshed)."""
 
 
 def _data_path(*parts: str) -> str:
@@ -83,10 +99,13 @@ class SecretsSettings(LoggingConfigurable):
     )
 
     store_class = Type(
-        default_value=SqlSecretStore,
+        default_value="jupyterlab_secrets.stores.sql.SqlSecretStore",
         klass=SecretStore,
         config=True,
-        help="The class that stores secrets (a SecretStore).",
+        help=(
+            "The class of the SQL store, which the sqlite and postgresql backends open: a "
+            "SecretStore taking db_url, keyring and keep_versions."
+        ),
     )
 
     redact_outputs = Bool(
@@ -100,6 +119,7 @@ class SecretsSettings(LoggingConfigurable):
 
     redact_min_length = Int(
         8,
+        min=0,
         config=True,
         help=(
             "Values shorter than this are not redacted from outputs: a short value is too "
@@ -109,12 +129,14 @@ class SecretsSettings(LoggingConfigurable):
 
     keep_versions = Int(
         10,
+        min=0,
         config=True,
         help="How many earlier versions of a value are kept (encrypted).",
     )
 
     audit_retention_days = Int(
         365,
+        min=0,
         config=True,
         help=(
             "How many days the audit log keeps an event (SQL store); 0 keeps every event. "
@@ -168,18 +190,29 @@ class SecretsSettings(LoggingConfigurable):
     def _validate_communities(self, proposal: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
         return validate_communities(proposal["value"])
 
-    @validate("keep_versions", "redact_min_length", "audit_retention_days")
-    def _validate_not_negative(self, proposal: Any) -> int:
-        if proposal["value"] < 0:
-            raise TraitError(f"SecretsExtension.{proposal['trait'].name} must not be negative.")
-        return proposal["value"]
-
     @validate("poll_interval")
     def _validate_poll_interval(self, proposal: Any) -> float:
-        # Zero or less would check the store in a busy loop.
+        # Zero or less would check the store in a busy loop. (Float's ``min`` admits zero.)
         if not proposal["value"] > 0:
             raise TraitError("SecretsExtension.poll_interval must be more than 0 seconds.")
         return proposal["value"]
+
+    def store_backend(self) -> str:
+        """The name of the store backend these settings choose: ``openbao`` when
+        ``openbao_url`` is set, else that of ``db_url`` (`db_backend`)."""
+        return "openbao" if self.openbao_url else self.db_backend()
+
+    def db_backend(self) -> str:
+        """The backend named by the scheme of ``db_url``: ``sqlite``, ``postgresql`` (with
+        any driver, as in ``postgresql+psycopg``), or one another package registers."""
+        try:
+            return make_url(self.db_url).get_backend_name()
+        except ArgumentError:
+            raise UnavailableError(
+                "SecretsExtension.db_url is not a database URL (such as "
+                "sqlite:////path/to/secrets.db or postgresql+psycopg://host/db). Nothing was "
+                "changed."
+            ) from None
 
     def store_description(self) -> str:
         """Where the secrets are, fit for logs (no password)."""
@@ -204,8 +237,8 @@ class SecretsSettings(LoggingConfigurable):
         since every server of a team must use the same key.
         """
         try:
-            backend = make_url(self.db_url).get_backend_name()
-        except ArgumentError:
+            backend = self.db_backend()
+        except UnavailableError:
             return None  # opening the store reports the bad URL
         return None if backend == "sqlite" else backend
 
@@ -244,103 +277,88 @@ def open_secrets(
             redact_min_length=settings.redact_min_length,
             log=settings.log,
         )
-        if check_keys and isinstance(store, SqlSecretStore):
-            _check_keys(settings, store, service.view)
-        if settings.audit_retention_days and isinstance(store, SqlSecretStore):
+        checker = store.ability(KeyCheck) if check_keys else None
+        if checker is not None:
+            _check_keys(settings, store, checker, service.view)
+        audit = store.audit_log()
+        if settings.audit_retention_days and audit is not None:
             cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(
                 days=settings.audit_retention_days
             )
-            store.audit.prune(cutoff, user=PRUNE_USER, server_project=settings.project)
+            audit.prune(cutoff, user=PRUNE_USER, server_project=settings.project)
     except BaseException:
         store.close()
         raise
     return Opened(store, service)
 
 
-def open_store(settings: SecretsSettings, *, create_key: bool = True) -> SecretStore:
-    """Open the configured store; raise `UnavailableError` with what to fix."""
-    if settings.openbao_url:
-        return open_openbao_store(settings)
-    return open_sql_store(settings, create_key=create_key)
+class StoreOpener(Protocol):
+    """What a store backend's entry point names: it opens the store the settings describe,
+    or raises `UnavailableError` saying what to fix (and changes nothing then)."""
+
+    def __call__(self, settings: SecretsSettings, *, create_key: bool = True) -> SecretStore:
+        """``create_key``: whether new key material may be made for a store that holds no
+        secret yet (the server may; a command that only reads or rotates may not)."""
 
 
-def open_openbao_store(settings: SecretsSettings) -> SecretStore:
-    """Open the OpenBao store of ``openbao_url`` with this server's token (from
-    ``openbao_token_file``, or ``BAO_TOKEN``/``VAULT_TOKEN``), checking that OpenBao answers
-    and accepts it. No key, value or token is written anywhere."""
-    try:
-        from .openbao_admin import read_token
-        from .stores.openbao import OpenBaoSecretStore
-    except ImportError as error:
+def store_backends() -> dict[str, EntryPoint]:
+    """Every store backend by name: the built-in ones, and those registered in
+    `STORES_GROUP`. A name registered twice, differently (a built-in one included), is
+    refused (`UnavailableError`) rather than one of them chosen by chance."""
+    found = {
+        name: EntryPoint(name, value, STORES_GROUP) for name, value in BUILT_IN_BACKENDS.items()
+    }
+    targets = {name: {value} for name, value in BUILT_IN_BACKENDS.items()}
+    for entry in entry_points(group=STORES_GROUP):
+        targets.setdefault(entry.name, set()).add(entry.value)
+        found.setdefault(entry.name, entry)
+    for name, values in targets.items():
+        if len(values) > 1:
+            raise UnavailableError(
+                f"The store backend {name!r} is registered more than once, differently "
+                f"({', '.join(sorted(values))}): uninstall the package that should not "
+                "provide it."
+            )
+    return found
+
+
+def open_store(
+    settings: SecretsSettings, *, backend: str | None = None, create_key: bool = True
+) -> SecretStore:
+    """Open the store of ``backend`` (by default the one the settings choose,
+    `SecretsSettings.store_backend`); raise `UnavailableError` with what to fix."""
+    name = backend if backend is not None else settings.store_backend()
+    backends = store_backends()
+    entry = backends.get(name)
+    if entry is None:
         raise UnavailableError(
-            f"SecretsExtension.openbao_url is set, but {error.name} is not installed: "
-            "pip install 'jupyterlab_secrets[openbao]'."
-        ) from None
-    store = OpenBaoSecretStore(
-        url=settings.openbao_url,
-        token=read_token(settings.openbao_token_file, settings.credentials),
-        mount=settings.openbao_mount,
-        keep_versions=settings.keep_versions,
-        parent=settings,
-    )
+            f"No store backend is named {name!r}: the backends are "
+            f"{', '.join(sorted(backends))}. Set SecretsExtension.db_url to a URL of one of "
+            "them, or SecretsExtension.openbao_url; a package adds a backend in the entry "
+            f"point group {STORES_GROUP}."
+        )
     try:
-        policies = store.check()
-    except BaseException:
-        store.close()
-        raise
-    settings.log.info("jupyterlab_secrets' OpenBao token holds the policies %s", policies)
+        opener: StoreOpener = entry.load()
+    except (ImportError, AttributeError) as error:
+        raise UnavailableError(
+            f"The store backend {name!r} cannot be loaded from {entry.value}: {error}."
+        ) from None
+    store = opener(settings, create_key=create_key)
+    if not isinstance(store, SecretStore):
+        raise UnavailableError(
+            f"The store backend {name!r} ({entry.value}) did not open a SecretStore."
+        )
     return store
 
 
-def open_sql_store(settings: SecretsSettings, *, create_key: bool = True) -> SecretStore:
-    """Open the SQL store of ``db_url`` with the master keys (from the credentials taken
-    from the environment, or the key file, which is created only for a SQLite database of
-    one's own that holds no secret)."""
-    where = f"The secrets database {redact_url(settings.db_url)} (SecretsExtension.db_url)"
-
-    def cannot_open(error: Exception) -> UnavailableError:
-        settings.log.debug("Opening the secrets database failed", exc_info=True)
-        if isinstance(error, UnavailableError):
-            return error
-        return UnavailableError(
-            f"{where} cannot be opened: {type(error).__name__}. Check that it is reachable "
-            "and writable, then restart the server."
-        )
-
-    try:
-        has_secrets = count_stored_secrets(settings.db_url) > 0
-    except Exception as error:
-        raise cannot_open(error) from None
-    try:
-        keyring, source = load_keyring(
-            env_value=settings.credentials.key,
-            key_file=Path(settings.key_file).expanduser(),
-            has_encrypted_rows=lambda: has_secrets,
-            create=create_key,
-            shared_store=settings.shared_store_kind(),
-        )
-    except KeyUnavailableError as error:
-        raise UnavailableError(str(error)) from None
-    settings.log.debug("jupyterlab_secrets keys come from %s", source)
-    try:
-        return settings.store_class(  # type: ignore[no-any-return]
-            db_url=settings.db_url,
-            keyring=keyring,
-            keep_versions=settings.keep_versions,
-            parent=settings,
-        )
-    except SchemaError as error:
-        raise UnavailableError(f"{where} cannot be used: {error} Nothing was changed.") from None
-    except Exception as error:
-        raise cannot_open(error) from None
-
-
-def _check_keys(settings: SecretsSettings, store: SqlSecretStore, view: View) -> None:
+def _check_keys(
+    settings: SecretsSettings, store: SecretStore, checker: KeyCheck, view: View
+) -> None:
     """Refuse to serve with keys that open none of the project's secrets (a wrong key);
     serve, and mark them, when only some cannot be opened (one bad row never takes the
     others offline)."""
     try:
-        store.check_keys(view)
+        checker.check_keys(view)
         return
     except UndecryptableError:
         pass

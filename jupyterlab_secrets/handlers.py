@@ -1,14 +1,13 @@
 """Thin tornado handlers under ``{base_url}jupyterlab-secrets/api/``.
 
-Each verb authenticates, authorizes its action on the resource ``secrets`` (DESIGN.md, "Who
-may do what"), and hands the request's parts to `SecretsApi` (``rest.py``), which calls the
-service and answers a `Reply`.
+Each verb authenticates, authorizes its action on the resource ``secrets`` (``read`` to see,
+``write`` to change, ``execute`` for anything that answers or uses a value), and hands the
+request's parts to `SecretsApi` (``rest.py``), which calls the service and answers a `Reply`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from http.client import responses
 from typing import Any
 
@@ -20,7 +19,6 @@ from .rest import MAX_BODY_BYTES, ApiError, Reply, SecretsApi
 from .stores.base import SECRET_ID_PATTERN
 
 API_PREFIX = "jupyterlab-secrets/api"
-_ENTITY_TAGS = re.compile(r'\*|(?:W/)?"([^"]*)"')
 
 READ = "read"
 """Listing, metadata, versions, the audit log."""
@@ -73,18 +71,16 @@ class SecretsHandler(APIHandler):
         """The name of the authenticated user."""
         return self.current_user.username
 
-    def known_tags(self) -> frozenset[str]:
-        """The entity tags of ``If-None-Match``, without quotes or weak markers."""
-        header = self.request.headers.get("If-None-Match", "")
-        return frozenset(
-            match.group(1) if match.group(1) is not None else "*"
-            for match in _ENTITY_TAGS.finditer(header)
-        )
+    def not_modified(self, tag: str) -> bool:
+        """Set ``tag`` as this answer's ETag, and tell whether the request's
+        ``If-None-Match`` holds it (tornado's matching: weak or strong, in a list, or ``*``)."""
+        self.set_header("Etag", f'"{tag}"')
+        return self.check_etag_header()
 
     def compute_etag(self) -> str | None:
         """No automatic ETag: tornado's would hash the body, and a body may hold values.
 
-        The listing and the environment set their own, from metadata only.
+        The listing and the environment set their own, from metadata only (`not_modified`).
         """
         return None
 
@@ -119,7 +115,7 @@ class SecretsCollectionHandler(SecretsHandler):
     @web.authenticated
     @authorized(READ)
     async def get(self) -> None:
-        self.send(await self.api.listing(self.user, self.known_tags()))
+        self.send(await self.api.listing(self.user, self.not_modified))
 
     @web.authenticated
     @authorized(WRITE)
@@ -217,14 +213,14 @@ class CommunitiesHandler(SecretsHandler):
 class EnvironmentHandler(SecretsHandler):
     """``GET`` answers the variables injected into this project's kernels.
 
-    Kernels of other servers learn of changes by polling with ``If-None-Match``: while the
-    tag matches, the answer is 304, and nothing is decrypted.
+    A client that polls it sends the last tag in ``If-None-Match``: while the tag matches, the
+    answer is 304, and nothing is decrypted.
     """
 
     @web.authenticated
     @authorized(EXECUTE)
     async def get(self) -> None:
-        self.send(await self.api.environment(self.user, self.known_tags()))
+        self.send(await self.api.environment(self.user, self.not_modified))
 
 
 class AuditHandler(SecretsHandler):

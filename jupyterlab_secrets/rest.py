@@ -2,9 +2,10 @@
 
 It parses request bodies (a JSON object, its fields' presence and types, no unknown field),
 runs the service off the event loop, maps the domain errors to status codes, encodes the
-service's dataclasses as DESIGN.md's JSON, and tags the listing and the environment with
-entity tags. The handlers (`jupyterlab_secrets.handlers`) only pass a request's parts here and
-send back the `Reply`. `KernelsApi` does the same for the kernel routes (``kernels/``).
+service's dataclasses as the JSON of the API (``openapi.yaml``), and tags the listing and the
+environment with entity tags. The handlers (`jupyterlab_secrets.handlers`) only pass a
+request's parts here and send back the `Reply`. The kernel routes have their own, built on
+this one (``kernels/rest.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from tornado import web
 
@@ -32,9 +33,6 @@ from .errors import (
     ValueTooLargeError,
 )
 from .service import CommunityInfo, Listing, SecretMeta, SecretsService, VersionInfo
-
-if TYPE_CHECKING:  # for types only: the kernels package imports this module
-    from .kernels.injector import KernelSecrets, KernelStatus
 
 MAX_BODY_BYTES = 1 << 20
 """Room for the largest value even if every byte of it is sent as a ``\\uXXXX`` escape; a
@@ -60,9 +58,9 @@ def status_of(error: SecretsError) -> int:
     """The HTTP status of a domain error.
 
     `UndecryptableError` is 503: the request is sound, and the fault is the server's
-    configuration (it lacks the key that encrypted that value), as with a wrong key for the
-    whole store (DESIGN.md: "Missing or wrong key": 503). It is never 500: the server did not
-    fail, it explains what an operator must fix, and every other secret is still served.
+    configuration (it lacks the key that encrypted that value), as with a missing or wrong
+    key for the whole store. It is never 500: the server did not fail, it explains what an
+    operator must fix, and every other secret is still served.
     """
     if isinstance(error, ValueTooLargeError):
         return 413
@@ -138,7 +136,7 @@ def iso_millis(moment: dt.datetime) -> str:
 
 
 def meta_json(meta: SecretMeta) -> dict[str, Any]:
-    """DESIGN.md's Meta, with the fields that explain a state (``shadowed``, ``injected``,
+    """The API's Meta, with the fields that explain a state (``shadowed``, ``injected``,
     ``not_injected_reason``, ``attached_name``, ``hidden_in_outputs``)."""
     return {
         "id": meta.id,
@@ -191,7 +189,7 @@ def versions_json(versions: list[VersionInfo]) -> dict[str, Any]:
 
 
 def events_json(events: list[AuditEvent]) -> dict[str, Any]:
-    """``{"events": [Event]}``: DESIGN.md's Event, with ``server_project``; never a value."""
+    """``{"events": [Event]}``: the API's Event, with ``server_project``; never a value."""
     return {
         "events": [
             {
@@ -210,26 +208,19 @@ def events_json(events: list[AuditEvent]) -> dict[str, Any]:
     }
 
 
-def kernel_status_json(status: KernelStatus) -> dict[str, Any]:
-    """``{"kernel_id", "language", "state", "names", "skipped": [{"name", "reason"}],
-    "message"}``: names only, never a value."""
-    return {
-        "kernel_id": status.kernel_id,
-        "language": status.language,
-        "state": status.state,
-        "names": list(status.names),
-        "skipped": [{"name": s.name, "reason": s.reason} for s in status.skipped],
-        "message": status.message,
-    }
-
-
-def _encode(document: Any) -> bytes:
+def encode_json(document: Any) -> bytes:
+    """A reply's body: the document as JSON, UTF-8."""
     return json.dumps(document).encode()
 
 
 # -- entity tags ---------------------------------------------------------------------------
 
 _TAG_FORMAT = 2
+
+
+NotModified = Callable[[str], bool]
+"""Whether the client already holds the entity tag given (its ``If-None-Match`` names it):
+the handler answers with tornado's matching."""
 
 
 def entity_tag(kind: str, marker: str) -> str:
@@ -273,11 +264,11 @@ class SecretsApi:
 
     # -- the collection and its listing
 
-    async def listing(self, user: str, known: Collection[str]) -> Reply:
+    async def listing(self, user: str, not_modified: NotModified) -> Reply:
         """``GET secrets``, 304 when the client holds the current tag."""
         marker = await self._run(lambda s: s.change_marker())
         tag = entity_tag("secrets", marker)
-        if tag in known or "*" in known:
+        if not_modified(tag):
             return Reply(304, None, tag)
         last = self._last_listing
         if last is not None and last[0] == tag:
@@ -285,7 +276,7 @@ class SecretsApi:
         # The marker is read before the rows: a change in between gives a body newer than
         # its tag, which the next poll replaces, never an older one kept under a new tag.
         listing = await self._run(lambda s: s.list(user))
-        body = _encode(listing_json(listing))
+        body = encode_json(listing_json(listing))
         self._last_listing = (tag, body)
         return Reply(200, body, tag)
 
@@ -293,14 +284,14 @@ class SecretsApi:
         """``POST secrets``."""
         body = parse_body(raw, {"name": str, "value": str}, {})
         meta = await self._run(lambda s: s.create(user, body["name"], body["value"]))
-        return Reply(201, _encode(meta_json(meta)))
+        return Reply(201, encode_json(meta_json(meta)))
 
     # -- one secret
 
     async def get(self, user: str, secret_id: str) -> Reply:
         """``GET secrets/{id}``."""
         meta = await self._run(lambda s: s.get(user, secret_id))
-        return Reply(200, _encode(meta_json(meta)))
+        return Reply(200, encode_json(meta_json(meta)))
 
     async def patch(self, user: str, secret_id: str, raw: bytes) -> Reply:
         """``PATCH secrets/{id}``."""
@@ -314,7 +305,7 @@ class SecretsApi:
                 value=body.get("value"),
             )
         )
-        return Reply(200, _encode(meta_json(meta)))
+        return Reply(200, encode_json(meta_json(meta)))
 
     async def delete(self, user: str, secret_id: str) -> Reply:
         """``DELETE secrets/{id}``."""
@@ -324,29 +315,29 @@ class SecretsApi:
     async def reveal(self, user: str, secret_id: str) -> Reply:
         """``POST secrets/{id}/reveal``: the value, never cached."""
         value = await self._run(lambda s: s.reveal(user, secret_id))
-        return Reply(200, _encode({"value": value}), sensitive=True)
+        return Reply(200, encode_json({"value": value}), sensitive=True)
 
     async def copy(self, user: str, secret_id: str, raw: bytes) -> Reply:
         """``POST secrets/{id}/copy``."""
         body = parse_body(raw, {"name": str}, {"value": str})
         meta = await self._run(lambda s: s.copy(user, secret_id, body["name"], body.get("value")))
-        return Reply(201, _encode(meta_json(meta)))
+        return Reply(201, encode_json(meta_json(meta)))
 
     async def set_access(self, user: str, secret_id: str, raw: bytes) -> Reply:
         """``PUT secrets/{id}/access``."""
         body = parse_body(raw, {"communities": list}, {})
         meta = await self._run(lambda s: s.set_access(user, secret_id, body["communities"]))
-        return Reply(200, _encode(meta_json(meta)))
+        return Reply(200, encode_json(meta_json(meta)))
 
     async def set_attached(self, user: str, secret_id: str, attached: bool) -> Reply:
         """``PUT`` / ``DELETE secrets/{id}/attachment``."""
         meta = await self._run(lambda s: s.set_attached(user, secret_id, attached))
-        return Reply(200, _encode(meta_json(meta)))
+        return Reply(200, encode_json(meta_json(meta)))
 
     async def versions(self, user: str, secret_id: str) -> Reply:
         """``GET secrets/{id}/versions``."""
         versions = await self._run(lambda s: s.versions(user, secret_id))
-        return Reply(200, _encode(versions_json(versions)))
+        return Reply(200, encode_json(versions_json(versions)))
 
     async def restore(self, user: str, secret_id: str, version: str, raw: bytes) -> Reply:
         """``POST secrets/{id}/versions/{version}/restore`` with ``{"version": current}``."""
@@ -354,24 +345,24 @@ class SecretsApi:
         meta = await self._run(
             lambda s: s.restore(user, secret_id, int(version), current_version=body["version"])
         )
-        return Reply(200, _encode(meta_json(meta)))
+        return Reply(200, encode_json(meta_json(meta)))
 
     # -- the project
 
     async def communities(self, user: str) -> Reply:
         """``GET communities``."""
         communities = await self._run(lambda s: s.communities(user))
-        return Reply(200, _encode(communities_json(communities)))
+        return Reply(200, encode_json(communities_json(communities)))
 
-    async def environment(self, user: str, known: Collection[str]) -> Reply:
+    async def environment(self, user: str, not_modified: NotModified) -> Reply:
         """``GET environment``: the values, never cached; 304 (decrypting nothing) when the
         client holds the current tag."""
         marker = await self._run(lambda s: s.change_marker())
         tag = entity_tag("environment", marker)
-        if tag in known or "*" in known:
+        if not_modified(tag):
             return Reply(304, None, tag, sensitive=True)
         environment = await self._run(lambda s: s.environment(user))
-        return Reply(200, _encode({"environment": environment}), tag, sensitive=True)
+        return Reply(200, encode_json({"environment": environment}), tag, sensitive=True)
 
     async def audit(self, user: str, arguments: Mapping[str, list[str]]) -> Reply:
         """``GET audit?secret_id=&limit=&before=``: newest first; 400 for a bad parameter."""
@@ -389,7 +380,7 @@ class SecretsApi:
         if before is not None and (len(before) != 32 or not before.isalnum()):
             raise ApiError(400, "before must be the ID of an audit event.", "before")
         events = await self._run(lambda s: s.audit_events(user, secret_id, limit, before))
-        return Reply(200, _encode(events_json(events)))
+        return Reply(200, encode_json(events_json(events)))
 
 
 AUDIT_LIMIT = 100
@@ -402,46 +393,3 @@ def _single(arguments: Mapping[str, list[str]], name: str) -> str | None:
     if len(values) > 1:
         raise ApiError(400, f"Give {name!r} at most once.", name)
     return values[0] if values else None
-
-
-class KernelsApi:
-    """The kernel routes over this server's `KernelSecrets`, or the reason there is none (503).
-
-    A status holds names, never values; it is never cached, since it changes as changes reach
-    the kernel.
-    """
-
-    def __init__(self, kernels: KernelSecrets | None, unavailable: str | None = None) -> None:
-        self.kernels = kernels
-        self.unavailable = unavailable
-
-    def _injector(self, known: bool) -> KernelSecrets:
-        if self.kernels is None:
-            raise ApiError(503, self.unavailable or "This server's kernels do not get secrets.")
-        if not known:
-            raise ApiError(404, "No such kernel.")
-        return self.kernels
-
-    def _reply(self, kernel_id: str, status: KernelStatus | None) -> Reply:
-        if status is None:
-            # A kernel of this server that the injector never saw start (it predates the
-            # extension, or another kernel manager class runs it).
-            from .kernels.injector import KernelStatus
-
-            status = KernelStatus(
-                kernel_id,
-                None,
-                "error",
-                [],
-                [],
-                "This kernel was not started through the secrets kernel manager; restart it.",
-            )
-        return Reply(200, _encode(kernel_status_json(status)), sensitive=True)
-
-    async def status(self, kernel_id: str, known: bool) -> Reply:
-        """``GET kernels/{kernel_id}``; ``known``: whether the server runs that kernel."""
-        return self._reply(kernel_id, self._injector(known).status(kernel_id))
-
-    async def reload(self, kernel_id: str, known: bool) -> Reply:
-        """``POST kernels/{kernel_id}/reload``: set the current secrets in the kernel now."""
-        return self._reply(kernel_id, await self._injector(known).reload(kernel_id))

@@ -4,7 +4,9 @@
 dataclasses, and raises the domain errors of `jupyterlab_secrets.errors`; it knows nothing of
 HTTP, JSON or entity tags (that is `jupyterlab_secrets.rest`). It works on any `SecretStore`
 as seen from this project's `View`, and takes its name and value rules from
-`jupyterlab_secrets.rules`. No message it raises holds a secret value.
+`jupyterlab_secrets.rules`; which secrets go into the project's environment, and why the
+others do not, it takes from `jupyterlab_secrets.precedence`. No message it raises holds a
+secret value.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import rules
-from .audit import AuditEvent, AuditLog
+from .audit import AuditEntry, AuditEvent, AuditLog
 from .errors import (
     AuditElsewhereError,
     ForbiddenError,
@@ -29,11 +31,12 @@ from .errors import (
     UnavailableError,
     UndecryptableError,
 )
+from .precedence import NotInjectedReason, Precedence
 from .stores.base import (
     SECRET_ID_PATTERN,
-    AuditEntry,
     Recorder,
     SecretStore,
+    SharingPolicy,
     StoredSecret,
     VersionInfo,
     View,
@@ -51,18 +54,6 @@ __all__ = [
 
 MAX_VERSION = 2**31 - 1
 """The largest version number a client may send (a 32-bit integer, as every store keeps)."""
-
-NotInjectedReason = Literal[
-    "shadowed", "traffic", "renamed", "undecryptable", "not_added", "reserved"
-]
-"""Why a listed secret is not in this project's environment.
-
-``shadowed``: another secret holds its name (the project's own, or another added shared one);
-``traffic``: a shared secret under a name that redirects traffic or trust; ``renamed``: its
-owner renamed it after it was added here; ``undecryptable``: its value cannot be decrypted
-with the configured keys; ``not_added``: a shared secret not added to this project;
-``reserved``: a name stored before the rules reserved it.
-"""
 
 _SECRET_ID = re.compile(SECRET_ID_PATTERN)
 
@@ -123,17 +114,6 @@ class Community:
     name: str
     admins: frozenset[str]
     projects: frozenset[str]
-
-
-@dataclass(frozen=True)
-class _Precedence:
-    """Who holds each name in a project's environment (see `SecretsService._precedence`)."""
-
-    own: set[str]
-    """The names of the project's own secrets."""
-    leaders: dict[str, tuple[str, str]]
-    """For each name of a shared secret added under it, the (project, ID) of the one that
-    wins among them."""
 
 
 @dataclass(frozen=True)
@@ -210,7 +190,7 @@ class SecretsService:
     def list(self, user: str) -> Listing:
         """The project's own secrets and those shared with it, by name, own ones first."""
         stored = self.store.list(self.view)
-        precedence = self._precedence(stored)
+        precedence = Precedence.of(self.project, stored)
         self._learn_decryptable(stored, precedence, keep_only=True)
         order = sorted(stored, key=lambda s: (s.name, s.project != self.project, s.project, s.id))
         return Listing(self.project, [self._meta(secret, precedence) for secret in order])
@@ -234,11 +214,10 @@ class SecretsService:
         keeps the others from the kernels.
         """
         stored = self.store.list(self.view)
-        precedence = self._precedence(stored)
-        candidates = [s for s in stored if self._blocked(s, precedence) is None]
+        candidates = Precedence.of(self.project, stored).injectable(stored)
         values = self.store.read_values(self.view, [s.id for s in candidates])
         environment: dict[str, str] = {}
-        for secret in sorted(candidates, key=lambda s: (s.project != self.project, s.name)):
+        for secret in candidates:
             value = values.get(secret.id)
             self._decryptable[(secret.id, secret.version)] = value is not None
             if value is None:
@@ -276,9 +255,9 @@ class SecretsService:
         ]
 
     def _is_admin(self, user: str, community: str) -> bool:
-        decided = self.store.community_admin(self.view, community)
-        if decided is not None:
-            return decided
+        policy = self.store.ability(SharingPolicy)
+        if policy is not None:
+            return policy.community_admin(self.view, community)
         return user in self.communities_config[community].admins
 
     # -- writes ------------------------------------------------------------------------
@@ -377,14 +356,13 @@ class SecretsService:
         # Shares with communities no longer configured are left alone: they grant nothing.
         current = {c for c in secret.shared_with if c in self.communities_config}
         added, removed = wanted - current, current - wanted
-        for name in sorted(added | removed):
-            # Where the store's own policy decides (OpenBao), it refuses with its reason.
-            if self.store.community_admin(self.view, name) is not None:
-                continue
-            if user not in self.communities_config[name].admins:
-                raise ForbiddenError(
-                    f"Only an admin of community {name!r} can change sharing with it."
-                )
+        # Where the store's own policy decides (OpenBao), it refuses with its reason.
+        if self.store.ability(SharingPolicy) is None:
+            for name in sorted(added | removed):
+                if user not in self.communities_config[name].admins:
+                    raise ForbiddenError(
+                        f"Only an admin of community {name!r} can change sharing with it."
+                    )
         if not added and not removed:
             return self._meta_in_context(secret)
         still = set(secret.shared_with) - removed | added
@@ -561,7 +539,7 @@ class SecretsService:
         before: str | None = None,
     ) -> list[AuditEvent]:
         """The audit events of this project's secrets (and of this project's server), newest
-        first; `UnavailableError` when the store keeps its own record instead."""
+        first; `AuditElsewhereError` when the store keeps its own record instead."""
         if self.audit is None:
             raise AuditElsewhereError(
                 "This store keeps no audit log of its own: OpenBao's audit device records "
@@ -617,7 +595,7 @@ class SecretsService:
         except NameTakenError:
             raise _name_taken() from None
         self._decryptable[(created.id, created.version)] = True
-        return self._meta(created, self._precedence([created]))
+        return self._meta(created, Precedence.of(self.project, [created]))
 
     def _update(
         self,
@@ -659,53 +637,11 @@ class SecretsService:
 
     # -- what is injected --------------------------------------------------------------
 
-    def _precedence(self, stored: Iterable[StoredSecret]) -> _Precedence:
-        """Who holds each name in this project's environment, among ``stored``: the
-        project's own secret wins a clash; among shared ones added under the name they have,
-        the first by (project, ID)."""
-        own: set[str] = set()
-        leaders: dict[str, tuple[str, str]] = {}
-        for secret in stored:
-            if secret.project == self.project:
-                own.add(secret.name)
-            elif secret.attached_as == secret.name and not rules.is_traffic_name(secret.name):
-                rank = (secret.project, secret.id)
-                leader = leaders.get(secret.name)
-                if leader is None or rank < leader:
-                    leaders[secret.name] = rank
-        return _Precedence(own, leaders)
-
-    def _shadowed(self, secret: StoredSecret, precedence: _Precedence) -> bool:
-        """Whether another secret holds this shared secret's name, so it is not injected (or
-        would not be if added)."""
-        if secret.project == self.project:
-            return False
-        if secret.name in precedence.own:
-            return True
-        leader = precedence.leaders.get(secret.name)
-        return leader is not None and leader < (secret.project, secret.id)
-
-    def _blocked(self, secret: StoredSecret, precedence: _Precedence) -> NotInjectedReason | None:
-        """Why the metadata alone keeps ``secret`` out of this project's environment."""
-        if rules.name_error(secret.name) is not None:
-            return "reserved"
-        if secret.project == self.project:
-            return None
-        if rules.is_traffic_name(secret.name):
-            return "traffic"
-        if secret.attached_as is None:
-            return "not_added"
-        if secret.attached_as != secret.name:
-            return "renamed"
-        if self._shadowed(secret, precedence):
-            return "shadowed"
-        return None
-
     def _learn_decryptable(
-        self, stored: Sequence[StoredSecret], precedence: _Precedence, *, keep_only: bool
+        self, stored: Sequence[StoredSecret], precedence: Precedence, *, keep_only: bool
     ) -> None:
         """Try to decrypt the injectable secrets whose state this service has not read yet."""
-        wanted = [s for s in stored if self._blocked(s, precedence) is None]
+        wanted = precedence.injectable(stored)
         unknown = [s for s in wanted if (s.id, s.version) not in self._decryptable]
         if unknown:
             values = self.store.read_values(self.view, [s.id for s in unknown])
@@ -721,15 +657,17 @@ class SecretsService:
         rivals = [secret]
         if secret.project != self.project:
             rivals = [s for s in self.store.list(self.view) if s.name == secret.name]
-        precedence = self._precedence(rivals)
+        precedence = Precedence.of(self.project, rivals)
         self._learn_decryptable([secret], precedence, keep_only=False)
         return self._meta(secret, precedence)
 
-    def _meta(self, secret: StoredSecret, precedence: _Precedence) -> SecretMeta:
-        own = secret.project == self.project
-        reason = self._blocked(secret, precedence)
-        if reason is None and not self._decryptable.get((secret.id, secret.version), True):
-            reason = "undecryptable"
+    def _meta(self, secret: StoredSecret, precedence: Precedence) -> SecretMeta:
+        explained = precedence.explain(
+            secret,
+            decryptable=self._decryptable.get((secret.id, secret.version), True),
+            redact_outputs=self.redact_outputs,
+            redact_min_length=self.redact_min_length,
+        )
         return SecretMeta(
             id=secret.id,
             name=secret.name,
@@ -740,14 +678,14 @@ class SecretsService:
             updated_by=secret.updated_by,
             version=secret.version,
             shared_with=tuple(secret.shared_with),
-            origin="project" if own else "shared",
-            attached=not own and secret.attached_as is not None,
-            editable=own,
-            shadowed=self._shadowed(secret, precedence),
-            injected=reason is None,
-            not_injected_reason=reason,
-            attached_name=None if own else secret.attached_as,
-            hidden_in_outputs=self.redact_outputs and secret.value_length >= self.redact_min_length,
+            origin=explained.origin,
+            attached=explained.attached,
+            editable=explained.editable,
+            shadowed=explained.shadowed,
+            injected=explained.injected,
+            not_injected_reason=explained.not_injected_reason,
+            attached_name=explained.attached_name,
+            hidden_in_outputs=explained.hidden_in_outputs,
         )
 
 

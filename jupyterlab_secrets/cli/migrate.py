@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from traitlets import Bool
 
-from ..config import SecretsSettings, open_sql_store
+from ..config import SecretsSettings, open_store
 from ..errors import UnavailableError
 from ..openbao_admin import read_token
 from ..stores.openbao import OpenBaoSecretStore
@@ -47,7 +47,7 @@ class MigrateApp(SecretsCommand):
                 raise UnavailableError(
                     "Set SecretsExtension.openbao_url (or --openbao-url) to the OpenBao address."
                 )
-            source = open_sql_store(settings, create_key=False)
+            source = open_store(settings, backend=settings.db_backend(), create_key=False)
             target = OpenBaoSecretStore(
                 url=settings.openbao_url,
                 token=read_token(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..config import Opened
 from ..crypto import KEY_ENV
 from ..errors import UnavailableError, UndecryptableError
-from ..stores.sql import SqlSecretStore
+from ..stores.base import KeyRotation
 from . import SecretsCommand
 from .manage import current_user
 
@@ -23,13 +23,13 @@ class RotateKeyApp(SecretsCommand):
 
     def run(self, opened: Opened) -> None:
         """Rotate, printing only counts."""
-        store = opened.store
-        if not isinstance(store, SqlSecretStore):
+        rotating = opened.store.ability(KeyRotation)
+        if rotating is None:
             raise UnavailableError(
                 "rotate-key re-encrypts the SQL store; this store encrypts values itself."
             )
         try:
-            rotation = store.rotate()
+            rotation = rotating.rotate()
         except UndecryptableError:
             raise UnavailableError(
                 "A stored secret cannot be decrypted with any of the given keys. Add the key "
@@ -39,7 +39,7 @@ class RotateKeyApp(SecretsCommand):
             current_user(),
             "rotate-key",
             detail={
-                "key_id": store.keyring.primary_key_id,
+                "key_id": rotating.primary_key_id,
                 "re_encrypted": rotation.changed,
                 "already": rotation.kept,
             },

@@ -1,7 +1,8 @@
 """Secrets in every kernel this server starts, whichever client started it.
 
 `SecretsKernelManager` puts them in each kernel process's environment at launch;
-`KernelSecrets` keeps running kernels in step with changes and answers what each holds.
+`KernelSecrets` keeps running kernels in step with changes and answers what each holds;
+`KernelsApi` and `kernel_routes` serve that answer over REST.
 """
 
 from .handlers import kernel_routes
@@ -13,9 +14,11 @@ from .injector import (
     install,
 )
 from .languages import Skipped, language_for
+from .rest import KernelsApi
 
 __all__ = [
     "KernelSecrets",
+    "KernelsApi",
     "KernelStatus",
     "SecretsKernelManager",
     "Skipped",

@@ -1,7 +1,8 @@
 """The kernel status routes: what a kernel holds (names only), and reloading it.
 
 Thin, as the secrets handlers: each verb authenticates, authorizes its action on the resource
-``secrets``, and hands the kernel ID to `KernelsApi` (``rest.py``), which answers a `Reply`.
+``secrets``, and hands the kernel ID to `KernelsApi` (``kernels/rest.py``), which answers a
+`Reply`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..handlers import API_PREFIX, EXECUTE, READ, SecretsHandler
-from ..rest import KernelsApi
+from .rest import KernelsApi
 
 KERNELS_PREFIX = f"{API_PREFIX}/kernels"
 

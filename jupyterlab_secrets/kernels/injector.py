@@ -61,8 +61,8 @@ _NOTHING: Mapping[str, str] = MappingProxyType({})
 
 @dataclass(frozen=True)
 class KernelStatus:
-    """What one kernel holds, as the status endpoint answers it (``rest.kernel_status_json``).
-    Names only, never values."""
+    """What one kernel holds, as the status endpoint answers it (`kernel_status_json` in
+    ``kernels/rest.py``). Names only, never values."""
 
     kernel_id: str
     language: str | None

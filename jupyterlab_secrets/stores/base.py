@@ -9,6 +9,10 @@ All methods are synchronous and thread-safe: the service calls them off the even
 read and write is made *as seen from* a `View` (a project and the communities it belongs to),
 so a backend whose own policies decide (OpenBao) knows which paths to use, and a backend that
 holds everything (SQL) filters by it.
+
+What only some backends can do (check or rotate the master keys, decide sharing by their own
+policy, import secrets from another store) are optional abilities: small protocols that a
+caller asks a store for with `SecretStore.ability`, never by the store's class.
 """
 
 from __future__ import annotations
@@ -17,18 +21,38 @@ import datetime as dt
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from traitlets import MetaHasTraits
 from traitlets.config import LoggingConfigurable
 
-if TYPE_CHECKING:  # the audit module imports the SQL schema, which imports nothing of ours
-    from ..audit import AuditLog
+from ..audit import AuditEntry, AuditLog
+
+__all__ = [
+    "SECRET_ID_PATTERN",
+    "AuditEntry",
+    "KeyCheck",
+    "KeyRotation",
+    "Recorder",
+    "Rotation",
+    "SecretImport",
+    "SecretStore",
+    "SharingPolicy",
+    "StoredSecret",
+    "VersionInfo",
+    "View",
+    "utc_now",
+]
 
 SECRET_ID_PATTERN = r"[0-9a-f]{32}"
 """The format of every secret ID, matched whole: 32 lowercase hex digits (a UUID's). Every
 store makes IDs of this form; routes and the service refuse anything else before a store sees
 it."""
+
+
+def utc_now() -> dt.datetime:
+    """The time now, timezone-aware in UTC: what every store stamps a change with."""
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -37,19 +61,6 @@ class View:
 
     project: str
     communities: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """An event of the audit log, as a write hands it to its store. Never a value."""
-
-    user: str
-    project: str
-    server_project: str
-    action: str
-    secret_id: str | None = None
-    secret_name: str | None = None
-    detail: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,68 @@ class VersionInfo:
     updated_at: dt.datetime
     updated_by: str
     current: bool
+
+
+class Rotation(NamedTuple):
+    """What a key rotation did: values (current and kept) re-encrypted under the first key,
+    and values that already were."""
+
+    changed: int
+    kept: int
+
+
+# -- optional abilities --------------------------------------------------------------------
+# A backend has one when it implements its methods; a caller asks `SecretStore.ability`.
+
+
+@runtime_checkable
+class KeyCheck(Protocol):
+    """A store encrypted with the server's master keys checks that they open its values."""
+
+    def check_keys(self, view: View) -> None:
+        """Decrypt one value under each key that encrypted something ``view`` sees; raise
+        `UndecryptableError` when one cannot be (a wrong or missing key)."""
+
+
+@runtime_checkable
+class KeyRotation(Protocol):
+    """A store encrypted with the server's master keys re-encrypts under the first one."""
+
+    @property
+    def primary_key_id(self) -> str:
+        """The id of the key that encrypts new values (never the key)."""
+
+    def rotate(self) -> Rotation:
+        """Re-encrypt every value under the first key; `UndecryptableError`, with nothing
+        written, when one cannot be decrypted with the keys given."""
+
+
+@runtime_checkable
+class SharingPolicy(Protocol):
+    """A store whose own policy decides who may share with a community (OpenBao: the
+    token's capabilities), whatever the configuration names as admins."""
+
+    def community_admin(self, view: View, community: str) -> bool:
+        """Whether the view may share with ``community`` and stop sharing with it."""
+
+
+@runtime_checkable
+class SecretImport(Protocol):
+    """A store that takes secrets copied from another, with their IDs and history."""
+
+    def import_secret(
+        self,
+        project: str,
+        secret: StoredSecret,
+        value: str,
+        earlier: Callable[[], Sequence[tuple[VersionInfo, str]]] | None = None,
+    ) -> bool:
+        """Copy ``secret`` of ``project`` with its ID, name, version and times, and the kept
+        versions ``earlier()`` gives (oldest first); False when it holds that version
+        already."""
+
+
+_Ability = TypeVar("_Ability")
 
 
 class _AbstractConfigurable(MetaHasTraits, ABCMeta):
@@ -138,11 +211,14 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
         elsewhere (OpenBao's audit device)."""
         return None
 
-    def community_admin(self, view: View, community: str) -> bool | None:
-        """Whether the backend's own policy lets the view share with ``community``: True or
-        False when the backend decides (OpenBao: the token's capabilities), None when it
-        leaves that to the configuration (SQL)."""
-        return None
+    def ability(self, kind: type[_Ability]) -> _Ability | None:
+        """This store's optional ability ``kind`` (`KeyCheck`, `KeyRotation`,
+        `SharingPolicy`, `SecretImport`), or None when it has not got it.
+
+        A store has an ability when it implements that protocol's methods; a backend that
+        has one only in some configurations overrides this to answer None then.
+        """
+        return self if isinstance(self, kind) else None
 
     # -- writes ------------------------------------------------------------------------
 

@@ -15,13 +15,12 @@ there are.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -39,7 +38,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from traitlets import Int, Unicode
 
-from ..audit import SqlAuditLog
 from ..crypto import DecryptionError, Keyring, Sealed
 from ..errors import (
     ForbiddenError,
@@ -51,11 +49,11 @@ from ..errors import (
     UndecryptableError,
 )
 from ..migrations import upgrade_schema
-from .base import Recorder, SecretStore, StoredSecret, VersionInfo, View
+from .base import Recorder, Rotation, SecretStore, StoredSecret, VersionInfo, View, utc_now
+from .sql_audit import SqlAuditLog
 from .sql_engine import BUSY_TIMEOUT_MS, create_store_engine, read_snapshot, redact_url
 from .sql_schema import (
     GCM_TAG_BYTES,
-    UTC,
     AttachmentRow,
     ChangeCounterRow,
     SecretRow,
@@ -90,18 +88,6 @@ _CHECKPOINT_WAIT_MS = 1000
 
 _PROJECT, _COMMUNITY = "p", "c"
 """The scopes of change counters."""
-
-
-class Rotation(NamedTuple):
-    """What `SqlSecretStore.rotate` did: values (current and kept) re-encrypted under the
-    first key, and values that already were."""
-
-    changed: int
-    kept: int
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(UTC)
 
 
 def _valid_id(secret_id: object) -> bool:
@@ -169,6 +155,11 @@ class SqlSecretStore(SecretStore):
     def audit_log(self) -> SqlAuditLog:
         """The audit log, in this database."""
         return self.audit
+
+    @property
+    def primary_key_id(self) -> str:
+        """The id of the key that encrypts new values (`KeyRotation`)."""
+        return self.keyring.primary_key_id
 
     def close(self) -> None:
         """Release the database connections."""
@@ -496,7 +487,7 @@ class SqlSecretStore(SecretStore):
         sealed = self.keyring.encrypt(
             value.encode("utf-8"), project=view.project, secret_id=secret_id
         )
-        now = _now()
+        now = utc_now()
         try:
             with self._write() as connection:
                 connection.execute(
@@ -555,7 +546,7 @@ class SqlSecretStore(SecretStore):
                     )
                 values: dict[str, Any] = {
                     "version": row.version + 1,
-                    "updated_at": _now(),
+                    "updated_at": utc_now(),
                     "updated_by": user,
                 }
                 if name is not None:

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 
-from jupyterlab_secrets.audit import SqlAuditLog
+from jupyterlab_secrets.audit import AuditEntry
 from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
 from jupyterlab_secrets.service import SecretsService
-from jupyterlab_secrets.stores.base import AuditEntry
 from jupyterlab_secrets.stores.sql import SqlSecretStore
+from jupyterlab_secrets.stores.sql_audit import SqlAuditLog
 from jupyterlab_secrets.stores.sql_schema import AuditEventRow
 
 from .conftest import API, COMMUNITIES, Api
@@ -384,7 +384,7 @@ def test_retention_prunes_on_open_and_zero_keeps_everything(
     service = SecretsService(store, "default")
     old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=550)
     with monkeypatch.context() as patch:
-        patch.setattr("jupyterlab_secrets.audit._now", lambda: old)
+        patch.setattr("jupyterlab_secrets.stores.sql_audit.utc_now", lambda: old)
         meta = service.create("alice", "aging", PLANTED[0])
         service.reveal("bob", meta.id)
         service.reveal("carol", meta.id)

@@ -28,9 +28,9 @@ INDEX_FORMAT = "zlib+json/1"
 _CAS_ATTEMPTS = 20
 
 
-def now() -> str:
-    """This moment as an index stores times: ISO 8601 in UTC, to the microsecond."""
-    return dt.datetime.now(UTC).isoformat(timespec="microseconds")
+def format_time(moment: dt.datetime) -> str:
+    """A time as an index stores it: ISO 8601 in UTC, to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def parse_time(text: str) -> dt.datetime:

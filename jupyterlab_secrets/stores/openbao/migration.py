@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...errors import NameTakenError, SecretsError
-from ..base import SecretStore, StoredSecret, VersionInfo, View
+from ...errors import NameTakenError, SecretsError, UnavailableError
+from ..base import SecretImport, SecretStore, StoredSecret, VersionInfo, View
 from . import layout
 from .index import modify, read_index, record_version
 from .layout import check_id
@@ -108,7 +108,7 @@ class MigrationReport:
 
 def migrate_to_openbao(
     source: SecretStore,
-    target: OpenBaoSecretStore,
+    target: SecretStore,
     *,
     project: str,
     communities: Mapping[str, Mapping[str, Iterable[str]]],
@@ -121,6 +121,9 @@ def migrate_to_openbao(
     Idempotent: a secret already in OpenBao at the same version is left alone, one at an
     older version is brought up to date, and a run after a partial failure completes it.
     """
+    importer = target.ability(SecretImport)
+    if importer is None:
+        raise UnavailableError("The target store cannot import secrets from another store.")
     report = MigrationReport()
     projects = {project, *projects}
     for spec in communities.values():
@@ -147,7 +150,7 @@ def migrate_to_openbao(
                 )
                 continue
             try:
-                if target.import_secret(
+                if importer.import_secret(
                     view.project, secret, value, _earlier(source, view, secret.id)
                 ):
                     report.copied += 1

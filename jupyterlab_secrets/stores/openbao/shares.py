@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ...errors import ForbiddenError
-from ..base import View
+from ..base import View, utc_now
 from . import layout
-from .index import modify, now, read_index_or_empty, record_version
+from .index import format_time, modify, read_index_or_empty, record_version
 from .kv import Kv
 
 
@@ -123,7 +123,11 @@ class Copies:
 
     def bump(self, community: str, project: str) -> None:
         """Tell the members of ``community`` that something changed."""
-        self.kv.write(layout.marker(community), {"changed_at": now(), "by": project}, cas=None)
+        self.kv.write(
+            layout.marker(community),
+            {"changed_at": format_time(utc_now()), "by": project},
+            cas=None,
+        )
 
     def make(
         self, community: str, project: str, secret_id: str, entry: Mapping[str, Any]

@@ -27,9 +27,16 @@ from ...errors import (
     StaleVersionError,
     UnavailableError,
 )
-from ..base import Recorder, SecretStore, StoredSecret, VersionInfo, View
+from ..base import Recorder, SecretStore, StoredSecret, VersionInfo, View, utc_now
 from . import layout
-from .index import modify, now, parse_time, read_index, record_version, stored
+from .index import (
+    format_time,
+    modify,
+    parse_time,
+    read_index,
+    record_version,
+    stored,
+)
 from .kv import CasConflict, Kv
 from .layout import check_id
 from .migration import import_secret
@@ -213,7 +220,7 @@ class OpenBaoSecretStore(SecretStore):
         except CasConflict:
             raise NameTakenError("A secret with this ID exists already.") from None
         self.kv.keep(path, self.keep_versions + 1)
-        at = now()
+        at = format_time(utc_now())
         entry = {
             "project": project,
             "name": name,
@@ -259,7 +266,7 @@ class OpenBaoSecretStore(SecretStore):
         the race), then write the value over its KV version (check-and-set again), then let
         the change follow into the shared copies."""
         check_id(secret_id)
-        at = now()
+        at = format_time(utc_now())
         before: dict[str, Any] = {}
 
         def claim(document: dict[str, Any]) -> dict[str, Any]:
