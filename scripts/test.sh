@@ -11,6 +11,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "==> Lint"
 ruff check jupyterlab_secrets bench conftest.py ui-tests
 ruff format --check jupyterlab_secrets bench conftest.py ui-tests
+# The server's layers: the contracts are [tool.importlinter] in pyproject.toml.
+lint-imports
 jlpm prettier:check
 jlpm stylelint:check
 jlpm eslint:check

@@ -175,6 +175,17 @@ def test_a_poll_interval_of_zero_or_less_is_refused(value: float) -> None:
     assert "SecretsExtension.poll_interval must be more than 0 seconds." in str(refused.value)
 
 
+@pytest.mark.parametrize("name", ["keep_versions", "redact_min_length", "audit_retention_days"])
+def test_a_negative_count_is_refused_and_zero_is_taken(name: str) -> None:
+    # When a count is set below zero
+    with pytest.raises(TraitError) as refused:
+        SecretsExtension(**{name: -1})
+    # Then the message names the setting and its bound
+    assert f"'{name}' trait" in str(refused.value) and "less than 0" in str(refused.value)
+    # And zero is a count like any other
+    assert getattr(SecretsExtension(**{name: 0}), name) == 0
+
+
 def test_the_command_line_reads_the_servers_poll_interval_without_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

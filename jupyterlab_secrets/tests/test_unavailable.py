@@ -1,4 +1,5 @@
-"""A missing, malformed or wrong key (or an unreachable database): 503 everywhere, no damage."""
+"""A missing, malformed or wrong key (or an unreachable, unknown or malformed database URL):
+503 everywhere, no damage."""
 
 from __future__ import annotations
 
@@ -91,6 +92,24 @@ SCENARIOS = {
             "SecretsExtension.db_url",
             "cannot be opened",
         ),
+    ),
+    "unknown-backend": Scenario(
+        seed=False,
+        key_file=None,
+        env=None,
+        db_url="mysql+pymysql://root:hunter2@127.0.0.1/secrets",
+        expected=(
+            "No store backend is named 'mysql'",
+            "openbao, postgresql, sqlite",
+            "SecretsExtension.db_url",
+        ),
+    ),
+    "not-a-database-url": Scenario(
+        seed=False,
+        key_file=None,
+        env=None,
+        db_url="secrets.db with hunter2",
+        expected=("SecretsExtension.db_url is not a database URL",),
     ),
 }
 
