@@ -151,7 +151,7 @@ class AuditEventRow(Base):
 
     ``mac`` is HMAC-SHA256, under a key derived from the master key ``key_id``, over the
     event's fields and ``prev_mac`` (the MAC of the event before it), so an altered, removed
-    or reordered event breaks the chain (see `jupyterlab_secrets.audit`).
+    or reordered event breaks the chain (see `jupyterlab_secrets.stores.sql_audit`).
     """
 
     __tablename__ = "audit_events"

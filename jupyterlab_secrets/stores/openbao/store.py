@@ -361,7 +361,8 @@ class OpenBaoSecretStore(SecretStore):
     # -- shares --------------------------------------------------------------------------
 
     def community_admin(self, view: View, community: str) -> bool:
-        """Whether this server's token may share the view's secrets with ``community``."""
+        """Whether this server's token may share the view's secrets with ``community``: its
+        policy decides, whatever the configuration names (the `SharingPolicy` ability)."""
         path = layout.data(layout.shared_value(community, view.project, "any"))
         capabilities = self.capabilities([path])[path]
         return "root" in capabilities or "create" in capabilities
@@ -474,8 +475,9 @@ class OpenBaoSecretStore(SecretStore):
         value: str,
         earlier: Callable[[], Sequence[tuple[VersionInfo, str]]] | None = None,
     ) -> bool:
-        """Copy a secret from another store, for the migration (see `import_secret` of
-        ``migration.py``). False when OpenBao holds that version already."""
+        """Copy a secret from another store, for the migration (the `SecretImport` ability;
+        see `import_secret` of ``migration.py``). False when OpenBao holds that version
+        already."""
         return import_secret(self, project, secret, value, earlier)
 
     # -- versions ------------------------------------------------------------------------
