@@ -32,6 +32,7 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
 
     name = "jupyterlab_secrets"
     description = "Store notebook-project secrets encrypted and inject them into kernels."
+    removes_token_file = True
 
     def initialize_settings(self) -> None:
         """Open the store and the service; on a key or database problem, serve 503 with the

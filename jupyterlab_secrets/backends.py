@@ -79,7 +79,12 @@ def open_openbao_store(settings: SecretsSettings, *, create_key: bool = True) ->
         ) from None
     store = OpenBaoSecretStore(
         url=settings.openbao_url,
-        token=read_token(settings.openbao_token_file, settings.credentials),
+        token=read_token(
+            settings.openbao_token_file,
+            settings.credentials,
+            remove=settings.removes_token_file,
+            log=settings.log,
+        ),
         mount=settings.openbao_mount,
         keep_versions=settings.keep_versions,
         parent=settings,

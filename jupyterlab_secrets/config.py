@@ -164,7 +164,8 @@ class SecretsSettings(LoggingConfigurable):
         config=True,
         help=(
             "A file holding this server's OpenBao token; otherwise the environment variable "
-            "BAO_TOKEN (or VAULT_TOKEN)."
+            "BAO_TOKEN (or VAULT_TOKEN). The server deletes the file once read, so that its "
+            "kernels cannot; jupyter secrets leaves it."
         ),
     )
 
@@ -219,6 +220,11 @@ class SecretsSettings(LoggingConfigurable):
         if self.openbao_url:
             return f"OpenBao at {self.openbao_url}, mount {self.openbao_mount}"
         return redact_url(self.db_url)
+
+    removes_token_file = False
+    """Whether reading ``openbao_token_file`` deletes it: the server does, so that none of its
+    kernels finds the token there; ``jupyter secrets``, run by an operator, leaves it in place
+    for the server it was written for."""
 
     @property
     def credentials(self) -> Credentials:

@@ -8,6 +8,7 @@ Nothing here prints or returns a token or a value: only what was done.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -22,21 +23,45 @@ from .stores.openbao.policies import configured_policies
 TOKEN_VARIABLES = (BAO_TOKEN_ENV, VAULT_TOKEN_ENV)
 
 
-def read_token(token_file: str = "", credentials: Credentials | None = None) -> str:
+def read_token(
+    token_file: str = "",
+    credentials: Credentials | None = None,
+    *,
+    remove: bool = False,
+    log: logging.Logger | None = None,
+) -> str:
     """This process's OpenBao token: from ``token_file`` if set, else ``BAO_TOKEN``, else
     ``VAULT_TOKEN``, as taken from the environment into ``credentials`` (by default, those
     `take_credentials` holds; the variables are no longer in ``os.environ``). Raises
-    `UnavailableError` naming where it looked (never the token)."""
+    `UnavailableError` naming where it looked (never the token).
+
+    ``remove``: delete the token file once read (the server does, so that none of its kernels
+    finds it); when it cannot, ``log`` gets a warning and the token is used all the same.
+    """
     if token_file:
+        path = Path(token_file).expanduser()
         try:
-            token = Path(token_file).expanduser().read_text(encoding="utf-8").strip()
+            token = path.read_text(encoding="utf-8").strip()
         except OSError as error:
+            gone = isinstance(error, FileNotFoundError)
+            hint = " (a server removes its token file once it has read it)" if gone else ""
             raise UnavailableError(
                 f"The OpenBao token file {token_file} (SecretsExtension.openbao_token_file) "
-                f"cannot be read: {error.strerror or type(error).__name__}."
+                f"cannot be read: {error.strerror or type(error).__name__}{hint}."
             ) from None
         if not token:
             raise UnavailableError(f"The OpenBao token file {token_file} is empty.")
+        if remove:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                (log or logging.getLogger(__name__)).warning(
+                    "jupyterlab_secrets cannot remove the OpenBao token file %s once read "
+                    "(%s): the kernels of this server may read it. Put it where the server "
+                    "may delete it.",
+                    token_file,
+                    error.strerror or type(error).__name__,
+                )
         return token
     credentials = take_credentials() if credentials is None else credentials
     token = (credentials.openbao_token or "").strip()

@@ -54,6 +54,10 @@ class LiveServer:
     key: str
     project: str = "proj-a"
     communities: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    """More ``SecretsExtension`` settings (an OpenBao store)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """More variables of the server's environment (an OpenBao token)."""
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     port: int = 0
     process: subprocess.Popen | None = None
@@ -100,6 +104,7 @@ class LiveServer:
                 "db_url": self.db_url,
                 "key_file": str(self.workdir / "unused-key-file"),
                 "communities": self.communities,
+                **self.settings,
             },
         }
         (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
@@ -110,6 +115,7 @@ class LiveServer:
             "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
             "JUPYTERLAB_SECRETS_KEY": self.key,
+            **self.env,
         }
         command = [sys.executable, "-m", "jupyter_server"]
         if os.geteuid() == 0:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,13 @@ import pytest
 from traitlets.config import Config
 
 from jupyterlab_secrets.app import SecretsExtension
-from jupyterlab_secrets.credentials import CREDENTIAL_ENVS, forget_credentials, take_credentials
+from jupyterlab_secrets.cli import SecretsExtension as CliSecretsExtension
+from jupyterlab_secrets.credentials import (
+    CREDENTIAL_ENVS,
+    erase_from_startup_environment,
+    forget_credentials,
+    take_credentials,
+)
 from jupyterlab_secrets.crypto import encode_key, generate_key
 from jupyterlab_secrets.errors import UnavailableError
 from jupyterlab_secrets.openbao_admin import read_token
@@ -228,3 +236,52 @@ def test_the_openbao_token_comes_from_the_file_then_bao_token_then_vault_token(
     with pytest.raises(UnavailableError, match="No OpenBao token") as error:
         read_token()
     assert VAULT_TOKEN not in error.value.message and BAO_TOKEN not in error.value.message
+
+
+def test_a_token_file_is_removed_once_read_by_the_server_and_kept_by_commands(
+    tmp_path: Path,
+) -> None:
+    # Given two token files
+    kept, removed = tmp_path / "kept", tmp_path / "removed"
+    kept.write_text("s.kept-token\n")
+    removed.write_text("s.removed-token\n")
+    # When one is read as the commands read it, the other as the server reads it
+    from_kept = read_token(str(kept))
+    from_removed = read_token(str(removed), remove=True)
+    # Then both tokens are read; the server's file is gone, the command's is left
+    assert (from_kept, from_removed) == ("s.kept-token", "s.removed-token")
+    assert kept.exists() and not removed.exists()
+    # And the server's reads its settings the same way: the server removes, commands keep
+    assert SecretsExtension.removes_token_file is True
+    assert CliSecretsExtension.removes_token_file is False
+
+
+def test_a_token_file_that_cannot_be_removed_is_used_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a file nobody may delete (in /proc), read as the server reads its token file
+    path = "/proc/self/comm"
+    if not Path(path).exists():
+        pytest.skip("/proc/self/comm exists on Linux only")
+    expected = Path(path).read_text().strip()
+    # When it is read
+    with caplog.at_level(logging.WARNING):
+        token = read_token(path, remove=True)
+    # Then the token is used all the same, and a warning says the file stays readable
+    assert token == expected
+    assert f"cannot remove the OpenBao token file {path} once read" in caplog.text
+
+
+def test_erasing_the_start_up_environment_is_a_logged_no_op_where_it_cannot_work(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a key taken from an environment, on a system other than Linux
+    take_credentials({"JUPYTERLAB_SECRETS_KEY": KEY_TEXT})
+    monkeypatch.setattr(sys, "platform", "darwin")
+    # When the start-up environment is to be erased
+    with caplog.at_level(logging.WARNING):
+        erased = erase_from_startup_environment(CREDENTIAL_ENVS)
+    # Then nothing is erased, and a warning names the variable, never its value
+    assert erased == 0
+    assert "cannot erase JUPYTERLAB_SECRETS_KEY" in caplog.text
+    assert TEAM_KEY not in caplog.text

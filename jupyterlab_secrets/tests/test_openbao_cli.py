@@ -13,11 +13,11 @@ import pytest
 
 from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
 from jupyterlab_secrets.stores.base import View
-from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore
+from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore, project_policy_name
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .conftest import COMMUNITIES, RunCli
-from .openbao_server import BaoServer
+from .openbao_server import BaoServer, OpenBao
 
 A = View("proj-a", ("data-team", "ml-team"))
 
@@ -122,3 +122,24 @@ def test_migrate_to_openbao_copies_once_and_prints_counts(
     code, output = operator("migrate", token=bao_server.root_token)
     assert code == 2
     assert "--to-openbao" in output
+
+
+def test_the_commands_leave_the_token_file_for_the_server(
+    openbao: OpenBao, configure: Callable[..., None], run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Given the servers' config naming a token file, as an operator prepares it for a server
+    token_file = tmp_path / "bao-token"
+    token_file.write_text(openbao.mint(project_policy_name("proj-a")) + "\n")
+    token_file.chmod(0o600)
+    configure(openbao_url=openbao.url, openbao_mount=openbao.mount, project="proj-a",
+              openbao_token_file=str(token_file))  # fmt: skip
+    # When the operator runs a command with that config
+    result = run_cli("set", "from-the-cli", stdin="value")
+    # Then it worked with the file's token, and left the file for the server
+    assert result.returncode == 0, result.output
+    assert token_file.exists()
+    # And once a server has removed it, a command says where the file went
+    token_file.unlink()
+    result = run_cli("list")
+    assert result.returncode == 1
+    assert "a server removes its token file once it has read it" in result.output
