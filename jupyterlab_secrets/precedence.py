@@ -19,12 +19,13 @@ from .stores.base import StoredSecret
 __all__ = ["Explanation", "NotInjectedReason", "Precedence"]
 
 NotInjectedReason = Literal[
-    "shadowed", "traffic", "renamed", "undecryptable", "not_added", "reserved"
+    "shadowed", "traffic", "shared_name", "renamed", "undecryptable", "not_added", "reserved"
 ]
 """Why a listed secret is not in this project's environment.
 
 ``shadowed``: another secret holds its name (the project's own, or another added shared one);
-``traffic``: a shared secret under a name that redirects traffic or trust; ``renamed``: its
+``traffic``: a shared secret under a name that redirects traffic or trust; ``shared_name``: a
+shared secret under a name without a hyphen, which a tool might read; ``renamed``: its
 owner renamed it after it was added here; ``undecryptable``: its value cannot be decrypted
 with the configured keys; ``not_added``: a shared secret not added to this project;
 ``reserved``: a name stored before the rules reserved it.
@@ -77,7 +78,7 @@ class Precedence:
         for secret in stored:
             if secret.project == project:
                 own.add(secret.name)
-            elif secret.attached_as == secret.name and not rules.is_traffic_name(secret.name):
+            elif secret.attached_as == secret.name and not rules.shared_name_refusal(secret.name):
                 rank = (secret.project, secret.id)
                 leader = leaders.get(secret.name)
                 if leader is None or rank < leader:
@@ -101,8 +102,9 @@ class Precedence:
             return "reserved"
         if secret.project == self.project:
             return None
-        if rules.is_traffic_name(secret.name):
-            return "traffic"
+        refusal = rules.shared_name_refusal(secret.name)
+        if refusal is not None:
+            return refusal
         if secret.attached_as is None:
             return "not_added"
         if secret.attached_as != secret.name:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any
+from typing import Any, Literal
 
 from .errors import InvalidInputError, ValueTooLargeError
 
@@ -54,6 +54,23 @@ to case."""
 
 TRAFFIC_PREFIXES = ("PIP_", "UV_", "CONDA_")
 
+SHARED_NAME_MARK = "-"
+"""A secret shared by another project is injected only under a name holding this character.
+
+Every name a shell, an interpreter or a common tool reads is a C identifier (letters, digits and
+``_``): no POSIX shell can even set a variable with a hyphen, so a program reads one only when
+someone wrote that name into it, as notebook code reads ``os.environ['my-api-key']``. A list of
+dangerous names never ends (``GIT_EXTERNAL_DIFF``, ``TAR_OPTIONS``, ``KUBECONFIG``, ...); this
+rule lets a project's kernels take from another project only names no tool knows."""
+
+SETTING_PREFIXES = ("NPM_CONFIG_", "PNPM_CONFIG_", "YARN_", "BUNDLE_")
+"""Prefixes under which a tool reads every variable as one of its settings, hyphens included
+(npm, pnpm, Yarn, Bundler; pip, uv and conda are `TRAFFIC_PREFIXES`): a shared secret is never
+injected under them, hyphen or not. Matched without regard to case."""
+
+SharedNameRefusal = Literal["traffic", "shared_name"]
+"""Why a name keeps a secret shared by another project out of a project's environment."""
+
 _NAME = re.compile(NAME_PATTERN)
 _RESERVED = frozenset(RESERVED_NAMES)
 
@@ -87,6 +104,20 @@ def is_traffic_name(name: str) -> bool:
     """Whether ``name`` redirects network traffic or trust (never injected when shared)."""
     upper = name.upper()
     return upper in TRAFFIC_NAMES or upper.startswith(TRAFFIC_PREFIXES)
+
+
+def shared_name_refusal(name: str) -> SharedNameRefusal | None:
+    """Why a secret shared by another project is never injected under ``name``, or None when
+    it may be. (A project's own secrets are injected under any valid name.)
+
+    ``traffic``: the name redirects network traffic or trust (`is_traffic_name`);
+    ``shared_name``: it holds no `SHARED_NAME_MARK`, or starts with one of `SETTING_PREFIXES`.
+    """
+    if is_traffic_name(name):
+        return "traffic"
+    if SHARED_NAME_MARK not in name or name.upper().startswith(SETTING_PREFIXES):
+        return "shared_name"
+    return None
 
 
 def check_name(name: str) -> None:
@@ -124,6 +155,8 @@ def rules_document() -> dict[str, Any]:
             "reservedPrefixes": list(RESERVED_PREFIXES),
             "traffic": list(TRAFFIC_NAMES),
             "trafficPrefixes": list(TRAFFIC_PREFIXES),
+            "sharedNameMark": SHARED_NAME_MARK,
+            "settingPrefixes": list(SETTING_PREFIXES),
         },
         "value": {"maxBytes": MAX_VALUE_BYTES},
     }

@@ -23,6 +23,8 @@ export type SecretOrigin = Schemas['Origin'];
  * Why the server does not inject a secret into this project's kernels:
  * - `shadowed`: a secret of the same name wins (the project's own first);
  * - `traffic`: a shared secret whose name redirects network traffic or trust;
+ * - `shared_name`: a shared secret whose name has no hyphen, so a tool might
+ *   read it;
  * - `renamed`: a shared secret renamed by its owner since it was added;
  * - `undecryptable`: the configured key cannot decrypt it;
  * - `not_added`: a shared secret not added to the project;

@@ -112,6 +112,33 @@ export function isTrafficName(name: string): boolean {
 }
 
 /**
+ * Why a secret shared by another project is never injected under a name:
+ * `traffic` (see `isTrafficName`), or `shared_name`: the name has no hyphen,
+ * so a shell or a common tool might read it, or it starts with a prefix
+ * under which a tool reads every variable as a setting.
+ */
+export type SharedNameRefusal = 'traffic' | 'shared_name';
+
+/**
+ * Why the server never injects a secret of another project under a name, as
+ * its `rules.shared_name_refusal` says; `null` when it may. A project's own
+ * secrets are injected under any valid name.
+ */
+export function sharedNameRefusal(name: string): SharedNameRefusal | null {
+  if (isTrafficName(name)) {
+    return 'traffic';
+  }
+  const upper = name.toUpperCase();
+  if (
+    !name.includes(rules.name.sharedNameMark) ||
+    rules.name.settingPrefixes.some(p => upper.startsWith(p))
+  ) {
+    return 'shared_name';
+  }
+  return null;
+}
+
+/**
  * The translatable explanation of a name problem.
  *
  * @param problem - what `checkName` found

@@ -317,10 +317,10 @@ export interface components {
          */
         Origin: "project" | "shared";
         /**
-         * @description Why this project's kernels do not get a listed secret. `shadowed`: another secret holds its name (the project's own, or another added shared one); `traffic`: a shared secret under a name that redirects network traffic or trust; `renamed`: its owner renamed it after it was added here; `undecryptable`: no configured key decrypts its value; `not_added`: a shared secret not added to this project; `reserved`: a name stored before the rules reserved it.
+         * @description Why this project's kernels do not get a listed secret. `shadowed`: another secret holds its name (the project's own, or another added shared one); `traffic`: a shared secret under a name that redirects network traffic or trust; `shared_name`: a shared secret under a name without a hyphen (or under a tool's setting prefix), which a tool might read; `renamed`: its owner renamed it after it was added here; `undecryptable`: no configured key decrypts its value; `not_added`: a shared secret not added to this project; `reserved`: a name stored before the rules reserved it.
          * @enum {string}
          */
-        NotInjectedReason: "shadowed" | "traffic" | "renamed" | "undecryptable" | "not_added" | "reserved";
+        NotInjectedReason: "shadowed" | "traffic" | "shared_name" | "renamed" | "undecryptable" | "not_added" | "reserved";
         /** @description A secret's metadata, as seen from this project; never its value. The fields after `editable` explain its state: the server works them out, and the frontend shows them. */
         Meta: {
             id: components["schemas"]["SecretId"];

@@ -100,15 +100,18 @@ async def test_the_environment_tag_follows_what_other_servers_change(
     # Given proj-b's two secrets shared with ml-team and added to proj-a, and a third shared
     # but not added; proj-a polls its environment
     proj_b, proj_c = start_server("proj-b"), start_server("proj-c")
-    edited = await _create(proj_b, "edited", "v1")
-    deleted = await _create(proj_b, "deleted", "d")
+    edited = await _create(proj_b, "edited-token", "v1")
+    deleted = await _create(proj_b, "deleted-token", "d")
     listed = await _create(proj_b, "listed-only", "l")
     for secret in (edited, deleted, listed):
         await _share(proj_b, secret["id"], ["ml-team"])
     for secret in (edited, deleted):
         assert (await api("PUT", "secrets", secret["id"], "attachment")).status == 200
     environment = Poller(api, "environment")
-    assert (await environment.changed())["environment"] == {"deleted": "d", "edited": "v1"}
+    assert (await environment.changed())["environment"] == {
+        "deleted-token": "d",
+        "edited-token": "v1",
+    }
     # When nothing proj-a sees changes: proj-b's private secrets, or proj-c's
     await _create(proj_b, "private", "p")
     await _create(proj_c, "elsewhere", "e")
@@ -119,23 +122,29 @@ async def test_the_environment_tag_follows_what_other_servers_change(
     assert (await proj_b.api("PATCH", "secrets", listed["id"], body=patch)).status == 200
     # Then the environment is the same (its tag follows all that proj-a sees, at O(1) cost)
     await environment.poll()
-    assert environment.body["environment"] == {"deleted": "d", "edited": "v1"}
+    assert environment.body["environment"] == {"deleted-token": "d", "edited-token": "v1"}
     assert await environment.unchanged()
     # When proj-b edits the value of an added secret on its server
     patch = {"version": 1, "value": "v2"}
     assert (await proj_b.api("PATCH", "secrets", edited["id"], body=patch)).status == 200
     # Then the next poll brings the new value
-    assert (await environment.changed())["environment"] == {"deleted": "d", "edited": "v2"}
+    assert (await environment.changed())["environment"] == {
+        "deleted-token": "d",
+        "edited-token": "v2",
+    }
     # When it is renamed, it is no longer injected (it was added under its old name)
-    patch = {"version": 2, "name": "renamed"}
+    patch = {"version": 2, "name": "renamed-token"}
     assert (await proj_b.api("PATCH", "secrets", edited["id"], body=patch)).status == 200
-    assert (await environment.changed())["environment"] == {"deleted": "d"}
+    assert (await environment.changed())["environment"] == {"deleted-token": "d"}
     # When proj-a adds it again, under its new name
     assert (await api("PUT", "secrets", edited["id"], "attachment")).status == 200
-    assert (await environment.changed())["environment"] == {"deleted": "d", "renamed": "v2"}
+    assert (await environment.changed())["environment"] == {
+        "deleted-token": "d",
+        "renamed-token": "v2",
+    }
     # When it is unshared
     await _share(proj_b, edited["id"], [])
-    assert (await environment.changed())["environment"] == {"deleted": "d"}
+    assert (await environment.changed())["environment"] == {"deleted-token": "d"}
     # When the other is deleted
     assert (await proj_b.api("DELETE", "secrets", deleted["id"])).status == 204
     assert (await environment.changed())["environment"] == {}

@@ -143,10 +143,10 @@ async def test_a_shared_secret_is_read_only_elsewhere_but_can_be_cloned_added_an
 async def test_the_projects_own_secret_wins_a_name_clash_and_the_listing_says_so(
     api: Api, proj_b: Server, proj_c: Server
 ) -> None:
-    # Given "clash" in proj-a, and in proj-b and proj-c, each shared with proj-a and added
-    own = (await api("POST", "secrets", body={"name": "clash", "value": "ours"})).body
-    from_b = await _create(proj_b, "clash", "from-b")
-    from_c = await _create(proj_c, "clash", "from-c")
+    # Given "clash-token" in proj-a, and in proj-b and proj-c, each shared with proj-a and added
+    own = (await api("POST", "secrets", body={"name": "clash-token", "value": "ours"})).body
+    from_b = await _create(proj_b, "clash-token", "from-b")
+    from_c = await _create(proj_c, "clash-token", "from-c")
     assert (await _share(proj_b, from_b["id"], ["ml-team"], "alice")).status == 200
     assert (await _share(proj_c, from_c["id"], ["data-team"], "bob")).status == 200
     for secret in (from_b, from_c):
@@ -155,7 +155,7 @@ async def test_the_projects_own_secret_wins_a_name_clash_and_the_listing_says_so
     environment = await _environment(api)
     listing = (await api("GET", "secrets")).body["secrets"]
     # Then its own value wins, and the shared ones say they are shadowed
-    assert environment == {"clash": "ours"}
+    assert environment == {"clash-token": "ours"}
     shadowed = {m["project"]: (m["origin"], m["attached"], m["shadowed"]) for m in listing}
     assert shadowed == {
         "proj-a": ("project", False, False),
@@ -166,7 +166,7 @@ async def test_the_projects_own_secret_wins_a_name_clash_and_the_listing_says_so
     # When proj-a deletes its own
     assert (await api("DELETE", "secrets", own["id"])).status == 204
     # Then the shared one of the first project by name wins, and only the other is shadowed
-    assert await _environment(api) == {"clash": "from-b"}
+    assert await _environment(api) == {"clash-token": "from-b"}
     listing = (await api("GET", "secrets")).body["secrets"]
     assert [(m["project"], m["shadowed"]) for m in listing] == [
         ("proj-b", False),
@@ -175,7 +175,7 @@ async def test_the_projects_own_secret_wins_a_name_clash_and_the_listing_says_so
     assert (await api("GET", "secrets", from_c["id"])).body["shadowed"] is True
     # When proj-b's is removed from proj-a, proj-c's takes over
     assert (await api("DELETE", "secrets", from_b["id"], "attachment")).body["shadowed"] is False
-    assert await _environment(api) == {"clash": "from-c"}
+    assert await _environment(api) == {"clash-token": "from-c"}
 
 
 async def test_unsharing_and_deleting_reach_the_other_project(api: Api, proj_b: Server) -> None:

@@ -43,53 +43,59 @@ def test_the_listing_follows_every_kind_of_change(make_service: Make) -> None:
     proj_a.set_access("alice", x, ["ml-team"])
     assert check(proj_a)[("proj-a", "x-token")].shared_with == ("ml-team",)
     assert moved()
-    # When proj-b shares "clash" and proj-a adds it
-    from_b = proj_b.create("alice", "clash", "v").id
+    # When proj-b shares "clash-key" and proj-a adds it
+    from_b = proj_b.create("alice", "clash-key", "v").id
     proj_b.set_access("alice", from_b, ["ml-team"])
-    assert check(proj_a)[("proj-b", "clash")].shared_with == ("ml-team",)
+    assert check(proj_a)[("proj-b", "clash-key")].shared_with == ("ml-team",)
     assert moved()
     proj_a.set_attached("alice", from_b, True)
-    assert check(proj_a)[("proj-b", "clash")].attached is True
+    assert check(proj_a)[("proj-b", "clash-key")].attached is True
     assert moved()
-    # When proj-a creates its own "clash" (proj-b's row does not change, its standing does)
-    own = proj_a.create("alice", "clash", "v").id
-    assert check(proj_a)[("proj-b", "clash")].shadowed is True
+    # When proj-a creates its own "clash-key" (proj-b's row does not change, its standing does)
+    own = proj_a.create("alice", "clash-key", "v").id
+    assert check(proj_a)[("proj-b", "clash-key")].shadowed is True
     assert moved()
-    # When proj-c shares and proj-a adds another "clash", then deletes its own
-    from_c = proj_c.create("alice", "clash", "v").id
+    # When proj-c shares and proj-a adds another "clash-key", then deletes its own
+    from_c = proj_c.create("alice", "clash-key", "v").id
     proj_c.set_access("bob", from_c, ["data-team"])
     proj_a.set_attached("alice", from_c, True)
     listing = check(proj_a)
-    assert (listing[("proj-b", "clash")].shadowed, listing[("proj-c", "clash")].shadowed) == (
+    assert (
+        listing[("proj-b", "clash-key")].shadowed,
+        listing[("proj-c", "clash-key")].shadowed,
+    ) == (
         True,
         True,
     )
     proj_a.delete("alice", own)
     listing = check(proj_a)
-    assert (listing[("proj-b", "clash")].shadowed, listing[("proj-c", "clash")].shadowed) == (
+    assert (
+        listing[("proj-b", "clash-key")].shadowed,
+        listing[("proj-c", "clash-key")].shadowed,
+    ) == (
         False,
         True,
     )
     assert moved()
     # When proj-b renames its secret (proj-a no longer injects it), then unshares it
-    proj_b.patch("alice", from_b, 1, name="renamed")
+    proj_b.patch("alice", from_b, 1, name="renamed-key")
     listing = check(proj_a)
-    assert listing[("proj-b", "renamed")].version == 2
-    assert listing[("proj-b", "renamed")].not_injected_reason == "renamed"
-    assert listing[("proj-c", "clash")].shadowed is False
+    assert listing[("proj-b", "renamed-key")].version == 2
+    assert listing[("proj-b", "renamed-key")].not_injected_reason == "renamed"
+    assert listing[("proj-c", "clash-key")].shadowed is False
     assert moved()
     proj_b.set_access("alice", from_b, [])
-    assert ("proj-b", "renamed") not in check(proj_a)
+    assert ("proj-b", "renamed-key") not in check(proj_a)
     assert moved()
     # When proj-a edits one and deletes the other
     proj_a.patch("alice", x, 1, value="w")
     assert check(proj_a)[("proj-a", "x-token")].version == 2
     proj_a.delete("alice", y)
-    assert set(check(proj_a)) == {("proj-a", "x-token"), ("proj-c", "clash")}
+    assert set(check(proj_a)) == {("proj-a", "x-token"), ("proj-c", "clash-key")}
     assert moved()
     # And proj-c's removed from proj-a is listed, not added
     proj_a.set_attached("alice", from_c, False)
-    assert check(proj_a)[("proj-c", "clash")].attached is False
+    assert check(proj_a)[("proj-c", "clash-key")].attached is False
     assert moved()
 
 

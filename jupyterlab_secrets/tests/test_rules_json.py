@@ -37,8 +37,8 @@ def _check_of(message: str) -> str:
     raise AssertionError(f"a message of no known check: {message!r}")
 
 
-def _verdicts() -> list[tuple[str, str | None]]:
-    return [tuple(row) for row in json.loads(VERDICTS_JSON.read_text("utf-8"))["verdicts"]]
+def _verdicts(key: str = "verdicts") -> list[tuple[str, str | None]]:
+    return [tuple(row) for row in json.loads(VERDICTS_JSON.read_text("utf-8"))[key]]
 
 
 def test_rules_json_is_generated_from_the_server_rules() -> None:
@@ -55,7 +55,7 @@ def test_rules_json_is_generated_from_the_server_rules() -> None:
 
 def test_the_reserved_lists_are_upper_case_since_the_frontend_compares_upper_case() -> None:
     document = rules.rules_document()["name"]
-    for key in ("reserved", "reservedPrefixes", "traffic", "trafficPrefixes"):
+    for key in ("reserved", "reservedPrefixes", "traffic", "trafficPrefixes", "settingPrefixes"):
         assert all(item == item.upper() for item in document[key]), key
 
 
@@ -68,3 +68,14 @@ def test_the_server_gives_the_verdict_the_frontend_is_tested_against(
 
     # Then it accepts or refuses it as the table says, for the reason the table names
     assert (None if message is None else _check_of(message)) == verdict, (name, message)
+
+
+@pytest.mark.parametrize(("name", "verdict"), _verdicts("sharedVerdicts"))
+def test_the_server_injects_a_shared_secret_under_the_names_the_frontend_is_tested_against(
+    name: str, verdict: str | None
+) -> None:
+    # Given a valid name
+    assert rules.name_error(name) is None
+    # When the server decides whether a secret shared by another project is injected under it
+    # Then it says what the table says: injected (None), or why not
+    assert rules.shared_name_refusal(name) == verdict

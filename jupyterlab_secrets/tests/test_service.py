@@ -148,6 +148,84 @@ def test_a_traffic_name_is_injected_when_own_never_when_shared(
     assert proj_b.environment("alice") == {"HTTP_PROXY": "http://evil:3128"}
 
 
+# -- shared secrets only under names no tool reads ------------------------------------------
+
+TOOL_NAMES = [
+    "GIT_EXTERNAL_DIFF",
+    "MAILPATH",
+    "TAR_OPTIONS",
+    "GIT_EDITOR",
+    "GIT_PROXY_COMMAND",
+    "RSYNC_RSH",
+    "R_BROWSER",
+    "OPENSSL_CONF",
+    "XDG_CONFIG_HOME",
+    "KUBECONFIG",
+    "SUDO_ASKPASS",
+    "OPENAI_BASE_URL",
+    "AWS_ENDPOINT_URL",
+    "HOSTALIASES",
+    "GIT_SSL_NO_VERIFY",
+    "NODE_TLS_REJECT_UNAUTHORIZED",
+    "CONDARC",
+    "SSH_AUTH_SOCK",
+]
+"""Names that run code or redirect traffic in common tools, and that no reserved list held."""
+
+SETTING_NAMES = ["npm_config_script-shell", "NPM_CONFIG_NODE-OPTIONS", "yarn_script-shell"]
+"""Hyphenated, yet read as settings by a tool that reads every name with its prefix."""
+
+
+@pytest.mark.parametrize("name", TOOL_NAMES + SETTING_NAMES + ["api_key", "ApiKey"])
+def test_a_shared_secret_without_a_hyphen_is_listed_not_injected(
+    make_service: Make, name: str
+) -> None:
+    # Given proj-a's own secret, and proj-b's secret under a name a tool reads, shared
+    proj_a = make_service("proj-a")
+    proj_a.create("alice", "own-key", "ours")
+    proj_b, theirs = shared_by_b(make_service, name, "/tmp/evil")
+    before = (state(proj_a), state(proj_b))
+    # When proj-a adds it
+    added = proj_a.set_attached("alice", theirs, True)
+    # Then proj-a lists it, added, but never injects it, and says why
+    assert (added.attached, added.injected, added.not_injected_reason) == (
+        True,
+        False,
+        "shared_name",
+    )
+    meta = meta_of(proj_a, theirs)
+    assert (meta.injected, meta.not_injected_reason, meta.shadowed) == (False, "shared_name", False)
+    assert proj_a.environment("alice") == {"own-key": "ours"}
+    # And nothing stored changed but the addition: names, versions and values are the same
+    listing, values = state(proj_a)
+    assert values == before[0][1]
+    assert [(m.id, m.name, m.version) for m in listing] == [
+        (m.id, m.name, m.version) for m in before[0][0]
+    ]
+    assert state(proj_b) == before[1]
+    # And its owner's kernels still get it: a project's own secret keeps today's rules
+    assert proj_b.environment("alice") == {name: "/tmp/evil"}
+    # And the rule itself says the same
+    assert rules.shared_name_refusal(name) == "shared_name"
+
+
+def test_a_shared_secret_under_a_hyphenated_name_is_injected(make_service: Make) -> None:
+    # Given proj-b shares "team-api-key" and a second "team_api_key"; proj-a adds both
+    proj_a = make_service("proj-a")
+    _, hyphen = shared_by_b(make_service, "team-api-key", "from-b")
+    _, underscore = shared_by_b(make_service, "team_api_key", "from-b too")
+    for secret_id in (hyphen, underscore):
+        proj_a.set_attached("alice", secret_id, True)
+    # Then only the hyphenated one reaches proj-a's kernels
+    assert proj_a.environment("alice") == {"team-api-key": "from-b"}
+    assert meta_of(proj_a, hyphen).not_injected_reason is None
+    assert meta_of(proj_a, underscore).not_injected_reason == "shared_name"
+    # And a clone of the other is proj-a's own, injected under any valid name
+    clone = proj_a.copy("alice", underscore, "team_api_key")
+    assert (clone.origin, clone.injected) == ("project", True)
+    assert proj_a.environment("alice") == {"team-api-key": "from-b", "team_api_key": "from-b too"}
+
+
 # -- an added secret keeps its name --------------------------------------------------------------
 
 
@@ -324,15 +402,15 @@ def test_hidden_in_outputs_follows_the_value_length_and_the_setting(make_service
 
 
 def test_shadowed_names_in_the_listing(make_service: Make) -> None:
-    # Given proj-a's own "clash", and proj-b's shared "clash" added to proj-a
+    # Given proj-a's own "clash-key", and proj-b's shared "clash-key" added to proj-a
     proj_a = make_service("proj-a")
-    proj_a.create("alice", "clash", "ours")
-    _, theirs = shared_by_b(make_service, "clash", "theirs")
+    proj_a.create("alice", "clash-key", "ours")
+    _, theirs = shared_by_b(make_service, "clash-key", "theirs")
     proj_a.set_attached("alice", theirs, True)
     # Then the shared one is shadowed, not injected, and the own one wins
     meta = meta_of(proj_a, theirs)
     assert (meta.shadowed, meta.injected, meta.not_injected_reason) == (True, False, "shadowed")
-    assert proj_a.environment("alice") == {"clash": "ours"}
+    assert proj_a.environment("alice") == {"clash-key": "ours"}
 
 
 def test_communities_of_the_project(make_service: Make) -> None:

@@ -111,6 +111,34 @@ async def test_access_refuses_a_community_without_the_secrets_project(api: Api) 
     assert await snapshot(api) == before
 
 
+async def test_a_shared_secret_reaches_kernels_only_under_a_hyphenated_name(
+    api: Api, project_service: Any
+) -> None:
+    # Given proj-b shares a secret under a name git runs (GIT_EXTERNAL_DIFF), one under a name
+    # npm reads as a setting, and one under a hyphenated name; proj-a adds all three
+    proj_b, tool = shared_by_b(project_service, "GIT_EXTERNAL_DIFF", "/tmp/evil.sh")
+    _, setting = shared_by_b(project_service, "npm_config_script-shell", "/tmp/evil.sh")
+    _, plain = shared_by_b(project_service, "team-api-key", "from-b")
+    for secret in (tool, setting, plain):
+        assert (await api("PUT", "secrets", secret.id, "attachment")).status == 200
+    # When proj-a's kernels read their environment
+    environment = (await api("GET", "environment")).body
+    # Then only the hyphenated one is there
+    assert environment == {"environment": {"team-api-key": "from-b"}}
+    # And the listing says why the others are not, and stored nothing else
+    listing = {m["name"]: m for m in (await api("GET", "secrets")).body["secrets"]}
+    assert {
+        name: (m["attached"], m["injected"], m["not_injected_reason"])
+        for name, m in listing.items()
+    } == {
+        "GIT_EXTERNAL_DIFF": (True, False, "shared_name"),
+        "npm_config_script-shell": (True, False, "shared_name"),
+        "team-api-key": (True, True, None),
+    }
+    assert proj_b.reveal("alice", tool.id) == "/tmp/evil.sh"
+    assert proj_b.environment("alice")["GIT_EXTERNAL_DIFF"] == "/tmp/evil.sh"
+
+
 async def test_shared_secret_is_listed_read_only_and_can_be_added(
     api: Api, project_service: Any
 ) -> None:

@@ -2,6 +2,7 @@ import {
   checkName,
   describeNameProblem,
   isTrafficName,
+  sharedNameRefusal,
   MAX_VALUE_BYTES,
   NAME_MAX_LENGTH,
   NameProblem
@@ -115,4 +116,16 @@ describe('isTrafficName', () => {
   ])('%s: %s', (name, traffic) => {
     expect(isTrafficName(name)).toBe(traffic);
   });
+});
+
+describe('sharedNameRefusal', () => {
+  // The server's verdicts on this table are pinned by
+  // jupyterlab_secrets/tests/test_rules_json.py.
+  it.each(table.sharedVerdicts as Array<[string, string | null]>)(
+    'gives a shared secret named %j the server verdict %s',
+    (name, verdict) => {
+      expect(checkName(name)).toBeNull();
+      expect(sharedNameRefusal(name)).toBe(verdict);
+    }
+  );
 });

@@ -5,6 +5,7 @@ import { Button, ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { ICommunity, ISecretMeta } from '../api';
+import { sharedNameRefusal } from '../names';
 import { ISecretsModel } from '../tokens';
 import {
   IAccessSwitch,
@@ -23,6 +24,11 @@ const ACCESS_CLASS = 'jp-SecretsAccess';
  * The class of the text above the switches.
  */
 const SUMMARY_CLASS = 'jp-SecretsAccess-summary';
+
+/**
+ * The class of what other projects do with a secret shared under its name.
+ */
+const NOTE_CLASS = 'jp-SecretsAccess-note';
 
 /**
  * The class of the list of communities.
@@ -220,6 +226,14 @@ export function AccessView(props: IAccessViewProps): JSX.Element {
               trans
             )}
           </p>
+          {switches.length > 0 &&
+            sharedNameRefusal(secret.name) === 'shared_name' && (
+              <p className={NOTE_CLASS}>
+                {__(
+                  'Other projects list this secret when it is shared, but their kernels do not get it under this name: a secret from another project is injected only under a name with a hyphen (such as my-api-key), which no common tool reads. They can Clone it, or you can rename it.'
+                )}
+              </p>
+            )}
           {switches.length > 0 && (
             <ul className={LIST_CLASS} aria-label={__('Communities')}>
               {switches.map((item, index) => (

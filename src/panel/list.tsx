@@ -483,6 +483,10 @@ namespace Private {
         return trans.__(
           'Not injected: a name that redirects network traffic is never taken from another project.'
         );
+      case 'shared_name':
+        return trans.__(
+          "Not injected: a secret from another project reaches kernels only under a name with a hyphen (such as my-api-key), which no common tool reads. Clone it to make it this project's own."
+        );
       case 'renamed':
         return secret.attached_name
           ? trans.__(

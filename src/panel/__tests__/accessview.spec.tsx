@@ -218,6 +218,25 @@ describe('AccessView', () => {
     await view.unmount();
   });
 
+  it('says when other projects would list but not inject the secret', async () => {
+    const communities = [
+      { name: 'ml-team', is_admin: true, projects: ['proj-a', 'proj-b'] }
+    ];
+    const note =
+      'Other projects list this secret when it is shared, but their kernels do not get it under this name: a secret from another project is injected only under a name with a hyphen (such as my-api-key), which no common tool reads. They can Clone it, or you can rename it.';
+    const underscore = await renderView(
+      communities,
+      meta({ name: 'team_key' })
+    );
+    expect(underscore.node.textContent).toContain(note);
+    await underscore.unmount();
+
+    const hyphen = await renderView(communities, meta({ name: 'team-key' }));
+    expect(hyphen.switchOf('ml-team')).toBeTruthy();
+    expect(hyphen.node.textContent).not.toContain('Other projects list');
+    await hyphen.unmount();
+  });
+
   it('explains a project that belongs to no community', async () => {
     const view = await renderView([]);
 

@@ -201,6 +201,12 @@ describe('SecretsPanel', () => {
           injected: false,
           not_injected_reason: 'traffic'
         } as Partial<ISecretMeta>),
+        meta('GIT_EXTERNAL_DIFF', {
+          ...shared,
+          attached: true,
+          injected: false,
+          not_injected_reason: 'shared_name'
+        } as Partial<ISecretMeta>),
         meta('api-token-2', {
           ...shared,
           attached: true,
@@ -232,6 +238,9 @@ describe('SecretsPanel', () => {
     expect(text('id-shared-same-name')).not.toContain('wins');
     expect(text('id-HTTPS_PROXY')).toContain(
       'Not injected: a name that redirects network traffic is never taken from another project.'
+    );
+    expect(text('id-GIT_EXTERNAL_DIFF')).toContain(
+      "Not injected: a secret from another project reaches kernels only under a name with a hyphen (such as my-api-key), which no common tool reads. Clone it to make it this project's own."
     );
     expect(text('id-api-token-2')).toContain(
       'Renamed by its owner since it was added as api-token: add it again to use it.'
