@@ -226,6 +226,46 @@ def test_run_does_not_pass_the_master_key_or_the_openbao_token_on_to_the_command
         assert value not in printed.stderr
 
 
+def test_a_command_under_run_and_its_children_find_no_credential_in_proc(
+    cli: Callable[..., Outcome],
+    run_process: Callable[..., Outcome],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a store whose key is given in JUPYTERLAB_SECRETS_KEY, and OpenBao tokens too
+    key = encode_key(generate_key())
+    credentials = {
+        "JUPYTERLAB_SECRETS_KEY": key,
+        "BAO_TOKEN": "s.bao-token-never-in-proc",
+        "VAULT_TOKEN": "s.vault-token-never-in-proc",
+    }
+    monkeypatch.setenv("JUPYTERLAB_SECRETS_KEY", key)
+    assert cli("set", "my-api-key", stdin=VALUE).returncode == 0
+
+    # When a command under `jupyter secrets run` prints its own /proc files, and a child of it
+    # prints its parent's (as a kernel started by papermill would)
+    child = (
+        "import os, sys; p = os.getppid(); sys.stdout.write("
+        "(open(f'/proc/{p}/environ', 'rb').read() + open(f'/proc/{p}/cmdline', 'rb').read())"
+        ".hex())"
+    )
+    script = (
+        "import subprocess, sys; "
+        "own = open('/proc/self/environ', 'rb').read() + open('/proc/self/cmdline', 'rb').read(); "
+        f"theirs = subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, "
+        "text=True).stdout; "
+        "sys.stdout.write(own.hex() + ' ' + theirs)"
+    )
+    printed = run_process("run", "--", sys.executable, "-c", script, extra_env=credentials)
+
+    # Then both read the secret the command was given, and no credential
+    assert printed.returncode == 0, printed.stderr
+    own, theirs = (bytes.fromhex(part) for part in printed.stdout.split(" "))
+    for seen in (own, theirs):
+        assert f"my-api-key={VALUE}".encode() in seen
+        found = [name for name, value in credentials.items() if value.encode() in seen]
+        assert found == []
+
+
 def test_a_notebook_run_by_nbconvert_under_run_reads_the_secret(
     cli: Callable[..., Outcome], run_process: Callable[..., Outcome], tmp_path: Path
 ) -> None:
