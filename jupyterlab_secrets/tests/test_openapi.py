@@ -465,6 +465,7 @@ async def test_every_route_answers_as_described(
 
     # And the listing holds a secret for every reason a secret is not injected
     proj_b.set_access("alice", proj_b.create("alice", "HTTPS_PROXY", LONG).id, ["ml-team"])
+    proj_b.set_access("alice", proj_b.create("alice", "KUBECONFIG", LONG).id, ["ml-team"])
     clash = proj_b.create("alice", "api-key", LONG)
     proj_b.set_access("alice", clash.id, ["ml-team"])
     await expect(200, "PUT", attachment, id=clash.id)

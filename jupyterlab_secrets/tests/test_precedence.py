@@ -40,9 +40,9 @@ def secret(
 
 
 def test_the_projects_own_secret_wins_a_clash_of_names() -> None:
-    # Given proj-a's own "token", and proj-b's "token" added to proj-a
-    own = secret("proj-a", "token", 9)
-    shared = secret("proj-b", "token", 1, attached_as="token")
+    # Given proj-a's own "api-token", and proj-b's "api-token" added to proj-a
+    own = secret("proj-a", "api-token", 9)
+    shared = secret("proj-b", "api-token", 1, attached_as="api-token")
     # When the precedence among them is decided
     rules = Precedence.of("proj-a", [shared, own])
     # Then the own one goes in, and the shared one is shadowed
@@ -53,24 +53,24 @@ def test_the_projects_own_secret_wins_a_clash_of_names() -> None:
 
 def test_among_added_shared_secrets_the_first_by_project_and_id_wins() -> None:
     # Given three shared secrets added under one name, from two projects
-    c_first = secret("proj-c", "token", 1, attached_as="token")
-    b_second = secret("proj-b", "token", 2, attached_as="token")
-    b_first = secret("proj-b", "token", 1, attached_as="token")
+    c_first = secret("proj-c", "api-token", 1, attached_as="api-token")
+    b_second = secret("proj-b", "api-token", 2, attached_as="api-token")
+    b_first = secret("proj-b", "api-token", 1, attached_as="api-token")
     stored = [c_first, b_second, b_first]
     # When the precedence among them is decided, in any order
     for order in (stored, stored[::-1]):
         rules = Precedence.of("proj-a", order)
         # Then proj-b's lower ID wins; the others are shadowed
-        assert rules.leaders == {"token": ("proj-b", b_first.id)}
+        assert rules.leaders == {"api-token": ("proj-b", b_first.id)}
         assert [rules.blocked(s) for s in stored] == ["shadowed", "shadowed", None]
         assert rules.injectable(order) == [b_first]
 
 
 def test_a_shared_secret_not_added_is_kept_out_and_says_whether_it_would_be_shadowed() -> None:
-    # Given proj-a's own "token", and two secrets shared but not added
-    own = secret("proj-a", "token", 5)
-    clashing = secret("proj-b", "token", 1)
-    alone = secret("proj-b", "other", 2)
+    # Given proj-a's own "api-token", and two secrets shared but not added
+    own = secret("proj-a", "api-token", 5)
+    clashing = secret("proj-b", "api-token", 1)
+    alone = secret("proj-b", "other-token", 2)
     rules = Precedence.of("proj-a", [own, clashing, alone])
     # Then both are "not added"; the one under a taken name would be shadowed if added
     assert [rules.blocked(s) for s in (clashing, alone)] == ["not_added", "not_added"]
@@ -102,6 +102,23 @@ def test_a_traffic_name_is_injected_only_from_the_projects_own_secret(name: str)
     assert Precedence.of("proj-a", [own, shared]).injectable([own, shared]) == [own]
 
 
+@pytest.mark.parametrize(
+    "name", ["GIT_EXTERNAL_DIFF", "KUBECONFIG", "api_token", "npm_config_script-shell"]
+)
+def test_a_shared_name_without_a_hyphen_is_injected_only_from_the_projects_own_secret(
+    name: str,
+) -> None:
+    # Given a shared secret under a name a tool might read, added to proj-a
+    shared = secret("proj-b", name, 1, attached_as=name)
+    rules = Precedence.of("proj-a", [shared])
+    # Then it is kept out, and leads nothing
+    assert rules.blocked(shared) == "shared_name"
+    assert rules.leaders == {}
+    # And proj-a's own secret of that name goes in
+    own = secret("proj-a", name, 2)
+    assert Precedence.of("proj-a", [own, shared]).injectable([own, shared]) == [own]
+
+
 def test_a_name_reserved_after_it_was_stored_is_kept_out_even_for_the_own_project() -> None:
     # Given secrets whose names the rules reserve now (stored before they did)
     own = secret("proj-a", "PATH", 1)
@@ -115,9 +132,9 @@ def test_a_name_reserved_after_it_was_stored_is_kept_out_even_for_the_own_projec
 def test_what_goes_in_comes_own_first_then_by_name() -> None:
     # Given own and added shared secrets in no order
     stored = [
-        secret("proj-b", "alpha", 1, attached_as="alpha"),
+        secret("proj-b", "alpha-key", 1, attached_as="alpha-key"),
         secret("proj-a", "zeta", 2),
-        secret("proj-c", "beta", 3, attached_as="beta"),
+        secret("proj-c", "beta-key", 3, attached_as="beta-key"),
         secret("proj-a", "gamma", 4),
     ]
     # When the injectable ones are listed
@@ -126,8 +143,8 @@ def test_what_goes_in_comes_own_first_then_by_name() -> None:
     assert [(s.project, s.name) for s in injectable] == [
         ("proj-a", "gamma"),
         ("proj-a", "zeta"),
-        ("proj-b", "alpha"),
-        ("proj-c", "beta"),
+        ("proj-b", "alpha-key"),
+        ("proj-c", "beta-key"),
     ]
 
 
@@ -138,7 +155,7 @@ def explain(rules: Precedence, stored: StoredSecret, **options: object) -> dict[
 
 
 def test_the_explanation_of_an_own_secret() -> None:
-    own = secret("proj-a", "token", 1)
+    own = secret("proj-a", "api-token", 1)
     assert explain(Precedence.of("proj-a", [own]), own) == {
         "origin": "project",
         "attached": False,
@@ -152,8 +169,8 @@ def test_the_explanation_of_an_own_secret() -> None:
 
 
 def test_the_explanation_of_a_shared_secret_added_and_shadowed() -> None:
-    own = secret("proj-a", "token", 9)
-    shared = secret("proj-b", "token", 1, attached_as="token")
+    own = secret("proj-a", "api-token", 9)
+    shared = secret("proj-b", "api-token", 1, attached_as="api-token")
     assert explain(Precedence.of("proj-a", [own, shared]), shared) == {
         "origin": "shared",
         "attached": True,
@@ -161,15 +178,15 @@ def test_the_explanation_of_a_shared_secret_added_and_shadowed() -> None:
         "shadowed": True,
         "injected": False,
         "not_injected_reason": "shadowed",
-        "attached_name": "token",
+        "attached_name": "api-token",
         "hidden_in_outputs": True,
     }
 
 
 def test_a_value_that_does_not_decrypt_is_explained_after_the_rules_of_names() -> None:
     # Given an own secret and a shared one not added, neither of which decrypts
-    own = secret("proj-a", "token", 1)
-    not_added = secret("proj-b", "other", 2)
+    own = secret("proj-a", "api-token", 1)
+    not_added = secret("proj-b", "other-token", 2)
     rules = Precedence.of("proj-a", [own, not_added])
     # Then the own one says undecryptable; the other says first why it is not in at all
     assert explain(rules, own, decryptable=False)["not_injected_reason"] == "undecryptable"
@@ -184,7 +201,7 @@ def test_a_value_that_does_not_decrypt_is_explained_after_the_rules_of_names() -
 def test_hidden_in_outputs_follows_redaction_and_the_shortest_hidden_length(
     length: int, redact: bool, minimum: int, hidden: bool
 ) -> None:
-    own = secret("proj-a", "token", 1, value_length=length)
+    own = secret("proj-a", "api-token", 1, value_length=length)
     rules = Precedence.of("proj-a", [own])
     shown = explain(rules, own, redact_outputs=redact, redact_min_length=minimum)
     assert shown["hidden_in_outputs"] is hidden
