@@ -2,9 +2,10 @@
 OpenBao with ``sys/capabilities`` for a token per role, by requests each token makes behind
 the store's back, and after an upgrade from the policies and markers of an earlier release.
 
-The roles, as `COMMUNITIES` configures them: alice is an admin of ml-team working in proj-a;
-bob works in proj-a and is a member, not an admin, of ml-team; carol works in proj-b, a
-member of ml-team; dave is an admin of ml-team working in proj-b.
+The roles, as `COMMUNITIES` configures them and `server_policies` lists their policies: alice
+is an admin of ml-team working in proj-a; erin works in proj-a, a member of ml-team and
+data-team and an admin of neither; carol works in proj-b, a member of ml-team; dave is an
+admin of ml-team working in proj-b (alice on a server of proj-b).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from jupyterlab_secrets.stores.openbao import (
     layout,
     member_policy_name,
     project_policy_name,
+    server_policies,
 )
 from jupyterlab_secrets.stores.openbao.index import modify
 
@@ -35,24 +37,40 @@ A = View("proj-a", ("data-team", "ml-team"))
 B = View("proj-b", ("ml-team",))
 
 ROLES = {
-    "alice": [
+    "alice": server_policies("alice", "proj-a", COMMUNITIES),
+    "erin": server_policies("erin", "proj-a", COMMUNITIES),
+    "carol": server_policies("carol", "proj-b", COMMUNITIES),
+    "dave": server_policies("alice", "proj-b", COMMUNITIES),
+}
+"""A token's policies per role, as a hub mints them."""
+
+
+def test_a_servers_policies_are_its_users_in_its_project_only() -> None:
+    assert ROLES["alice"] == [
         project_policy_name("proj-a"),
-        member_policy_name("ml-team"),
         member_policy_name("data-team"),
+        member_policy_name("ml-team"),
         admin_policy_name("ml-team", "proj-a"),
-    ],
-    "bob": [
+    ]
+    assert ROLES["erin"] == [
         project_policy_name("proj-a"),
-        member_policy_name("ml-team"),
         member_policy_name("data-team"),
-    ],
-    "carol": [project_policy_name("proj-b"), member_policy_name("ml-team")],
-    "dave": [
+        member_policy_name("ml-team"),
+    ]
+    assert ROLES["dave"] == [
         project_policy_name("proj-b"),
         member_policy_name("ml-team"),
         admin_policy_name("ml-team", "proj-b"),
-    ],
-}
+    ]
+    # bob, the config's admin of data-team, is one in proj-a, not in proj-d (in no community)
+    assert server_policies("bob", "proj-a", COMMUNITIES)[-1] == admin_policy_name(
+        "data-team", "proj-a"
+    )
+    assert server_policies("bob", "proj-d", COMMUNITIES) == [project_policy_name("proj-d")]
+    # And every policy it names is one openbao-setup writes
+    written = configured_policies("m", "proj-d", COMMUNITIES)
+    assert {name for names in ROLES.values() for name in names} <= set(written)
+
 
 ID = "0123456789abcdef0123456789abcdef"
 STAMP = "00001765000000000000-0a1b2c3d"
@@ -64,50 +82,51 @@ DENY = {"deny"}
 # (path under the mount, {role: capabilities})
 EXPECTED: list[tuple[str, dict[str, set[str]]]] = [
     # A project's own secrets: its members only, every one of them
-    (f"data/projects/proj-a/secrets/{ID}", {"alice": ALL, "bob": ALL, "carol": DENY, "dave": DENY}),
-    (f"metadata/projects/proj-a/secrets/{ID}", {"alice": ALL, "bob": ALL, "carol": DENY,
-                                                "dave": DENY}),
-    ("data/projects/proj-a/index", {"alice": ALL, "bob": ALL, "carol": DENY, "dave": DENY}),
-    (f"data/projects/proj-b/secrets/{ID}", {"alice": DENY, "bob": DENY, "carol": ALL,
-                                            "dave": ALL}),
+    (f"data/projects/proj-a/secrets/{ID}",
+     {"alice": ALL, "erin": ALL, "carol": DENY, "dave": DENY}),
+    (f"metadata/projects/proj-a/secrets/{ID}",
+     {"alice": ALL, "erin": ALL, "carol": DENY, "dave": DENY}),
+    ("data/projects/proj-a/index", {"alice": ALL, "erin": ALL, "carol": DENY, "dave": DENY}),
+    (f"data/projects/proj-b/secrets/{ID}",
+     {"alice": DENY, "erin": DENY, "carol": ALL, "dave": ALL}),
     # proj-a's copies in ml-team: the admin working in proj-a creates them; a member who is not
     # admin only updates them (a change follows); other projects, their admin too, only read
     (f"data/communities/ml-team/projects/proj-a/secrets/{ID}",
-     {"alice": {CREATE, READ, UPDATE}, "bob": {UPDATE}, "carol": {READ}, "dave": {READ}}),
+     {"alice": {CREATE, READ, UPDATE}, "erin": {UPDATE}, "carol": {READ}, "dave": {READ}}),
     (f"metadata/communities/ml-team/projects/proj-a/secrets/{ID}",
-     {"alice": {CREATE, READ, LIST, UPDATE, DELETE}, "bob": {READ, LIST}, "carol": {READ, LIST},
+     {"alice": {CREATE, READ, LIST, UPDATE, DELETE}, "erin": {READ, LIST}, "carol": {READ, LIST},
       "dave": {READ, LIST}}),
     ("data/communities/ml-team/projects/proj-a/index",
-     {"alice": {CREATE, READ, UPDATE}, "bob": {READ, UPDATE}, "carol": {READ}, "dave": {READ}}),
+     {"alice": {CREATE, READ, UPDATE}, "erin": {READ, UPDATE}, "carol": {READ}, "dave": {READ}}),
     # proj-b's copies in ml-team: the other way round
     (f"data/communities/ml-team/projects/proj-b/secrets/{ID}",
-     {"alice": {READ}, "bob": {READ}, "carol": {UPDATE}, "dave": {CREATE, READ, UPDATE}}),
+     {"alice": {READ}, "erin": {READ}, "carol": {UPDATE}, "dave": {CREATE, READ, UPDATE}}),
     (f"metadata/communities/ml-team/projects/proj-b/secrets/{ID}",
-     {"alice": {READ, LIST}, "bob": {READ, LIST}, "carol": {READ, LIST},
+     {"alice": {READ, LIST}, "erin": {READ, LIST}, "carol": {READ, LIST},
       "dave": {CREATE, READ, LIST, UPDATE, DELETE}}),
     # proj-a's copies in data-team, where alice is a member but not an admin
     (f"data/communities/data-team/projects/proj-a/secrets/{ID}",
-     {"alice": {UPDATE}, "bob": {UPDATE}, "carol": DENY, "dave": DENY}),
+     {"alice": {UPDATE}, "erin": {UPDATE}, "carol": DENY, "dave": DENY}),
     (f"metadata/communities/data-team/projects/proj-a/secrets/{ID}",
-     {"alice": {READ, LIST}, "bob": {READ, LIST}, "carol": DENY, "dave": DENY}),
+     {"alice": {READ, LIST}, "erin": {READ, LIST}, "carol": DENY, "dave": DENY}),
     # A community none of them is in
     (f"data/communities/other-team/projects/proj-c/secrets/{ID}",
-     {"alice": DENY, "bob": DENY, "carol": DENY, "dave": DENY}),
+     {"alice": DENY, "erin": DENY, "carol": DENY, "dave": DENY}),
     # Change markers: each project writes and deletes its own, and only reads the others'
     (f"data/communities/ml-team/changes/proj-a~{STAMP}",
-     {"alice": {CREATE}, "bob": {CREATE}, "carol": {READ}, "dave": {READ}}),
+     {"alice": {CREATE}, "erin": {CREATE}, "carol": {READ}, "dave": {READ}}),
     (f"metadata/communities/ml-team/changes/proj-a~{STAMP}",
-     {"alice": {DELETE}, "bob": {DELETE}, "carol": {READ, LIST}, "dave": {READ, LIST}}),
+     {"alice": {DELETE}, "erin": {DELETE}, "carol": {READ, LIST}, "dave": {READ, LIST}}),
     (f"data/communities/ml-team/changes/proj-b~{STAMP}",
-     {"alice": {READ}, "bob": {READ}, "carol": {CREATE}, "dave": {CREATE}}),
+     {"alice": {READ}, "erin": {READ}, "carol": {CREATE}, "dave": {CREATE}}),
     # A project whose name starts like another's gets nothing of its markers
     (f"data/communities/ml-team/changes/proj-a.x~{STAMP}",
-     {"alice": {READ}, "bob": {READ}, "carol": {READ}, "dave": {READ}}),
+     {"alice": {READ}, "erin": {READ}, "carol": {READ}, "dave": {READ}}),
     ("metadata/communities/ml-team/changes/",
-     {"alice": {READ, LIST}, "bob": {READ, LIST}, "carol": {READ, LIST}, "dave": {READ, LIST}}),
+     {"alice": {READ, LIST}, "erin": {READ, LIST}, "carol": {READ, LIST}, "dave": {READ, LIST}}),
     # The former community marker, which every project could move: nobody now
     ("data/communities/ml-team/marker",
-     {"alice": {READ}, "bob": {READ}, "carol": {READ}, "dave": {READ}}),
+     {"alice": {READ}, "erin": {READ}, "carol": {READ}, "dave": {READ}}),
 ]  # fmt: skip
 
 
@@ -151,7 +170,7 @@ def test_no_token_writes_what_the_rules_keep_from_it(
     openbao: OpenBao, tokens: dict[str, str], open_store: Callable[[str], OpenBaoSecretStore]
 ) -> None:
     # Given a secret of proj-a shared with ml-team by alice, and one of proj-b by dave
-    alice, bob = open_store(tokens["alice"]), open_store(tokens["bob"])
+    alice, erin = open_store(tokens["alice"]), open_store(tokens["erin"])
     carol, dave = open_store(tokens["carol"]), open_store(tokens["dave"])
     of_a = alice.create(A, name="of-a", value="value-of-a-3f1c", user="alice")
     alice.set_shares(A, of_a.id, add=["ml-team"], remove=[])
@@ -162,14 +181,14 @@ def test_no_token_writes_what_the_rules_keep_from_it(
     markers = alice.kv.list(layout.changes("ml-team"))
     assert sorted(key.split("~")[0] for key in markers) == ["proj-a", "proj-b"]
     # When dave, admin of ml-team in proj-b, forges a copy of proj-a's, or deletes one
-    # When bob, a member of ml-team who is not its admin, shares or unshares directly
+    # When erin, a member of ml-team who is not its admin, shares or unshares directly
     # When carol or dave moves or deletes proj-a's change marker
     attempts: list[Callable[[], Any]] = [
         lambda: dave.kv.write(layout.shared_value("ml-team", "proj-a", "f" * 32), {}, 0),
         lambda: dave.kv.write(copy_of_a, {"value": "forged"}, None),
         lambda: dave.kv.destroy(copy_of_a),
-        lambda: bob.kv.write(layout.shared_value("ml-team", "proj-a", "e" * 32), {}, 0),
-        lambda: bob.kv.destroy(copy_of_a),
+        lambda: erin.kv.write(layout.shared_value("ml-team", "proj-a", "e" * 32), {}, 0),
+        lambda: erin.kv.destroy(copy_of_a),
         lambda: carol.kv.write(layout.change("ml-team", "proj-a", STAMP), {}, None),
         *[lambda key=key: dave.kv.destroy(f"{layout.changes('ml-team')}/{key}") for key in markers
           if key.startswith("proj-a~")],
@@ -182,19 +201,20 @@ def test_no_token_writes_what_the_rules_keep_from_it(
             attempt()
     assert (alice.list(A), carol.list(B), carol.read_values(B, [of_a.id])) == before
     assert alice.kv.list(layout.changes("ml-team")) == markers
-    # And the store refuses bob's sharing and unsharing with the admin policy he lacks
-    second = bob.create(A, name="second", value="v", user="bob")
+    # And the store refuses erin's sharing, unsharing and deleting a shared secret, naming
+    # the admin policy she lacks
+    second = erin.create(A, name="second", value="v", user="erin")
     for refused in (
-        lambda: bob.set_shares(A, second.id, add=["ml-team"], remove=[]),
-        lambda: bob.set_shares(A, of_a.id, add=[], remove=["ml-team"]),
-        lambda: bob.delete(A, of_a.id),
+        lambda: erin.set_shares(A, second.id, add=["ml-team"], remove=[]),
+        lambda: erin.set_shares(A, of_a.id, add=[], remove=["ml-team"]),
+        lambda: erin.delete(A, of_a.id),
     ):
         with pytest.raises(ForbiddenError) as error:
             refused()
         assert admin_policy_name("ml-team", "proj-a") in error.value.message
-    assert bob.get(A, of_a.id).shared_with == ("ml-team",)
+    assert erin.get(A, of_a.id).shared_with == ("ml-team",)
     assert carol.read_values(B, [of_a.id]) == {of_a.id: "value-of-a-3f1c"}
-    assert not bob.community_admin(A, "ml-team")
+    assert not erin.community_admin(A, "ml-team")
     assert alice.community_admin(A, "ml-team")
     assert not dave.community_admin(A, "ml-team")
 
@@ -296,13 +316,13 @@ def test_openbao_setup_again_upgrades_a_deployment_of_an_earlier_release(
         root.secrets.kv.v2.read_secret_metadata(
             "communities/ml-team/marker", mount_point=openbao.mount
         )
-    # And what was shared before keeps working with the new policies: bob (proj-a, not an
+    # And what was shared before keeps working with the new policies: erin (proj-a, not an
     # admin) changes it, carol (proj-b) reads the change and her poll sees it
-    bob = open_store(openbao.mint(*ROLES["bob"]))
+    erin = open_store(openbao.mint(*ROLES["erin"]))
     carol = open_store(openbao.mint(*ROLES["carol"]))
     assert carol.read_values(B, [secret.id]) == {secret.id: "before-upgrade-77c0"}
     marker = carol.change_marker(B)
-    bob.update(A, secret.id, expected_version=1, user="bob", value="after-upgrade-1b9e")
+    erin.update(A, secret.id, expected_version=1, user="erin", value="after-upgrade-1b9e")
     assert carol.read_values(B, [secret.id]) == {secret.id: "after-upgrade-1b9e"}
     assert carol.change_marker(B) != marker
     # And an admin with the new policy unshares it

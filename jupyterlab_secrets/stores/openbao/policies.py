@@ -11,9 +11,9 @@ rules exactly:
   project ``p`` creates and deletes the copies of ``p``'s secrets in ``c`` (sharing and
   unsharing), and nothing of another project's copies.
 
-A server's token holds its user's policies; ``openbao-setup`` writes them, and a hub mints
-tokens that hold them. They live apart from the store because the operator's tools write
-them, and the store only names them in its refusals.
+A server's token holds its user's policies for its project (`server_policies`);
+``openbao-setup`` writes them, and a hub mints tokens that hold them. They live apart from the
+store because the operator's tools write them, and the store only names them in its refusals.
 
 OpenBao applies, for a request, only the rules of the most specific pattern that matches its
 path (rules of one pattern in several policies add up). A member policy's
@@ -60,6 +60,29 @@ def former_admin_policy_name(community: str) -> str:
     create and delete the copies of every project in the community. ``openbao-setup``
     deletes it."""
     return f"{POLICY_PREFIX}-admin-{community}"
+
+
+def server_policies(
+    user: str, project: str, communities: Mapping[str, Mapping[str, Iterable[str]]]
+) -> list[str]:
+    """The policies of ``user``'s server working in ``project``: the project's, the member
+    policy of each community that lists the project, and, for each of those where ``user``
+    is an admin, the admin policy of that community and ``project`` (never of another
+    project). The one place a minted token's policies come from."""
+    check_segment("project", project)
+    mine = sorted(
+        check_segment("community", name)
+        for name, spec in communities.items()
+        if project in spec.get("projects", ())
+    )
+    result = [project_policy_name(project)]
+    result += [member_policy_name(name) for name in mine]
+    result += [
+        admin_policy_name(name, project)
+        for name in mine
+        if user in communities[name].get("admins", ())
+    ]
+    return result
 
 
 def project_policy(mount: str, project: str, communities: Iterable[str] = ()) -> str:
