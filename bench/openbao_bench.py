@@ -167,7 +167,9 @@ def main() -> None:
             say=lambda line: None,
         )
         token = bao.mint(
-            project_policy_name("bench"), member_policy_name("team"), admin_policy_name("team")
+            project_policy_name("bench"),
+            member_policy_name("team"),
+            admin_policy_name("team", "bench"),
         )
         store = OpenBaoSecretStore(
             url=url, token=token, mount=mount, read_concurrency=args.concurrency

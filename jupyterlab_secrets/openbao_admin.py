@@ -1,5 +1,6 @@
-"""Operator tasks on OpenBao: the token a process uses, and ``openbao-setup`` (the mount,
-the policies of ``stores/openbao/policies.py`` and the community markers). The command line
+"""Operator tasks on OpenBao: the token a process uses, and ``openbao-setup`` (the mount, the
+policies of ``stores/openbao/policies.py``, and what an earlier release wrote that this one
+replaces: its admin policies and community markers). The command line
 calls these; tests call them too. The migration of a SQL store into OpenBao is in
 ``stores/openbao/migration.py``.
 
@@ -17,8 +18,13 @@ import hvac.exceptions
 
 from .credentials import BAO_TOKEN_ENV, VAULT_TOKEN_ENV, Credentials, take_credentials
 from .errors import UnavailableError
-from .stores.openbao import layout
-from .stores.openbao.policies import configured_policies
+from .stores.openbao.migration import upgrade_mount
+from .stores.openbao.policies import (
+    admin_policy_name,
+    community_projects,
+    configured_policies,
+    former_admin_policy_name,
+)
 
 TOKEN_VARIABLES = (BAO_TOKEN_ENV, VAULT_TOKEN_ENV)
 
@@ -83,9 +89,14 @@ def openbao_setup(
     say: Callable[[str], None] = print,
 ) -> int:
     """Create the KV v2 mount and write the policies; change nothing that is already so.
+    Then remove what an earlier release wrote in their place (`upgrade_mount`, and the former
+    admin policies, saying which to attach instead).
 
-    Returns how many things it changed. ``say`` gets one line per thing, done or not.
+    Returns how many things it changed. ``say`` gets one line per policy, done or not, and
+    one per thing removed.
     """
+    # A configuration OpenBao cannot hold is refused before anything is written.
+    policies = configured_policies(mount, project, communities)
     changed = 0
     mounts = client.sys.list_mounted_secrets_engines()
     mounts = mounts.get("data", mounts)
@@ -112,7 +123,7 @@ def openbao_setup(
         client.secrets.kv.v2.configure(max_versions=wanted_versions, mount_point=mount)
         say(f"Set {mount}/ to keep {wanted_versions} versions of each value.")
         changed += 1
-    for name, rules in configured_policies(mount, project, communities).items():
+    for name, rules in policies.items():
         try:
             current = client.sys.read_policy(name)
             current = current.get("data", current).get("rules")
@@ -124,16 +135,30 @@ def openbao_setup(
         client.sys.create_or_update_policy(name, rules)
         say(f"Policy {name}: {'written' if current is None else 'updated'}.")
         changed += 1
-    for community in sorted(communities):
-        # A project's policy may only update a community's marker: create it here.
-        path = layout.marker(community)
+    changed += _remove_former_admin_policies(client, community_projects(communities), say)
+    changed += upgrade_mount(client, mount=mount, communities=communities, say=say)
+    return changed
+
+
+def _remove_former_admin_policies(
+    client: hvac.Client, members: Mapping[str, list[str]], say: Callable[[str], None]
+) -> int:
+    """Delete the admin policy of each community that earlier releases wrote, which let an
+    admin create and delete every project's copies there, and say which policies its
+    holders need instead. Returns how many were deleted."""
+    changed = 0
+    for community, projects in sorted(members.items()):
+        name = former_admin_policy_name(community)
         try:
-            client.secrets.kv.v2.read_secret_metadata(path, mount_point=mount)
-            say(f"Change marker of community {community}: exists.")
+            client.sys.read_policy(name)
         except hvac.exceptions.InvalidPath:
-            client.secrets.kv.v2.create_or_update_secret(
-                path, {"by": "openbao-setup"}, cas=0, mount_point=mount
-            )
-            say(f"Change marker of community {community}: created.")
-            changed += 1
+            continue
+        client.sys.delete_policy(name)
+        instead = ", ".join(admin_policy_name(community, project) for project in projects)
+        say(
+            f"Policy {name}: removed (it let an admin of {community} change every project's "
+            f"copies). Tokens that held it may no longer share: give each admin of {community} "
+            f"the policy of each project they work in instead, out of: {instead or 'none'}."
+        )
+        changed += 1
     return changed

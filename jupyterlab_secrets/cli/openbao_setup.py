@@ -7,7 +7,7 @@ import hvac.exceptions
 import requests
 
 from ..config import SecretsSettings
-from ..errors import UnavailableError
+from ..errors import SecretsError, UnavailableError
 from ..openbao_admin import openbao_setup, read_token
 from . import SecretsCommand
 
@@ -19,10 +19,11 @@ class OpenBaoSetupApp(SecretsCommand):
     name = "jupyter-secrets-openbao-setup"
     description = (
         "Create the KV v2 mount SecretsExtension.openbao_mount on SecretsExtension.openbao_url "
-        "and write the policies jupyterlab-secrets-project-<p>, -member-<c> and -admin-<c> of "
-        "every project and community of the configuration, with an operator token allowed to "
-        "manage mounts and policies in BAO_TOKEN (or VAULT_TOKEN). Prints what it did, never a "
-        "token. Running it again changes nothing."
+        "and write the policies jupyterlab-secrets-project-<p>, -member-<c> and -admin-<c>@<p> "
+        "of every project and community of the configuration, with an operator token allowed to "
+        "manage mounts and policies in BAO_TOKEN (or VAULT_TOKEN). Removes the admin policies "
+        "-admin-<c> of earlier releases and says which to attach instead. Prints what it did, "
+        "never a token. Running it again changes nothing."
     )
     aliases = {
         **SecretsCommand.aliases,
@@ -46,7 +47,7 @@ class OpenBaoSetupApp(SecretsCommand):
                 communities=settings.communities,
                 keep_versions=settings.keep_versions,
             )
-        except UnavailableError as error:
+        except SecretsError as error:
             self.log.error("%s", error.message)
             self.exit(1)
         except hvac.exceptions.VaultError as error:

@@ -42,7 +42,7 @@ def alices_policies() -> list[str]:
         project_policy_name("proj-a"),
         member_policy_name("ml-team"),
         member_policy_name("data-team"),
-        admin_policy_name("ml-team"),
+        admin_policy_name("ml-team", "proj-a"),
     ]
 
 
@@ -125,7 +125,7 @@ async def test_admin_rights_come_from_the_token_not_the_config(
     # Then OpenBao refuses, with its reason, and nothing changed
     assert refused.status == 403
     assert "permission denied" in refused.message
-    assert admin_policy_name("data-team") in refused.message
+    assert admin_policy_name("data-team", "proj-a") in refused.message
     assert await snapshot(api) == before
     assert operator.get(A, created["id"]).shared_with == ()
     # And alice, whom the config does not name admin of ml-team… is, by the token
@@ -209,6 +209,57 @@ async def test_sharing_between_two_users_servers(
     reply = await api("PUT", "secrets", created["id"], "access", body={"communities": []})
     assert reply.status == 200
     assert (await carol.api("GET", "secrets")).body["secrets"] == []
+
+
+async def test_a_member_who_is_not_an_admin_changes_a_shared_secret_but_never_its_sharing(
+    api: Api, start_server: Any, openbao: OpenBao, operator: OpenBaoSecretStore, tmp_path: Path
+) -> None:
+    # Given a secret of proj-a that alice shared with ml-team, bob's server of proj-a (a member
+    # of ml-team, not its admin) and carol's of proj-b, where it was added
+    tokens = tmp_path / "tokens"
+    bob = start_server(
+        "proj-a",
+        openbao_token_file=token_file(
+            openbao, tokens, "bob", project_policy_name("proj-a"), member_policy_name("ml-team")
+        ),
+    )
+    carol = start_server(
+        "proj-b",
+        openbao_token_file=token_file(
+            openbao, tokens, "carol", project_policy_name("proj-b"), member_policy_name("ml-team")
+        ),
+    )
+    shared = await create(api, "db-pass", "shared-before-4e2a")
+    reply = await api("PUT", "secrets", shared["id"], "access", body={"communities": ["ml-team"]})
+    assert reply.status == 200
+    assert (await carol.api("PUT", "secrets", shared["id"], "attachment")).status == 200
+    private = await create(api, "private", "private-value-0c7d")
+    before = await snapshot(api)
+    seen_by_carol = await snapshot(carol.api)
+    # When bob shares the private one, unshares the shared one, or deletes the shared one
+    for method, path, body in (
+        ("PUT", ("secrets", private["id"], "access"), {"communities": ["ml-team"]}),
+        ("PUT", ("secrets", shared["id"], "access"), {"communities": []}),
+        ("DELETE", ("secrets", shared["id"]), None),
+    ):
+        options = {} if body is None else {"body": body}
+        refused = await bob.api(method, *path, **options)
+        # Then OpenBao refuses with its reason, naming the policy he lacks; nothing changed
+        assert refused.status == 403, (method, path, refused.body)
+        assert "permission denied" in refused.message
+        assert admin_policy_name("ml-team", "proj-a") in refused.message
+        assert "shared-before-4e2a" not in json.dumps(refused.body)
+    assert await snapshot(api) == before
+    assert await snapshot(carol.api) == seen_by_carol
+    assert operator.get(A, shared["id"]).shared_with == ("ml-team",)
+    # When bob changes the shared secret's value, it reaches proj-b's kernels
+    changed = await bob.api(
+        "PATCH", "secrets", shared["id"], body={"version": 1, "value": "shared-after-9f31"}
+    )
+    assert changed.status == 200, changed.body
+    assert (await carol.api("GET", "environment")).body == {
+        "environment": {"db-pass": "shared-after-9f31"}
+    }
 
 
 async def test_a_reveal_is_in_openbaos_audit_log_without_the_value(

@@ -60,7 +60,7 @@ def test_openbao_setup_creates_the_mount_and_policies_once(
         "jupyterlab-secrets-project-proj-a",
         "jupyterlab-secrets-project-proj-d",
         "jupyterlab-secrets-member-ml-team",
-        "jupyterlab-secrets-admin-other-team",
+        "jupyterlab-secrets-admin-other-team@proj-c",
     ):
         assert f"Policy {policy}: " in output
     assert bao_server.root_token not in output

@@ -66,7 +66,7 @@ def member_token(openbao: OpenBao, project: str, *communities: str, admin: tuple
     """A user's server token: its project, its communities, and the communities it admins."""
     names = [project_policy_name(project)]
     names += [member_policy_name(c) for c in communities]
-    names += [admin_policy_name(c) for c in admin]
+    names += [admin_policy_name(c, project) for c in admin]
     return openbao.mint(*names)
 
 
@@ -165,7 +165,8 @@ def test_setup_is_idempotent_and_prints_no_token(openbao: OpenBao) -> None:
     assert {
         "jupyterlab-secrets-project-proj-a",
         "jupyterlab-secrets-member-ml-team",
-        "jupyterlab-secrets-admin-data-team",
+        "jupyterlab-secrets-admin-data-team@proj-a",
+        "jupyterlab-secrets-admin-data-team@proj-c",
     } <= names
     assert openbao.server.root_token not in "\n".join(lines)
 
@@ -251,7 +252,7 @@ def test_bob_without_the_admin_policy_cannot_share(
     # When he shares, OpenBao's reason comes back and nothing is written
     with pytest.raises(ForbiddenError, match="permission denied") as refused:
         bobs.set_shares(A, secret.id, add=["data-team"], remove=[])
-    assert admin_policy_name("data-team") in refused.value.message
+    assert admin_policy_name("data-team", "proj-a") in refused.value.message
     assert everything.get(A, secret.id).shared_with == ()
     assert everything.list(C) == []
     # And a token with the admin policy may
@@ -280,6 +281,30 @@ def test_a_member_cannot_write_a_shared_copy(
     with pytest.raises(ForbiddenError):
         b.kv.destroy(copy)
     assert b.read_values(B, [secret.id]) == {secret.id: "original"}
+
+
+def test_a_change_by_a_member_who_is_not_an_admin_reaches_the_shared_copy(
+    openbao: OpenBao, open_store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a secret of proj-a that alice (admin of ml-team) shared with ml-team; bob works in
+    # proj-a too, a member of ml-team but not its admin; carol reads it in proj-b
+    alice = open_store(member_token(openbao, "proj-a", "ml-team", admin=("ml-team",)))
+    bob = open_store(member_token(openbao, "proj-a", "ml-team", "data-team"))
+    carol = open_store(member_token(openbao, "proj-b", "ml-team"))
+    secret = alice.create(A, name="db-pass", value="first-5c1e", user="alice")
+    alice.set_shares(A, secret.id, add=["ml-team"], remove=[])
+    assert carol.read_values(B, [secret.id]) == {secret.id: "first-5c1e"}
+    marker = carol.change_marker(B)
+    # When bob changes its value
+    bob.update(A, secret.id, expected_version=1, user="bob", value="second-8d2f")
+    # Then ml-team's members read the new value, and their change marker moved
+    assert carol.read_values(B, [secret.id]) == {secret.id: "second-8d2f"}
+    assert carol.change_marker(B) != marker
+    assert [v.version for v in carol.versions(B, secret.id)] == [2, 1]
+    # And a rename by bob reaches them too, and nothing failed to follow
+    bob.update(A, secret.id, expected_version=2, user="bob", name="db-password")
+    assert carol.get(B, secret.id).name == "db-password"
+    assert "could not follow" not in caplog.text
 
 
 def test_each_users_own_token_suffices_to_share_add_change_and_unshare(

@@ -66,7 +66,7 @@ def main(jupyter_args: list[str]) -> int:
             alice = bao.mint(
                 project_policy_name("proj-a"),
                 member_policy_name("ml-team"),
-                admin_policy_name("ml-team"),
+                admin_policy_name("ml-team", "proj-a"),
             )
             bob = bao.mint(project_policy_name("proj-b"), member_policy_name("ml-team"))
             write_private(directory / "alice.token", alice)

@@ -17,6 +17,7 @@ from .policies import (
     member_policy_name,
     project_policy,
     project_policy_name,
+    server_policies,
 )
 from .store import OpenBaoSecretStore
 
@@ -35,5 +36,6 @@ __all__ = [
     "pack_index",
     "project_policy",
     "project_policy_name",
+    "server_policies",
     "unpack_index",
 ]

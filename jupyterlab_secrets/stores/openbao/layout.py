@@ -12,14 +12,19 @@ document's value or of its versions (``<mount>/data/â€¦``, ``<mount>/metadata/â€
     A secret's value; its KV versions are the value's versions.
 ``communities/<c>/projects/<p>/secrets/<id>``
     The copy of project ``p``'s secret shared with community ``c``: what the members of
-    ``c`` read. Only an admin of ``c`` creates or deletes it (sharing and unsharing); the
-    owning project may only *update* it (a value change reaches the copy) or delete it
-    together with the secret.
+    ``c`` read. Only an admin of ``c`` working in ``p`` creates or deletes it (sharing and
+    unsharing); the owning project may only *update* it (a value change reaches the copy).
 ``communities/<c>/projects/<p>/index``
     The metadata of project ``p``'s secrets shared with ``c``, kept alike.
-``communities/<c>/marker``
-    Rewritten with every change under ``communities/<c>/``: its KV version is the
-    community's change marker. A poll reads one project marker and one per community.
+``communities/<c>/changes/<p>~<stamp>``
+    Project ``p``'s change marker in ``c``: ``p`` writes a new one (and deletes its older
+    ones) with every change it makes under ``communities/<c>/``. ``~`` is in no project
+    name, so a policy can give each project its own markers, and one listing of
+    ``communities/<c>/changes/`` shows every project's. A poll reads the project's index
+    version and lists each community's markers.
+
+The owner of a copy is always the project its path names, as a listing of
+``communities/<c>/projects/`` gives it, never a field of a document that project wrote.
 
 Every project and community name becomes a path segment (and part of a policy name), so it
 is checked here before it is used; so is every project name read back from a listing, and
@@ -30,15 +35,14 @@ the prefixes built here, so the two cannot drift apart.
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from collections.abc import Iterable
 
 from ...errors import InvalidInputError, NotFoundError
 
 SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """What a project or community name may be here: it is a path segment and a policy name."""
-
-ANY = "+"
-"""A policy's wildcard for one path segment (never part of a path the store uses)."""
 
 _ID = re.compile(r"[0-9a-f]{32}")
 
@@ -120,29 +124,71 @@ def owners_listed(keys: Iterable[str]) -> list[str]:
     return [name for name in names if SEGMENT.fullmatch(name)]
 
 
+def copies(community: str, project: str) -> str:
+    """The folder of project ``project``'s secrets shared with ``community`` (the copies'
+    folder ``secrets`` and the index)."""
+    return f"{owners(community)}/{check_segment('project', project)}"
+
+
 def shared_index(community: str, project: str) -> str:
     """The index of project ``project``'s secrets shared with ``community``."""
-    return f"{owners(community)}/{check_segment('project', project)}/index"
+    return f"{copies(community, project)}/index"
+
+
+def shared_values(community: str, project: str) -> str:
+    """The folder of the copies of project ``project``'s secrets shared with ``community``."""
+    return f"{copies(community, project)}/secrets"
 
 
 def shared_value(community: str, project: str, secret_id: str) -> str:
     """The copy of a project's secret shared with ``community``."""
-    return f"{owners(community)}/{check_segment('project', project)}/secrets/{secret_id}"
+    return f"{shared_values(community, project)}/{secret_id}"
 
 
-def marker(community: str) -> str:
-    """The community's change marker."""
+# -- change markers ------------------------------------------------------------------------
+
+CHANGE = "~"
+"""Between the project and the stamp in a change marker's name: in no project name."""
+
+_STAMP = re.compile(r"[0-9]{20}-[0-9a-f]{8}")
+
+
+def changes(community: str) -> str:
+    """The folder of every project's change markers in ``community``."""
+    return f"{community_tree(community)}/changes"
+
+
+def change_stamp() -> str:
+    """A new marker's stamp: the time in nanoseconds, then 32 random bits, so a later stamp
+    of the same clock sorts after, and two at once differ."""
+    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+
+
+def change(community: str, project: str, stamp: str) -> str:
+    """One change marker of ``project`` in ``community``."""
+    return f"{changes(community)}/{check_segment('project', project)}{CHANGE}{stamp}"
+
+
+def changes_listed(keys: Iterable[str]) -> dict[str, list[str]]:
+    """The stamps of each project's change markers a listing of `changes` gives, oldest
+    first; keys that cannot be one of ours are left out."""
+    found: dict[str, list[str]] = {}
+    for key in keys:
+        project, separator, stamp = key.partition(CHANGE)
+        if separator and SEGMENT.fullmatch(project) and _STAMP.fullmatch(stamp):
+            found.setdefault(project, []).append(stamp)
+    return {project: sorted(stamps) for project, stamps in found.items()}
+
+
+def former_marker(community: str) -> str:
+    """The change marker of a community that every project rewrote, before each project had
+    markers of its own (only the migration still names it)."""
     return f"{community_tree(community)}/marker"
 
 
-# -- wildcards, for policies -----------------------------------------------------------------
+# -- patterns, for policies ----------------------------------------------------------------
 
 
-def copies_of(project: str) -> str:
-    """Every community's folder of ``project``'s shared secrets (with the wildcard `ANY`)."""
-    return f"communities/{ANY}/projects/{check_segment('project', project)}"
-
-
-def every_marker() -> str:
-    """Every community's change marker (with the wildcard `ANY`)."""
-    return f"communities/{ANY}/marker"
+def changes_of(community: str, project: str) -> str:
+    """Every change marker of ``project`` in ``community`` (a policy's trailing glob)."""
+    return f"{changes(community)}/{check_segment('project', project)}{CHANGE}*"

@@ -1,10 +1,15 @@
-"""Copying a SQL store into OpenBao (``jupyter secrets migrate --to-openbao``).
+"""Copying a SQL store into OpenBao (``jupyter secrets migrate --to-openbao``), and bringing a
+mount written by an earlier release up to date (``openbao-setup``).
 
 `migrate_to_openbao` reads every secret of the configured projects from the source store and
 writes each into OpenBao with `import_secret`, keeping its ID, name, version, times, kept
 versions, shares and the projects that added it; values pass through memory only. It is
 idempotent, so a run after a partial failure completes it. It reports counts, never a value
 or a name.
+
+`upgrade_mount` removes what earlier releases wrote and this one no longer reads: each
+community's single change marker, which every project could move (each project now has its
+own, see ``layout.py``). Copies and indexes keep their paths.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import hvac
+import hvac.exceptions
 
 from ...errors import NameTakenError, SecretsError, UnavailableError
 from ..base import SecretImport, SecretStore, StoredSecret, VersionInfo, View
@@ -199,3 +207,29 @@ def _earlier(
         ]
 
     return read
+
+
+def upgrade_mount(
+    client: hvac.Client,
+    *,
+    mount: str,
+    communities: Iterable[str],
+    say: Callable[[str], None] = print,
+) -> int:
+    """Delete the former change marker of each community (``communities/<c>/marker``) with
+    all its versions. Servers of this release never read it, and the policies no longer let
+    anyone write it. Returns how many were deleted; ``say`` gets one line for each."""
+    changed = 0
+    for community in sorted(communities):
+        path = layout.former_marker(community)
+        try:
+            client.secrets.kv.v2.read_secret_metadata(path, mount_point=mount)
+        except hvac.exceptions.InvalidPath:
+            continue
+        client.secrets.kv.v2.delete_metadata_and_all_versions(path, mount_point=mount)
+        say(
+            f"Change marker of community {community}: removed (each project now tells of its "
+            f"changes in {mount}/{layout.changes(community)}/)."
+        )
+        changed += 1
+    return changed

@@ -1,9 +1,11 @@
 """Shared secrets: the community copies of a project's secrets, and share epochs.
 
 A secret shared with a community is copied to ``communities/<c>/projects/<p>/…`` (see
-``layout.py``), where the community's members read it. Only the community's admin policy may
-create or delete a copy; the owning project may only update it, so an owner's change follows
-into the copies (`Copies.follow`) but sharing needs an admin's token.
+``layout.py``), where the community's members read it. Only the admin policy of that
+community and the owning project may create or delete a copy; the owning project may only
+update it, so an owner's change follows into the copies (`Copies.follow`) but sharing needs an
+admin's token. Members tell each other of a change with change markers of their own
+(`Copies.bump`), which a poll lists (`Copies.changes`).
 
 Who added a shared secret is kept in each project's own index, which only that project may
 write; so the owner cannot remove another project's addition when it unshares. Instead each
@@ -15,6 +17,7 @@ after the generation its project was detached at (`attached_as`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
@@ -95,19 +98,22 @@ class Copies:
         # owner's index at once.
         listings = self.kv.map(self._owners_or_none, communities)
         sources = [
-            (community, layout.shared_index(community, owner))
+            (community, owner, layout.shared_index(community, owner))
             for community, owners in zip(communities, listings, strict=True)
             if owners is not None
             for owner in owners
             if owner != view.project
         ]
         documents = self.kv.map(
-            lambda path: read_index_or_empty(self.kv, path), [path for _, path in sources]
+            lambda path: read_index_or_empty(self.kv, path), [path for _, _, path in sources]
         )
         found: dict[str, tuple[str, dict[str, Any]]] = {}
-        for (community, _), (document, _) in zip(sources, documents, strict=True):
+        for (community, owner, _), (document, _) in zip(sources, documents, strict=True):
             for secret_id, entry in (document.get("secrets") or {}).items():
-                found.setdefault(secret_id, (community, entry))
+                if secret_id in found or not layout.is_id(secret_id):
+                    continue
+                # The owner is the project the path names: another project wrote the entry.
+                found[secret_id] = (community, {**entry, "project": owner})
         return found
 
     def _owners_or_none(self, community: str) -> list[str] | None:
@@ -121,13 +127,33 @@ class Copies:
 
     # -- writes --------------------------------------------------------------------------
 
+    def changes(self, community: str) -> str:
+        """A short digest of every project's change markers in ``community`` (one listing):
+        it changes whenever one project tells of a change there."""
+        keys = sorted(self.kv.list(layout.changes(community)))
+        return hashlib.blake2b("\n".join(keys).encode(), digest_size=8).hexdigest()
+
     def bump(self, community: str, project: str) -> None:
-        """Tell the members of ``community`` that something changed."""
+        """Tell the members of ``community`` that something changed: write a new change
+        marker of ``project`` there, then delete its older ones (a marker that cannot be
+        deleted only lengthens the listing)."""
+        stamp = layout.change_stamp()
         self.kv.write(
-            layout.marker(community),
-            {"changed_at": format_time(utc_now()), "by": project},
-            cas=None,
+            layout.change(community, project, stamp), {"changed_at": format_time(utc_now())}, cas=0
         )
+        older = layout.changes_listed(self.kv.list(layout.changes(community))).get(project, [])
+        for old in older:
+            if old >= stamp:
+                break
+            try:
+                self.kv.destroy(layout.change(community, project, old))
+            except ForbiddenError as error:
+                self.log.warning(
+                    "An old change marker of project %s in community %s remains: %s",
+                    project,
+                    community,
+                    error.message,
+                )
 
     def make(
         self, community: str, project: str, secret_id: str, entry: Mapping[str, Any]

@@ -182,27 +182,28 @@ class OpenBaoSecretStore(SecretStore):
         return values
 
     def change_marker(self, view: View) -> str:
-        """The KV versions of the project's index and of each community's marker: one
-        metadata read each, whatever the number of secrets."""
+        """The KV version of the project's index and a digest of each community's change
+        markers: one request each (a metadata read, a listing), whatever the number of
+        secrets."""
         communities = sorted(view.communities)
         # The project's own refusal is raised; a community's only shows as "-".
-        paths = [(layout.project_index(view.project), False)]
-        paths += [(layout.marker(community), True) for community in communities]
-        versions = self.kv.map(self._version_or_none, paths)
-        parts = [str(versions[0])]
-        for community, version in zip(communities, versions[1:], strict=True):
-            parts.append(f"{community}={'-' if version is None else version}")
+        items = [(view.project, None), *((view.project, c) for c in communities)]
+        markers = self.kv.map(self._marker_or_none, items)
+        parts = [markers[0]]
+        for community, marker in zip(communities, markers[1:], strict=True):
+            parts.append(f"{community}={'-' if marker is None else marker}")
         return ";".join(parts)
 
-    def _version_or_none(self, item: tuple[str, bool]) -> int | None:
-        """The KV version of the path; None when refused and ``item[1]`` tolerates that."""
-        path, tolerate = item
+    def _marker_or_none(self, item: tuple[str, str | None]) -> str | None:
+        """The project's marker (``item`` names no community), or a community's; None when
+        this token may not read the community's."""
+        project, community = item
+        if community is None:
+            return str(self.kv.version_of(layout.project_index(project)))
         try:
-            return self.kv.version_of(path)
+            return self.copies.changes(community)
         except ForbiddenError:
-            if tolerate:
-                return None
-            raise
+            return None
 
     # -- writes --------------------------------------------------------------------------
     # (``record`` is ignored: this store keeps no audit log of its own, OpenBao's audit
@@ -336,8 +337,13 @@ class OpenBaoSecretStore(SecretStore):
             self.log.warning("Could not undo a failed change of secret %s", secret_id)
 
     def delete(self, view: View, secret_id: str, record: Recorder | None = None) -> None:
-        """Remove it from the index, then its value and versions, then its shared copies."""
-        check_id(secret_id)
+        """Remove it from the index, then its value and versions, then its shared copies.
+        A shared secret is refused before anything is written unless the token may delete
+        its copies (deleting it unshares it, which only the communities' admins may)."""
+        shared_with = sorted(self._own_entry(view, secret_id).get("shared_with") or ())
+        self._check_admin(
+            view.project, secret_id, [], shared_with, ", and deleting a shared secret unshares it"
+        )
 
         def remove(document: dict[str, Any]) -> dict[str, Any]:
             entry = (document.get("secrets") or {}).pop(secret_id, None)
@@ -421,10 +427,10 @@ class OpenBaoSecretStore(SecretStore):
         return stored(secret_id, entry, None)
 
     def _check_admin(
-        self, project: str, secret_id: str, added: list[str], removed: list[str]
+        self, project: str, secret_id: str, added: list[str], removed: list[str], why: str = ""
     ) -> None:
         """Refuse before writing anything unless the token may create the copies of
-        ``added`` and delete those of ``removed``."""
+        ``added`` and delete those of ``removed``; ``why`` ends the refusal."""
         wanted = {
             layout.data(layout.shared_value(c, project, secret_id)): ("create", c) for c in added
         }
@@ -442,7 +448,8 @@ class OpenBaoSecretStore(SecretStore):
                 continue
             raise ForbiddenError(
                 f"OpenBao refused this: permission denied ({capability} on {self.mount}/{path}; "
-                f"this server's token lacks the policy {admin_policy_name(community)})."
+                f"this server's token lacks the policy {admin_policy_name(community, project)})"
+                f"{why}."
             )
 
     def set_attachment(
