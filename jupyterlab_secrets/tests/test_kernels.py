@@ -340,32 +340,48 @@ async def test_a_change_on_another_server_reaches_a_kernel_at_the_next_poll(
     await wait_until(arrived, what="the change in the kernel")
 
 
+class GatedCell:
+    """A cell that says it started (writing what ``LIVE_CHANGED`` is then), and ends only when
+    the test opens its gate; it prints ``LIVE_CHANGED`` as it ends."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.started, self.gate = root / f"{name}.started", root / f"{name}.gate"
+        self.code = (
+            "import os, time\n"
+            f"open({str(self.started)!r}, 'w').write(os.environ.get('LIVE_CHANGED', ''))\n"
+            f"while not os.path.exists({str(self.gate)!r}): time.sleep(0.02)\n"
+            "print(os.environ.get('LIVE_CHANGED'))"
+        )
+
+    async def running(self) -> str:
+        """Wait until the cell runs; what ``LIVE_CHANGED`` was when it started."""
+
+        async def started() -> bool:
+            return self.started.exists()
+
+        await wait_until(started, what=f"the cell {self.started.stem!r} to start")
+        return self.started.read_text()
+
+    def open(self) -> None:
+        self.gate.touch()
+
+
 async def test_a_busy_kernel_gets_the_change_once_its_cell_is_done(
     ids: dict[str, str], kernels: Kernels, api: Api, jp_serverapp: Any
 ) -> None:
-    # Given a kernel busy with a long cell (it waits for a file)
+    # Given a kernel busy with a long cell
     kernel_id = await kernels.start()
     client = await kernels.client(kernel_id)
-    gate, started = Path(jp_serverapp.root_dir) / "gate", Path(jp_serverapp.root_dir) / "started"
-    cell = (
-        "import os, time\n"
-        f"open({str(started)!r}, 'w').close()\n"
-        f"while not os.path.exists({str(gate)!r}): time.sleep(0.02)\n"
-        "print(os.environ.get('LIVE_CHANGED'))"
-    )
-    busy = asyncio.ensure_future(client.run(cell))
-
-    async def running() -> bool:
-        return started.exists()
-
-    await wait_until(running, what="the long cell to start")
+    cell = GatedCell(Path(jp_serverapp.root_dir), "long")
+    busy = asyncio.ensure_future(client.run(cell.code))
+    await cell.running()
 
     # When the secrets change meanwhile
     await change_through(api, ids)
     await wait_until(
         lambda: _pending(kernels, kernel_id), what="the injection to wait for the kernel"
     )
-    gate.write_text("go")
+    cell.open()
 
     # Then the cell finishes with what it had, and the kernel gets the change afterwards
     assert (await busy).stdout == "before\n"
@@ -374,7 +390,49 @@ async def test_a_busy_kernel_gets_the_change_once_its_cell_is_done(
         return kernel_env(await client.peek(env_hex_expression(LIVE))) == AFTER_CHANGE
 
     await wait_until(arrived, what="the change in the kernel")
-    assert (await kernels.status(kernel_id))["state"] == "loaded"
+    # (the kernel holds the values a moment before the server reads its reply)
+    await wait_until(lambda: _loaded(kernels, kernel_id), what="the kernel to confirm the change")
+    status = await kernels.status(kernel_id)
+    assert "LIVE_NEW_NAME" in status["names"] and "LIVE_DELETED" not in status["names"]
+
+
+async def test_the_status_says_loaded_while_a_cell_queued_after_the_change_runs(
+    ids: dict[str, str], kernels: Kernels, api: Api, jp_serverapp: Any
+) -> None:
+    # Given a kernel (that the server has talked to since it started, so its next request
+    # does not wait for a connection and reaches the kernel as soon as it is sent)
+    kernel_id = await kernels.start()
+    assert (await kernels.status(kernel_id, reload=True))["state"] == "loaded"
+    # busy with a cell, a change waiting for it,
+    first, second = await kernels.client(kernel_id), await kernels.client(kernel_id)
+    root = Path(jp_serverapp.root_dir)
+    busy, queued = GatedCell(root, "busy"), GatedCell(root, "queued")
+    busy_run = asyncio.ensure_future(first.run(busy.code))
+    assert await busy.running() == "before"
+    version = (await api("GET", "secrets", ids["LIVE_CHANGED"])).body["version"]
+    reply = await api(
+        "PATCH", "secrets", ids["LIVE_CHANGED"], body={"version": version, "value": "after"}
+    )
+    assert reply.status == 200, reply.body
+    await wait_until(
+        lambda: _pending(kernels, kernel_id), what="the injection to wait for the kernel"
+    )
+    # and a cell of another client queued behind the change
+    queued_run = asyncio.ensure_future(second.run(queued.code))
+
+    # When the busy cell ends: the kernel takes the change, then runs the queued cell
+    busy.open()
+    assert await queued.running() == "after"
+
+    # Then the status says loaded while that cell still runs, as the kernel has the change
+    await wait_until(
+        lambda: _loaded(kernels, kernel_id), what="the status to say loaded during the next cell"
+    )
+    assert not queued_run.done()
+    assert (await kernels.status(kernel_id))["names"] == NAMES
+    queued.open()
+    assert (await queued_run).stdout == "after\n"
+    assert (await busy_run).stdout == "before\n"
 
 
 async def _pending(kernels: Kernels, kernel_id: str) -> bool:
