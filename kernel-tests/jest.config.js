@@ -1,7 +1,7 @@
 /**
- * Integration tests of the server's kernel injection against a real Jupyter
- * server, with real ipykernel, bash_kernel and IRkernel kernels started
- * through its REST API. Run with `jlpm test:kernels`.
+ * What a notebook's kernel client sees of the server's kernel injection, on
+ * real ipykernel kernels of a real Jupyter server. Run with
+ * `jlpm test:kernels`.
  */
 const path = require('path');
 const jestJupyterLab = require('@jupyterlab/testutils/lib/jest-config');

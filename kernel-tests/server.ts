@@ -37,30 +37,12 @@ export interface ITestServer {
 }
 
 /**
- * A kernelspec to install for the test server only.
- */
-export interface IExtraKernel {
-  argv: string[];
-  display_name: string;
-  language: string;
-}
-
-/**
  * Start `jupyter server` with the secrets extension on a temporary store.
- *
- * @param extraKernels - kernelspecs to install for this server only
  */
-export async function startServer(
-  extraKernels: Record<string, IExtraKernel> = {}
-): Promise<ITestServer> {
+export async function startServer(): Promise<ITestServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'secrets-kernel-tests-'));
   const root = path.join(dir, 'root');
   fs.mkdirSync(root);
-  for (const [name, spec] of Object.entries(extraKernels)) {
-    const specDir = path.join(dir, 'share', 'kernels', name);
-    fs.mkdirSync(specDir, { recursive: true });
-    fs.writeFileSync(path.join(specDir, 'kernel.json'), JSON.stringify(spec));
-  }
   const port = await freePort();
   const token = Math.random().toString(36).slice(2) + 'token';
   const child = spawn(
@@ -84,10 +66,6 @@ export async function startServer(
       env: {
         ...process.env,
         IPYTHONDIR: path.join(dir, 'ipython'),
-        HISTFILE: path.join(dir, 'bash_history'),
-        JUPYTER_PATH: [path.join(dir, 'share'), process.env.JUPYTER_PATH]
-          .filter(Boolean)
-          .join(path.delimiter),
         JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime')
       },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -106,7 +84,7 @@ export async function startServer(
     appendToken: true,
     WebSocket
   });
-  await waitUntilUp(baseUrl, token, child, () => log);
+  await waitUntilUp(child, () => log);
   const kernels = new KernelManager({ serverSettings: settings });
   const sessions = new SessionManager({
     kernelManager: kernels,
@@ -238,14 +216,11 @@ export interface IServerFixture {
 
 /**
  * Start a server and store the secrets in it (in the order of their names).
- *
- * @param extraKernels - kernelspecs to install for this server only
  */
 export async function startFixture(
-  secrets: Record<string, string>,
-  extraKernels: Record<string, IExtraKernel> = {}
+  secrets: Record<string, string>
 ): Promise<IServerFixture> {
-  const server = await startServer(extraKernels);
+  const server = await startServer();
   const rest = new SecretsRest(server.settings);
   const ids: Record<string, string> = {};
   try {
@@ -282,24 +257,6 @@ export async function startFixture(
       await server.stop();
     }
   };
-}
-
-/**
- * Evaluate an expression silently (no history, no execution count) and
- * return its text, as the kernel's user expressions answer it.
- */
-export async function peek(
-  kernel: Kernel.IKernelConnection,
-  expression: string
-): Promise<string> {
-  const reply = await kernel.requestExecute({
-    code: '',
-    silent: true,
-    store_history: false,
-    user_expressions: { v: expression }
-  }).done;
-  const value = (reply.content as any).user_expressions.v;
-  return String(value.data['text/plain']);
 }
 
 /**
@@ -370,22 +327,6 @@ export function waitForStatus(
 }
 
 /**
- * Poll until a condition holds.
- */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  timeout = 10000
-): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!(await condition())) {
-    if (Date.now() > end) {
-      throw new Error('Timed out');
-    }
-    await new Promise(resolve => setTimeout(resolve, 20));
-  }
-}
-
-/**
  * The UTF-8 bytes of a string, in hex.
  */
 export function hex(text: string): string {
@@ -404,30 +345,37 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitUntilUp(
-  baseUrl: string,
-  token: string,
-  child: ChildProcess,
-  log: () => string
-): Promise<void> {
-  const end = Date.now() + 60000;
-  while (Date.now() < end) {
-    if (child.exitCode !== null) {
-      throw new Error(`jupyter server exited:\n${log()}`);
-    }
-    try {
-      const response = await fetch(`${baseUrl}api/status`, {
-        headers: { Authorization: `token ${token}` }
-      });
-      if (response.ok) {
-        return;
+/**
+ * Resolve once the server says it listens; reject, with its log, if it exits
+ * first or has not started within a minute.
+ */
+function waitUntilUp(child: ChildProcess, log: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      child.stderr!.off('data', onData);
+      child.off('exit', onExit);
+      if (error) {
+        reject(error);
+      } else {
+        resolve();
       }
-    } catch {
-      // not listening yet
-    }
-    await new Promise(resolve => setTimeout(resolve, 100));
-  }
-  throw new Error(`jupyter server did not start:\n${log()}`);
+    };
+    const onData = () => {
+      if (log().includes(' is running at')) {
+        settle();
+      }
+    };
+    const onExit = () => {
+      settle(new Error(`jupyter server exited:\n${log()}`));
+    };
+    const timer = setTimeout(() => {
+      settle(new Error(`jupyter server did not start:\n${log()}`));
+    }, 60000);
+    child.stderr!.on('data', onData);
+    child.once('exit', onExit);
+    onData();
+  });
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {

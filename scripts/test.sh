@@ -20,16 +20,16 @@ jlpm eslint:check
 (cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install)
 jlpm tsc -p ui-tests/tsconfig.json
 
-echo "==> pytest"
+echo "==> pytest (with real ipykernel, bash_kernel and IRkernel kernels)"
+if command -v R >/dev/null && ! jupyter kernelspec list --json | grep -q '"ir"'; then
+  R -q -e 'IRkernel::installspec(sys_prefix = TRUE)' >/dev/null
+fi
 python -m pytest -q -p no:cacheprovider
 
 echo "==> jest"
 jlpm test
 
-echo "==> Kernel injection against real kernels (ipykernel, bash_kernel, IRkernel)"
-if command -v R >/dev/null && ! jupyter kernelspec list --json | grep -q '"ir"'; then
-  R -q -e 'IRkernel::installspec(sys_prefix = TRUE)' >/dev/null
-fi
+echo "==> What a notebook's kernel client sees, on real kernels"
 jlpm test:kernels
 
 echo "==> Browser tests (Galata, Debian's Chromium)"

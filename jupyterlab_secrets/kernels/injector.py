@@ -397,12 +397,18 @@ class KernelSecrets:
                     break
                 # A user cell failed, and the kernel dropped what was queued behind it.
             if outcome == "ok":
-                if kernel.language is PYTHON:
-                    # IPython keeps the last request in last_execution_result: an empty one
-                    # leaves nothing of the injection there.
-                    await self._request(kernel, "", {})
+                # The kernel holds them now, whatever it runs next.
                 kernel.held = wanted
                 kernel.state, kernel.message = "loaded", None
+                if kernel.language is PYTHON:
+                    # IPython keeps the last request in last_execution_result: an empty one
+                    # leaves nothing of the injection there. A reload answers once it ran, so
+                    # the next cell finds nothing; a change does not wait for it, because a cell
+                    # queued ahead of it would hold the next change back.
+                    if force:
+                        await self._request(kernel, "", {})
+                    else:
+                        self._send(kernel, "", {})
             else:
                 kernel.state = "error"
                 kernel.message = (
@@ -414,31 +420,11 @@ class KernelSecrets:
     ) -> dict[str, Any] | None:
         """Send one silent execute request and wait for its reply; None if the kernel went
         away or restarted first."""
-        manager = kernel.manager()
-        if manager is None:
+        client = self._client(kernel)
+        if client is None:
             return None
-        if kernel.client is None:
-            # A session of its own: a client on the manager's session would take the socket
-            # identity of any other client made that way, and the kernel would answer one.
-            session = Session(
-                key=manager.session.key,
-                signature_scheme=manager.session.signature_scheme,
-                username="jupyterlab_secrets",
-            )
-            client = manager.client(session=session)
-            client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-            kernel.client = client
         waiter = asyncio.ensure_future(
-            kernel.client.execute(
-                code,
-                silent=True,
-                store_history=False,
-                user_expressions=user_expressions,
-                allow_stdin=False,
-                stop_on_error=False,
-                reply=True,
-                timeout=None,
-            )
+            client.execute(code, **_SILENT, user_expressions=user_expressions, reply=True)
         )
         kernel.waiter = waiter
         try:
@@ -457,6 +443,31 @@ class KernelSecrets:
             return None
         return waiter.result()
 
+    def _send(self, kernel: _Kernel, code: str, user_expressions: dict[str, str]) -> None:
+        """Send one silent execute request without waiting for its reply (the next
+        `_request` on this client reads past it)."""
+        client = self._client(kernel)
+        if client is not None:
+            client.execute(code, **_SILENT, user_expressions=user_expressions)
+
+    def _client(self, kernel: _Kernel) -> Any:
+        """The server's own client of a kernel, made on first use; None if it went away."""
+        manager = kernel.manager()
+        if manager is None:
+            return None
+        if kernel.client is None:
+            # A session of its own: a client on the manager's session would take the socket
+            # identity of any other client made that way, and the kernel would answer one.
+            session = Session(
+                key=manager.session.key,
+                signature_scheme=manager.session.signature_scheme,
+                username="jupyterlab_secrets",
+            )
+            client = manager.client(session=session)
+            client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+            kernel.client = client
+        return kernel.client
+
     def _cancel_request(self, kernel: _Kernel) -> None:
         if kernel.waiter is not None:
             kernel.waiter.cancel()
@@ -469,6 +480,15 @@ class KernelSecrets:
                 client.stop_channels()
             except Exception:  # a closed socket is what we want anyway
                 pass
+
+
+_SILENT: dict[str, Any] = {
+    "silent": True,
+    "store_history": False,
+    "allow_stdin": False,
+    "stop_on_error": False,
+}
+"""How every request of the injector runs: quietly, and whatever came before it."""
 
 
 def _outcome(reply: Mapping[str, Any], token: str) -> Literal["ok", "aborted", "error"]:

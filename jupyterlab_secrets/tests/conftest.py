@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.serverapp import ServerApp
+from sqlalchemy import create_engine, text
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -225,6 +226,17 @@ async def snapshot(api: Api) -> tuple[Any, dict[str, str]]:
         assert revealed.status == 200
         values[meta["id"]] = revealed.body["value"]
     return listing.body, values
+
+
+def stored_rows(db_url: str) -> list[Any]:
+    """Every row of the secrets table, as the database holds it (to show that a refusal
+    changed nothing)."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text("SELECT * FROM secrets ORDER BY id")))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

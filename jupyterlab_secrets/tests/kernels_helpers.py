@@ -32,6 +32,7 @@ PEM_BLOCK = "\n".join(
         "-----BEGIN PRIVATE KEY-----",
         "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
         "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu",
+        "NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ",
         "-----END PRIVATE KEY-----",
         "",
     ]
@@ -46,10 +47,14 @@ def tricky_values(marker: str) -> dict[str, str]:
         "TRICKY_BACKSLASHES": "C:\\path\\to\\new\\file\\ \\n \\x00 \\\\",
         "TRICKY_NEWLINES": "line one\nline two\r\nline three\n\n",
         "TRICKY_TRIPLE": "''' \"\"\"",
+        "TRICKY_TRIPLE_SINGLE": "'''",
+        "TRICKY_TRIPLE_DOUBLE": '"""',
         "TRICKY_DOLLAR": "$HOME ${PATH} $1 $$ $(id) ${x:-y}",
         "TRICKY_BACKTICKS": "`id` `` `echo hacked`",
         "TRICKY_PERCENT": "%s %d %% %(name)s %1 %%bash",
-        "TRICKY_UNICODE": "🔑🔒👩‍💻 🇺🇦 مرحبا — שלום e\u0301 a\u0308",
+        "TRICKY_UNICODE": (
+            "🔑🔒👩‍💻 🇺🇦 مرحبا بالعالم — שלום עולם e\u0301 a\u0308 Z\u0335\u0321\u0322 \u0928\u093f"
+        ),
         "TRICKY_BIG": big_value(),
         "TRICKY_PEM": PEM_BLOCK,
         "TRICKY_PYTHON": f"'); import os; os.system('touch {marker}') #",
@@ -157,7 +162,7 @@ def bash_spec() -> dict[str, Any]:
 
 def echo_spec() -> dict[str, Any]:
     """A kernel in a language the injector does not know."""
-    script = Path(__file__).resolve().parents[2] / "kernel-tests" / "echo_kernel.py"
+    script = Path(__file__).resolve().parent / "echo_kernel.py"
     return {
         "argv": [sys.executable, str(script), "-f", "{connection_file}"],
         "display_name": "Echo",

@@ -5,7 +5,6 @@ real command."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -422,10 +421,30 @@ async def test_the_kernels_reads_are_recorded_once_per_start_or_change_never_per
     api: Api,
     extension: Any,
     kernels: Kernels,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a server polling its store every 0.1 s, with one secret
-    extension.kernel_secrets.poll_interval = 0.1
+    injector = extension.kernel_secrets
+    injector.poll_interval = 0.1
     await create_secret(api, "first", PLANTED[0])
+    # (each poll reads the store's change marker: count them)
+    polls = 0
+    read_marker = injector._read_marker
+
+    def counted() -> str:
+        nonlocal polls
+        polls += 1
+        return read_marker()
+
+    monkeypatch.setattr(injector, "_read_marker", counted)
+
+    async def polled(times: int) -> None:
+        target = polls + times
+
+        async def done() -> bool:
+            return polls >= target
+
+        await wait_until(done, what=f"{times} polls")
 
     def reads() -> list[dict[str, Any]]:
         return [
@@ -446,13 +465,13 @@ async def test_the_kernels_reads_are_recorded_once_per_start_or_change_never_per
     # Then its read is recorded, as the server's, with the names only
     assert after_start >= 1
     assert json.loads(reads()[-1]["detail"]) == {"names": ["first"]}
-    # And while nothing changes, polling (many times over) records nothing more
-    await asyncio.sleep(1.0)
+    # And while nothing changes, polling (ten times over) records nothing more
+    await polled(10)
     assert len(reads()) == after_start
     # And a change is read, and recorded, once more
     await create_secret(api, "second", PLANTED[1])
     await wait_until(lambda: loaded(["first", "second"]), what="the change reached the kernel")
-    await asyncio.sleep(1.0)
+    await polled(10)
     assert len(reads()) == after_start + 1
 
 

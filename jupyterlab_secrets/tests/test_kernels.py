@@ -110,6 +110,10 @@ class Kernels:
             reply = await self.fetch(*path)
         return json.loads(reply.body)
 
+    async def restart(self, kernel_id: str) -> None:
+        """Restart a kernel through REST, as a client's restart button does."""
+        await self.fetch("api", "kernels", kernel_id, "restart", method="POST", body=b"")
+
     async def stop(self, kernel_id: str) -> None:
         for client in self.clients:
             client.close()
@@ -340,32 +344,48 @@ async def test_a_change_on_another_server_reaches_a_kernel_at_the_next_poll(
     await wait_until(arrived, what="the change in the kernel")
 
 
+class GatedCell:
+    """A cell that says it started (writing what ``LIVE_CHANGED`` is then), and ends only when
+    the test opens its gate; it prints ``LIVE_CHANGED`` as it ends."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.started, self.gate = root / f"{name}.started", root / f"{name}.gate"
+        self.code = (
+            "import os, time\n"
+            f"open({str(self.started)!r}, 'w').write(os.environ.get('LIVE_CHANGED', ''))\n"
+            f"while not os.path.exists({str(self.gate)!r}): time.sleep(0.02)\n"
+            "print(os.environ.get('LIVE_CHANGED'))"
+        )
+
+    async def running(self) -> str:
+        """Wait until the cell runs; what ``LIVE_CHANGED`` was when it started."""
+
+        async def started() -> bool:
+            return self.started.exists()
+
+        await wait_until(started, what=f"the cell {self.started.stem!r} to start")
+        return self.started.read_text()
+
+    def open(self) -> None:
+        self.gate.touch()
+
+
 async def test_a_busy_kernel_gets_the_change_once_its_cell_is_done(
     ids: dict[str, str], kernels: Kernels, api: Api, jp_serverapp: Any
 ) -> None:
-    # Given a kernel busy with a long cell (it waits for a file)
+    # Given a kernel busy with a long cell
     kernel_id = await kernels.start()
     client = await kernels.client(kernel_id)
-    gate, started = Path(jp_serverapp.root_dir) / "gate", Path(jp_serverapp.root_dir) / "started"
-    cell = (
-        "import os, time\n"
-        f"open({str(started)!r}, 'w').close()\n"
-        f"while not os.path.exists({str(gate)!r}): time.sleep(0.02)\n"
-        "print(os.environ.get('LIVE_CHANGED'))"
-    )
-    busy = asyncio.ensure_future(client.run(cell))
-
-    async def running() -> bool:
-        return started.exists()
-
-    await wait_until(running, what="the long cell to start")
+    cell = GatedCell(Path(jp_serverapp.root_dir), "long")
+    busy = asyncio.ensure_future(client.run(cell.code))
+    await cell.running()
 
     # When the secrets change meanwhile
     await change_through(api, ids)
     await wait_until(
         lambda: _pending(kernels, kernel_id), what="the injection to wait for the kernel"
     )
-    gate.write_text("go")
+    cell.open()
 
     # Then the cell finishes with what it had, and the kernel gets the change afterwards
     assert (await busy).stdout == "before\n"
@@ -374,7 +394,49 @@ async def test_a_busy_kernel_gets_the_change_once_its_cell_is_done(
         return kernel_env(await client.peek(env_hex_expression(LIVE))) == AFTER_CHANGE
 
     await wait_until(arrived, what="the change in the kernel")
-    assert (await kernels.status(kernel_id))["state"] == "loaded"
+    # (the kernel holds the values a moment before the server reads its reply)
+    await wait_until(lambda: _loaded(kernels, kernel_id), what="the kernel to confirm the change")
+    status = await kernels.status(kernel_id)
+    assert "LIVE_NEW_NAME" in status["names"] and "LIVE_DELETED" not in status["names"]
+
+
+async def test_the_status_says_loaded_while_a_cell_queued_after_the_change_runs(
+    ids: dict[str, str], kernels: Kernels, api: Api, jp_serverapp: Any
+) -> None:
+    # Given a kernel (that the server has talked to since it started, so its next request
+    # does not wait for a connection and reaches the kernel as soon as it is sent)
+    kernel_id = await kernels.start()
+    assert (await kernels.status(kernel_id, reload=True))["state"] == "loaded"
+    # busy with a cell, a change waiting for it,
+    first, second = await kernels.client(kernel_id), await kernels.client(kernel_id)
+    root = Path(jp_serverapp.root_dir)
+    busy, queued = GatedCell(root, "busy"), GatedCell(root, "queued")
+    busy_run = asyncio.ensure_future(first.run(busy.code))
+    assert await busy.running() == "before"
+    version = (await api("GET", "secrets", ids["LIVE_CHANGED"])).body["version"]
+    reply = await api(
+        "PATCH", "secrets", ids["LIVE_CHANGED"], body={"version": version, "value": "after"}
+    )
+    assert reply.status == 200, reply.body
+    await wait_until(
+        lambda: _pending(kernels, kernel_id), what="the injection to wait for the kernel"
+    )
+    # and a cell of another client queued behind the change
+    queued_run = asyncio.ensure_future(second.run(queued.code))
+
+    # When the busy cell ends: the kernel takes the change, then runs the queued cell
+    busy.open()
+    assert await queued.running() == "after"
+
+    # Then the status says loaded while that cell still runs, as the kernel has the change
+    await wait_until(
+        lambda: _loaded(kernels, kernel_id), what="the status to say loaded during the next cell"
+    )
+    assert not queued_run.done()
+    assert (await kernels.status(kernel_id))["names"] == NAMES
+    queued.open()
+    assert (await queued_run).stdout == "after\n"
+    assert (await busy_run).stdout == "before\n"
 
 
 async def _pending(kernels: Kernels, kernel_id: str) -> bool:
@@ -427,12 +489,14 @@ async def test_each_change_reaches_each_kernel_once(
 # -- quiet -----------------------------------------------------------------------------------
 
 SNAPSHOT = """print(__import__('json').dumps({
-    'globals': sorted(k for k in globals() if not k.startswith('_') or k in ('_', '_i')),
+    'globals': sorted(globals()),
     'In': In,
     'Out': sorted(map(str, Out)),
     'recent': [str(_), _i, _ii, _iii],
     'last': getattr(getattr(get_ipython().last_execution_result, 'info', None), 'raw_cell', ''),
-    'history': [list(map(str, r)) for r in get_ipython().history_manager.get_range(raw=True)],
+    'history': [
+        list(map(str, r)) for r in get_ipython().history_manager.get_range(raw=True, output=True)
+    ],
     'count': get_ipython().execution_count,
 }))"""
 
@@ -470,6 +534,16 @@ async def test_injections_leave_nothing_in_history_count_namespace_or_last_resul
     assert json.loads(search.stdout) == []
     # and nothing but the user's cells produced output
     assert [e.outputs for e in first + second] == [[], [], [], []]
+    # and, once a reload answered, IPython's last result holds nothing of it
+    assert (await kernels.status(injected_id, reload=True))["state"] == "loaded"
+    last = await injected.run(LAST_CELL)
+    assert last.stdout == "''\n"
+
+
+LAST_CELL = (
+    "print(repr(getattr(getattr(get_ipython().last_execution_result, 'info', None), "
+    "'raw_cell', None)))"
+)
 
 
 async def _has(client: KernelClient, name: str, value: str) -> bool:
@@ -487,14 +561,18 @@ async def test_a_bash_cell_works_as_the_very_first_cell(
 
     execution = await client.run(
         "#!:bash\n"
-        f"for n in {' '.join(EXPORTABLE)}; do\n"
+        'echo "shell $BASH_VERSION" | cut -c1-6\n'
+        f"for n in {' '.join(NAMES)}; do\n"
         "  printf '%s=' \"$n\"; printenv \"$n\" | od -An -v -tx1 | tr -d ' \\n'; echo\n"
         "done"
     )
 
     assert execution.count == 1
-    seen = dict(line.split("=", 1) for line in execution.stdout.strip().splitlines())
-    assert [n for n in EXPORTABLE if seen[n] != (SECRETS[n] + "\n").encode().hex()] == []
+    shell, *lines = execution.stdout.strip().splitlines()
+    assert shell == "shell "
+    seen = dict(line.split("=", 1) for line in lines)
+    # every value, byte for byte: printenv reads a hyphenated name too
+    assert [n for n in NAMES if seen[n] != (SECRETS[n] + "\n").encode().hex()] == []
     # and the transformer is there once, however often the secrets are set
     await kernels.status(kernel_id, reload=True)
     await kernels.status(kernel_id, reload=True)
@@ -503,8 +581,33 @@ async def test_a_bash_cell_works_as_the_very_first_cell(
         "if getattr(t, 'jupyterlab_secrets', False)))"
     )
     assert count == "1"
-    marker = await client.run("# !:bash\nprint('python ran')")
-    assert marker.stdout == "python ran\n"
+    # with no value in the namespace it lives in
+    left = await client.peek(
+        "str(sorted(k for k in [t for t in get_ipython().input_transformers_cleanup "
+        "if getattr(t, 'jupyterlab_secrets', False)][0].__globals__ "
+        "if k in ('SECRETS', 'fields', 'values')))"
+    )
+    assert left == "[]"
+    assert not Path(MARKER).exists()
+
+
+async def test_only_a_first_line_marker_makes_a_bash_cell_and_its_arguments_reach_bash(
+    ids: dict[str, str], kernels: Kernels
+) -> None:
+    client = await kernels.client(await kernels.start())
+
+    # The marker's arguments go to %%bash
+    await client.run('#!:bash --out captured\necho "args pass through"')
+    assert await client.peek("captured") == "args pass through\n"
+    # Anywhere else, or written otherwise, the cell stays Python
+    for code in (
+        "x = 1\n#!:bash\nprint('python ran')",  # on a later line
+        "# !:bash\nprint('python ran')",  # after a space
+        "#!:bashful\nprint('python ran')",  # as part of a word
+        " #!:bash\nprint('python ran')",  # indented
+    ):
+        execution = await client.run(code)
+        assert (execution.stdout, execution.stderr, execution.outputs) == ("python ran\n", "", [])
 
 
 # -- other languages -------------------------------------------------------------------------
@@ -550,6 +653,35 @@ async def test_bash_kernels_get_every_exportable_secret_and_say_what_they_skip(
     assert "on" in history and "echo canary-7781" in history
     for text in ("jupyterlab_secrets", "__jls", "base64 -d", "set +o history", "after"):
         assert text not in history
+    for value in SECRETS.values():
+        assert value not in history
+        assert base64.b64encode(value.encode()).decode() not in history
+    # nor a shell variable or function of its own
+    left = await client.run(
+        "(set -o posix; set) | grep -c -e '^__jls' -e '^__jupyterlab'; "
+        "declare -F | grep -c jupyterlab"
+    )
+    assert left.stdout.split() == ["0", "0"]
+    # A value of 64 KiB, typed into bash's line editor, goes when it is deleted
+    assert (await api("DELETE", "secrets", ids["TRICKY_BIG"])).status == 204
+
+    async def big_gone() -> bool:
+        return (await client.run('echo "${TRICKY_BIG-unset}"')).stdout == "unset\n"
+
+    await wait_until(big_gone, what="the deletion in the bash kernel")
+    # History the user turned off stays off
+    await client.run("set +o history")
+    await kernels.status(kernel_id, reload=True)
+    assert (await client.run("[[ -o history ]] && echo on || echo off")).stdout == "off\n"
+
+    # After a restart, the first cell has every exportable secret that is left
+    await kernels.restart(kernel_id)
+    restarted = await (await kernels.client(kernel_id)).run(BASH_PRINTENV)
+    assert restarted.count == 1
+    seen = dict(line.split("=", 1) for line in restarted.stdout.strip().splitlines())
+    expected = {n: (SECRETS[n] + "\n").encode().hex() for n in EXPORTABLE}
+    expected.update(LIVE_CHANGED=b"after\n".hex(), LIVE_RENAMED="", LIVE_DELETED="", TRICKY_BIG="")
+    assert [n for n in EXPORTABLE if seen[n] != expected[n]] == []
     assert not Path(MARKER).exists()
 
 
@@ -567,10 +699,12 @@ async def test_r_kernels_get_every_secret_byte_for_byte(
 
     execution = await client.run(print_hex)
 
+    assert execution.reply["content"]["status"] == "ok"
     assert execution.count == 1
     seen = dict(line.split("=", 1) for line in execution.stdout.strip().splitlines())
     assert [n for n in NAMES if seen[n] != SECRETS[n].encode().hex()] == []
-    assert (await kernels.status(kernel_id))["language"] == "R"
+    status = await kernels.status(kernel_id)
+    assert (status["language"], status["state"], status["names"]) == ("R", "loaded", NAMES)
 
     # A live change arrives, and leaves no name in the global environment
     await change_through(api, ids)
@@ -603,8 +737,11 @@ async def test_a_kernel_of_another_language_gets_nothing_and_says_so(
     assert status["names"] == []
     assert sorted(s["name"] for s in status["skipped"]) == NAMES
     assert "echo" in status["message"]
-    execution = await (await kernels.client(kernel_id)).run("hello")
+    client = await kernels.client(kernel_id)
+    execution = await client.run("hello")
     assert execution.stdout == "hello" and execution.count == 1
+    # and no request but the user's reached it
+    assert (await client.run("requests?")).stdout == "2"
 
 
 # -- for other parts of the server -----------------------------------------------------------
@@ -674,6 +811,28 @@ async def test_a_restart_gives_back_a_server_variable_a_deleted_secret_had_repla
     assert await _has(fresh, "SHARED_NAME", "the server's own")
     names = await fresh.peek(f"__import__('os').environ[{NAMES_VARIABLE!r}]")
     assert "SHARED_NAME" not in names.split(",")
+
+
+async def test_a_kernel_that_cannot_set_them_says_so_and_recovers(
+    ids: dict[str, str], kernels: Kernels
+) -> None:
+    # Given a kernel whose environment cannot be updated
+    kernel_id = await kernels.start()
+    client = await kernels.client(kernel_id)
+    await client.run("import os\nos.environ.update = None")
+
+    # When the secrets are set in it, then again once it can take them
+    failed = await kernels.status(kernel_id, reload=True)
+    await client.run("del os.environ.update")
+    recovered = await kernels.status(kernel_id, reload=True)
+
+    # Then its status says it failed, then that it holds them
+    assert failed["state"] == "error"
+    assert failed["message"]
+    for value in SECRETS.values():
+        assert value not in failed["message"]
+    assert recovered["state"] == "loaded" and recovered["message"] is None
+    assert recovered["names"] == NAMES
 
 
 async def test_a_kernel_started_while_the_store_fails_runs_and_says_why(

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from jupyterlab_secrets.crypto import (
     Keyring,
@@ -25,20 +24,11 @@ from jupyterlab_secrets.crypto import (
 from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
-from .conftest import Api
+from .conftest import Api, stored_rows
 
 SEED_KEY = generate_key()
 OTHER_UID = 65534  # nobody
 PRECIOUS = ("precious-1", "precious-2")
-
-
-def _rows(db_url: str) -> list[Any]:
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text("SELECT * FROM secrets ORDER BY id")))
-    finally:
-        engine.dispose()
 
 
 def _seed(db_url: str, project: str) -> None:
@@ -162,7 +152,7 @@ def _state(key: Path, db_url: str) -> tuple[Any, ...]:
         (entry.name, entry.lstat().st_mode, entry.lstat().st_uid) for entry in key.parent.iterdir()
     )
     directory = key.parent.stat()
-    return (entries, directory.st_mode, directory.st_uid, key.read_bytes(), _rows(db_url))
+    return (entries, directory.st_mode, directory.st_uid, key.read_bytes(), stored_rows(db_url))
 
 
 async def test_a_key_file_open_to_others_is_refused_with_how_to_fix_it(

@@ -23,6 +23,7 @@ import pytest
 
 from .conftest import Api
 from .kernel_client import JSON_PROTOCOL, V1, KernelClient, install_kernelspecs, text_of
+from .kernels_helpers import wait_until
 
 Connect = Callable[..., Awaitable[KernelClient]]
 
@@ -84,12 +85,12 @@ async def create_secret(api: Api, name: str, value: str) -> str:
 
 async def until_held(api: Api, kernel_id: str, name: str, held: bool = True) -> None:
     """Wait until the server's injector has given the kernel a secret (or taken it away)."""
-    for _ in range(600):
+
+    async def done() -> bool:
         status = (await api("GET", "kernels", kernel_id)).body
-        if status["state"] == "loaded" and (name in status["names"]) == held:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the kernel's secrets did not change: {status}")
+        return status["state"] == "loaded" and (name in status["names"]) == held
+
+    await wait_until(done, what=f"the kernel to {'hold' if held else 'drop'} {name!r}")
 
 
 def python_setenv(name: str, value: str) -> str:

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 
 from jupyterlab_secrets.crypto import Keyring, generate_key
 from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
-from .conftest import Api
+from .conftest import Api, stored_rows
 
 SEED_KEY = generate_key()
 TEAM_KEY = generate_key()
@@ -45,15 +45,6 @@ CASES = {
         ("the database holds encrypted secrets", "JUPYTERLAB_SECRETS_KEY"),
     ),
 }
-
-
-def _rows(db_url: str) -> list[Any]:
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text("SELECT * FROM secrets ORDER BY id")))
-    finally:
-        engine.dispose()
 
 
 def _has_secrets_table(db_url: str) -> bool:
@@ -95,7 +86,7 @@ async def test_no_key_is_created_for_a_shared_store(
 ) -> None:
     # Given a server with no key, on a store that is shared or already holds secrets
     key = Path(secrets_config["key_file"])
-    rows = _rows(secrets_config["db_url"]) if case[1] else None
+    rows = stored_rows(secrets_config["db_url"]) if case[1] else None
     # When the API is used
     for method, body in (("GET", None), ("POST", {"name": "new-one", "value": "v"})):
         kwargs = {"body": body} if body is not None else {}
@@ -109,7 +100,7 @@ async def test_no_key_is_created_for_a_shared_store(
     assert not key.exists()
     if rows is not None:
         assert len(rows) == 2
-        assert _rows(secrets_config["db_url"]) == rows
+        assert stored_rows(secrets_config["db_url"]) == rows
     else:
         # (the key is looked for before the schema is made: an empty store stays empty)
         assert not _has_secrets_table(secrets_config["db_url"])

@@ -463,6 +463,16 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
     during = [0]
     busy = [0]
     busy_rotations = [0]
+    progress = threading.Condition()
+    edits = [0]
+
+    def wait_for_edits(more: int) -> None:
+        """Wait until the editors made ``more`` edits (or one of them failed)."""
+        with progress:
+            target = edits[0] + more
+            assert progress.wait_for(lambda: edits[0] >= target or failures, timeout=60), (
+                "the edits stalled"
+            )
 
     def edit(worker: int) -> None:
         mine = ids[worker::4]
@@ -480,13 +490,18 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
                 busy[0] += 1
                 continue
             except Exception as error:  # asserted on below
-                failures.append(error)
+                with progress:
+                    failures.append(error)
+                    progress.notify_all()
                 return
             versions[secret_id] = updated.version
             acknowledged[secret_id] = value
             if rotating.is_set():
                 during[0] += 1
             count += 1
+            with progress:
+                edits[0] += 1
+                progress.notify_all()
             # A breath between edits, as users take: SQLite's busy handler is not fair, and
             # writers in a tight loop could starve the rotation's transactions of the lock.
             time.sleep(0.002)
@@ -498,7 +513,7 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
     rotator_keys = [Keyring([new, old]), Keyring([old, new]), Keyring([new, old])]
     changed = 0
     try:
-        time.sleep(0.2)
+        wait_for_edits(8)
         rotating.set()
         for keys in rotator_keys:
             for _attempt in range(5):
@@ -515,7 +530,8 @@ def test_rotation_loses_no_concurrent_edit(db_url: str) -> None:
             else:
                 pytest.fail("the rotation stayed busy five times")
         rotating.clear()
-        time.sleep(0.1)
+        # and the editors carry on after it
+        wait_for_edits(8)
     finally:
         stop.set()
         for thread in threads:

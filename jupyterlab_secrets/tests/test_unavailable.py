@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
 from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
-from .conftest import Api
+from .conftest import Api, stored_rows
 from .test_api import ALL_ROUTES
 
 SEED_KEY = generate_key()
@@ -119,15 +118,6 @@ def scenario(request: pytest.FixtureRequest) -> Scenario:
     return SCENARIOS[request.param]
 
 
-def _rows(db_url: str) -> list[Any]:
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(text("SELECT * FROM secrets ORDER BY id")))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture
 def secrets_config(
     secrets_config: dict[str, Any], scenario: Scenario, monkeypatch: pytest.MonkeyPatch
@@ -164,7 +154,7 @@ async def test_every_route_answers_503_with_what_to_fix(
     # Given a server whose key or database is not usable
     key_file = Path(secrets_config["key_file"])
     key_before = key_file.read_bytes() if key_file.exists() else None
-    rows_before = _rows(secrets_config["db_url"]) if scenario.seed else None
+    rows_before = stored_rows(secrets_config["db_url"]) if scenario.seed else None
     # When a route is called
     parts = [part.replace("{id}", "0" * 32) for part in path]
     kwargs = {"body": body} if body is not None else {}
@@ -182,7 +172,7 @@ async def test_every_route_answers_503_with_what_to_fix(
     # And no key was created or changed, and no row was touched
     assert (key_file.read_bytes() if key_file.exists() else None) == key_before
     if rows_before is not None:
-        assert _rows(secrets_config["db_url"]) == rows_before
+        assert stored_rows(secrets_config["db_url"]) == rows_before
         assert len(rows_before) == 2
 
 

@@ -117,8 +117,8 @@ export function kernelServer() {
 /**
  * Let pending promises and zero-delay timers run.
  */
-export async function settle(ms = 0): Promise<void> {
+export async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) {
-    await new Promise(resolve => setTimeout(resolve, ms));
+    await new Promise(resolve => setTimeout(resolve, 0));
   }
 }

@@ -286,20 +286,27 @@ describe('KernelSecretsTracker', () => {
   });
 
   it('asks again while the server is still setting the secrets', async () => {
-    const server = kernelServer();
-    server.answer('k1', kernelSecrets('k1', { state: 'pending' }));
-    const tracker = trackerFor(server);
-    const watching = tracker.watch('k1');
-    await settle();
-    expect(tracker.statusOf('k1')!.state).toBe('pending');
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+    try {
+      const server = kernelServer();
+      server.answer('k1', kernelSecrets('k1', { state: 'pending' }));
+      const tracker = trackerFor(server);
+      const watching = tracker.watch('k1');
+      await jest.advanceTimersByTimeAsync(0);
+      expect(tracker.statusOf('k1')!.state).toBe('pending');
+      expect(server.count('k1')).toBe(1);
 
-    server.answer('k1', kernelSecrets('k1', { names: ['A_KEY'] }));
-    await settle(150);
+      server.answer('k1', kernelSecrets('k1', { names: ['A_KEY'] }));
+      await jest.advanceTimersByTimeAsync(1000);
 
-    expect(tracker.statusOf('k1')!.state).toBe('loaded');
-    expect(server.count('k1')).toBeGreaterThanOrEqual(2);
-    watching.dispose();
-    tracker.dispose();
+      // It asked once more, and stopped asking once they were set
+      expect(tracker.statusOf('k1')!.state).toBe('loaded');
+      expect(server.count('k1')).toBe(2);
+      watching.dispose();
+      tracker.dispose();
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('says "loading" through a restart, and asks once the kernel is idle', async () => {

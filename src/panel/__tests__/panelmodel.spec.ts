@@ -7,6 +7,13 @@ import { SecretsPanelModel } from '../panelmodel';
 import { meta, mockServer } from '../../__tests__/fakes';
 
 /**
+ * Fake timers that leave the microtask machinery alone.
+ */
+const FAKE_TIMERS: Parameters<typeof jest.useFakeTimers>[0] = {
+  doNotFake: ['nextTick', 'setImmediate']
+};
+
+/**
  * A panel model over the real secrets model, whose REST layer lists one
  * secret and counts the lists.
  */
@@ -102,12 +109,17 @@ describe('SecretsPanelModel', () => {
     model.filter = 'key';
     expect(changes).toBe(1);
 
-    const before = lists();
-    model.start();
-    await new Promise(resolve => setTimeout(resolve, 10));
-    expect(lists()).toBeGreaterThan(before);
-    model.stop();
-    model.dispose();
+    jest.useFakeTimers(FAKE_TIMERS);
+    try {
+      const before = lists();
+      model.start();
+      await jest.advanceTimersByTimeAsync(0);
+      expect(lists()).toBeGreaterThan(before);
+    } finally {
+      model.stop();
+      model.dispose();
+      jest.useRealTimers();
+    }
   });
 
   it('polls as often as the settings say, by default', async () => {
@@ -133,32 +145,30 @@ describe('SecretsPanelModel', () => {
       refreshInterval: 20,
       idleAfter: 1000
     });
-    const wait = (ms: number) =>
-      new Promise(resolve => setTimeout(resolve, ms));
-    const now = Date.now();
-    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    // The fake timers' clock starts now, and Date.now() moves as they advance.
+    jest.useFakeTimers(FAKE_TIMERS);
     try {
       model.start();
-      await wait(100);
+      await jest.advanceTimersByTimeAsync(100);
       // In use: the list is fetched again and again
       const inUse = lists();
-      await wait(100);
+      await jest.advanceTimersByTimeAsync(100);
       expect(lists()).toBeGreaterThan(inUse);
 
       // No input for longer than the idle time: nothing more is fetched
-      clock.mockReturnValue(now + 1001);
-      await wait(100);
+      await jest.advanceTimersByTimeAsync(1000);
       const idle = lists();
-      await wait(200);
+      await jest.advanceTimersByTimeAsync(200);
       expect(lists()).toBe(idle);
 
-      // A pointer move wakes it, and the list is fetched at once
+      // A pointer move wakes it, and the list is fetched at once (well within
+      // the 20 ms of a poll)
       document.dispatchEvent(new Event('pointermove'));
-      await wait(10);
+      await jest.advanceTimersByTimeAsync(1);
       expect(lists()).toBeGreaterThan(idle);
     } finally {
-      clock.mockRestore();
       model.dispose();
+      jest.useRealTimers();
     }
   });
 });

@@ -1,4 +1,5 @@
-"""A kernel in a language the injector does not know: it echoes each cell."""
+"""A kernel in a language the injector does not know: it echoes each cell, and answers the
+cell ``requests?`` with the number of execute requests it was sent, silent ones included."""
 
 from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel
@@ -11,12 +12,15 @@ class EchoKernel(Kernel):
     language_version = "1.0"
     language_info = {"name": "echo", "mimetype": "text/plain", "file_extension": ".txt"}
     banner = "Echo kernel"
+    requests = 0
 
     def do_execute(
         self, code, silent, store_history=True, user_expressions=None, allow_stdin=False
     ):
+        self.requests += 1
+        text = str(self.requests) if code == "requests?" else code
         if not silent:
-            self.send_response(self.iopub_socket, "stream", {"name": "stdout", "text": code})
+            self.send_response(self.iopub_socket, "stream", {"name": "stdout", "text": text})
         return {
             "status": "ok",
             "execution_count": self.execution_count,
