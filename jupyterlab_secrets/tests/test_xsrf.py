@@ -32,7 +32,7 @@ CHANGING_ROUTES = [
     ("DELETE", "secrets/{id}/attachment", None),
     ("POST", "secrets/{id}/versions/1/restore", {"version": 1}),
 ]
-"""Every POST, PATCH, PUT and DELETE of DESIGN.md's REST table."""
+"""Every POST, PATCH, PUT and DELETE route under ``secrets/`` (see ``openapi.yaml``)."""
 
 VALUE = "guarded-by-xsrf"
 
