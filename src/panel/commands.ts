@@ -31,7 +31,7 @@ import type { SecretsPanel } from './panel';
  */
 export namespace CommandIDs {
   export const create = 'secrets:create';
-  export const clone = 'secrets:clone';
+  export const copy = 'secrets:clone';
   export const edit = 'secrets:edit';
   export const remove = 'secrets:delete';
   export const access = 'secrets:access';
@@ -46,7 +46,7 @@ export namespace CommandIDs {
  * options button and a right click on it open a menu of these.
  */
 export const ITEM_MENU: ReadonlyArray<string | null> = [
-  CommandIDs.clone,
+  CommandIDs.copy,
   CommandIDs.edit,
   CommandIDs.remove,
   CommandIDs.access,
@@ -144,7 +144,7 @@ export function addCommands(
     execute: () => openForm({ mode: 'create' })
   });
 
-  commands.addCommand(CommandIDs.clone, {
+  commands.addCommand(CommandIDs.copy, {
     label: trans.__('Clone'),
     caption: trans.__('Copy this secret into the project, under a new name'),
     icon: duplicateIcon,
@@ -153,7 +153,7 @@ export function addCommands(
     execute: async args => {
       const secret = secretOf(args);
       if (secret) {
-        await openForm({ mode: 'clone', secret });
+        await openForm({ mode: 'copy', secret });
       }
     }
   });

@@ -18,7 +18,7 @@ import {
  */
 export type FormRequest =
   | { mode: 'create' }
-  | { mode: 'clone'; secret: ISecretMeta }
+  | { mode: 'copy'; secret: ISecretMeta }
   | { mode: 'edit'; secret: ISecretMeta };
 
 /**
@@ -147,7 +147,7 @@ export function validate(
  * @param name - the name of the copied secret
  * @param taken - the names of the project's own secrets
  */
-export function cloneName(name: string, taken: Iterable<string>): string {
+export function copyName(name: string, taken: Iterable<string>): string {
   const names = new Set(taken);
   for (let n = 1; ; n++) {
     const suffix = n === 1 ? '-copy' : `-copy-${n}`;
@@ -358,10 +358,10 @@ export function initialFormState(
     case 'create':
       base = { meta: null, values: { name: '', content: '' } };
       break;
-    case 'clone':
+    case 'copy':
       base = {
         meta: null,
-        values: { name: cloneName(request.secret.name, own), content: '' }
+        values: { name: copyName(request.secret.name, own), content: '' }
       };
       break;
     case 'edit':

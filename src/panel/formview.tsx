@@ -210,7 +210,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       let result: ISecretMeta | null = null;
       if (request.mode === 'create') {
         result = await model.create(values.name, values.content);
-      } else if (request.mode === 'clone') {
+      } else if (request.mode === 'copy') {
         // Unchanged content is copied by the server, byte for byte.
         result = await model.copy(
           request.secret.id,
@@ -286,7 +286,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
   const title =
     request.mode === 'create'
       ? __('Create secret')
-      : request.mode === 'clone'
+      : request.mode === 'copy'
         ? __('Clone secret')
         : __('Edit secret');
   const masked = !(allowShowContent && shown);

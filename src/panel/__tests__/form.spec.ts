@@ -6,7 +6,7 @@ import { MAX_VALUE_BYTES } from '../../names';
 import {
   buildUpdate,
   checkContent,
-  cloneName,
+  copyName,
   errorMessage,
   formReducer,
   initialFormState,
@@ -109,16 +109,16 @@ describe('takenNames', () => {
   });
 });
 
-describe('cloneName', () => {
+describe('copyName', () => {
   it('proposes <name>-copy, numbered when taken', () => {
-    expect(cloneName('api-key', ['api-key'])).toBe('api-key-copy');
-    expect(cloneName('api-key', ['api-key', 'api-key-copy'])).toBe(
+    expect(copyName('api-key', ['api-key'])).toBe('api-key-copy');
+    expect(copyName('api-key', ['api-key', 'api-key-copy'])).toBe(
       'api-key-copy-2'
     );
   });
 
   it('stays within the longest name allowed', () => {
-    const proposed = cloneName('k'.repeat(63), []);
+    const proposed = copyName('k'.repeat(63), []);
 
     expect(proposed).toHaveLength(63);
     expect(proposed.endsWith('-copy')).toBe(true);
@@ -237,7 +237,7 @@ describe('formReducer', () => {
 
   it('opens Edit and Clone without the stored content, which an empty field keeps', () => {
     const edit = initialFormState({ mode: 'edit', secret }, []);
-    const clone = initialFormState({ mode: 'clone', secret }, ['api-key']);
+    const clone = initialFormState({ mode: 'copy', secret }, ['api-key']);
     const create = initialFormState({ mode: 'create' }, []);
 
     expect(edit.content).toBe('unknown');

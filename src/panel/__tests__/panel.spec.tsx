@@ -375,7 +375,7 @@ describe('SecretsPanel', () => {
       'id-api-key': 'the-stored-value'
     });
     await act(async () => {
-      await panel.openForm({ mode: 'clone', secret: meta('api-key') });
+      await panel.openForm({ mode: 'copy', secret: meta('api-key') });
       await Private.settle();
     });
     expect((byLabel(panel, 'Name') as HTMLInputElement).value).toBe(
