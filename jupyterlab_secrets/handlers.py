@@ -213,8 +213,9 @@ class CommunitiesHandler(SecretsHandler):
 class EnvironmentHandler(SecretsHandler):
     """``GET`` answers the variables injected into this project's kernels.
 
-    A client that polls it sends the last tag in ``If-None-Match``: while the tag matches, the
-    answer is 304, and nothing is decrypted.
+    A client that asks again sends the last tag in ``If-None-Match``: while the tag matches,
+    the answer is 304, and nothing is decrypted. (This server's own kernels get their
+    environment from the service directly, through `kernels.injector`.)
     """
 
     @web.authenticated
