@@ -59,6 +59,8 @@ class LiveServer:
     env: dict[str, str] = field(default_factory=dict)
     """More variables of the server's environment (an OpenBao token)."""
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    extra_config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """More settings, by section; ``ServerApp.jpserver_extensions`` adds to the list."""
     port: int = 0
     process: subprocess.Popen | None = None
     starts: int = 0
@@ -94,6 +96,7 @@ class LiveServer:
                     "jupyter_lsp": False,
                     "notebook_shim": False,
                     "jupyter_server_terminals": False,
+                    "jupyter_scheduler": False,
                 },
                 "log_level": "WARN",
                 "identity_provider_class": f"{__name__}.NamedUserIdentityProvider",
@@ -107,6 +110,14 @@ class LiveServer:
                 **self.settings,
             },
         }
+        for section, values in self.extra_config.items():
+            merged = {**config.get(section, {}), **values}
+            if section == "ServerApp" and "jpserver_extensions" in values:
+                merged["jpserver_extensions"] = {
+                    **config["ServerApp"]["jpserver_extensions"],
+                    **values["jpserver_extensions"],
+                }
+            config[section] = merged
         (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
         env = {
             **os.environ,
