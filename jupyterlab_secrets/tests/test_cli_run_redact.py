@@ -192,20 +192,8 @@ def test_redact_scrubs_a_failed_run_and_keeps_papermill_s_status(
             "--redact finds the files of papermill only",
         ),
         (
-            [sys.executable, "-m", "papermill", "in.ipynb", "-"],
-            "papermill writes the notebook to standard output here",
-        ),
-        (
-            [sys.executable, "-m", "papermill", "in.ipynb", "s3://bucket/out.ipynb"],
-            "--redact scrubs local files only, and papermill writes to s3://",
-        ),
-        (
             [sys.executable, "-m", "papermill", "in.ipynb", "out.ipynb", "-p", PARAMETER_VALUE],
             "--redact cannot read papermill's arguments",
-        ),
-        (
-            [sys.executable, "-m", "papermill", "in.ipynb", "out-{missing}.ipynb"],
-            "--redact cannot format papermill's OUTPUT_PATH",
         ),
     ],
 )
@@ -230,6 +218,64 @@ def test_redact_refuses_what_it_cannot_scrub_and_runs_nothing(
     assert not (tmp_path / "ran.txt").exists() and not (tmp_path / "out.ipynb").exists()
     events = json.loads(cli("audit", "--json").stdout)["events"]
     assert "run" not in [event["action"] for event in events]
+
+
+OUTPUTS_OF = """
+import json, sys
+from jupyterlab_secrets.errors import SecretsError
+from jupyterlab_secrets.jobs.papermill_outputs import papermill_outputs
+found = []
+for arguments in json.loads(sys.argv[1]):
+    try:
+        found.append(papermill_outputs(arguments))
+    except SecretsError as error:
+        found.append(error.message)
+print(json.dumps(found))
+"""
+
+
+def test_papermill_outputs_are_read_with_papermill_s_own_parser(tmp_path: Path) -> None:
+    # Given papermill arguments of each kind, and a parameters file
+    (tmp_path / "params.yaml").write_text("day: monday\n")
+    cases = {
+        "plain": ["in.ipynb", "out.ipynb", "--log-output", "-k", "python3"],
+        "formatted": ["in.ipynb", "out-{run}-{day}-{kind}.ipynb", "-p", "run", "7"]
+        + ["-f", "params.yaml", "-y", "kind: daily", "-r", "run", "8"],
+        "streams": ["in.ipynb", "o.ipynb", "--stdout-file", "so.txt", "--stderr-file", "se.txt"],
+        "help": ["in.ipynb", "--help-notebook"],
+        "stdout": ["in.ipynb", "-"],
+        "remote": ["in.ipynb", "s3://bucket/out.ipynb"],
+        "stream to stdout": ["in.ipynb", "o.ipynb", "--stderr-file", "-"],
+        "unreadable": ["in.ipynb", "o.ipynb", "--no-such-option"],
+        "unformattable": ["in.ipynb", "out-{run:03d}.ipynb", "-p", "run", "7"],
+        "missing parameter": ["in.ipynb", "out-{missing}.ipynb"],
+    }
+
+    # When the files each writes are found, in a process with no piped input (as papermill
+    # reads a piped input as the notebook)
+    result = subprocess.run(
+        [sys.executable, "-c", OUTPUTS_OF, json.dumps(list(cases.values()))],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    found = dict(zip(cases, json.loads(result.stdout), strict=True))
+
+    # Then each is what papermill writes, or the reason it cannot be scrubbed
+    assert found["plain"] == ["out.ipynb"]
+    assert found["formatted"] == ["out-8-monday-daily.ipynb"]
+    assert found["streams"] == ["o.ipynb", "so.txt", "se.txt"]
+    assert found["help"] == []
+    assert "writes the notebook to standard output" in found["stdout"]
+    assert "local files only, and papermill writes to s3://" in found["remote"]
+    assert "writes --stderr-file to standard output" in found["stream to stdout"]
+    assert "cannot read papermill's arguments" in found["unreadable"]
+    for case in ("unformattable", "missing parameter"):
+        assert "cannot format papermill's OUTPUT_PATH" in found[case]
+    assert not (tmp_path / "so.txt").exists()  # found, not opened
 
 
 WRITES_FILES = """
