@@ -457,11 +457,11 @@ class Kv:
 
         When a sending has no clear outcome (no answer, or a 5xx), the document is read back:
         if it landed, its version is returned; if not, it is sent again. With ``cas`` the
-        active node decides each sending, so the document is applied at most once, and a
-        `CasConflict` after an unclear sending is checked against what that sending wrote.
+        active node decides each sending, so the document is applied at most once; a lost
+        check-and-set is checked against the version after ``cas``, which may be this very
+        document (sent before without a clear outcome, or handed on twice by a standby).
         """
         document = dict(document)
-        unsure = False
         with self.errors():
             for attempt in range(_WRITE_ATTEMPTS):
                 try:
@@ -471,14 +471,15 @@ class Kv:
                 except hvac.exceptions.InvalidRequest as error:
                     if "check-and-set" not in str(error):
                         raise
-                    landed = self._landed(path, document, cas) if unsure else None
+                    # Ours may be the write that came first: an unclear sending before, or
+                    # a standby that handed it to the active node twice.
+                    landed = self._landed(path, document, cas)
                     if landed is None:
                         raise CasConflict() from None
                     return landed
                 except _UNSURE as error:
                     if attempt == _WRITE_ATTEMPTS - 1:
                         raise
-                    unsure = True
                     self.log.warning(
                         "A write to OpenBao (%s) had no clear outcome (%s); reading it back",
                         path,
