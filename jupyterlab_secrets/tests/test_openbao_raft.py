@@ -66,17 +66,12 @@ def test_setup_through_a_standby_of_a_fresh_cluster_works_in_one_run(
     )
     # Then it created the mount, set its versions and wrote every policy, at once
     assert f"Created the KV v2 mount {MOUNT}/." in said
-    assert changed == 2 + len(configured_policies(MOUNT, "proj-a", COMMUNITIES)) + len(COMMUNITIES)
+    assert changed == 2 + len(configured_policies(MOUNT, "proj-a", COMMUNITIES))
     config = client.secrets.kv.v2.read_configuration(mount_point=MOUNT)["data"]
     assert config["max_versions"] == 11
-    # And running it again (through another standby) changes nothing
-    other = next(n for n in cluster.nodes if n not in (standby, cluster.leader()))
+    # And running it again changes nothing
     again = openbao_setup(
-        connect(Cluster(other.url), cluster.root_token),
-        mount=MOUNT,
-        project="proj-a",
-        communities=COMMUNITIES,
-        say=lambda line: None,
+        client, mount=MOUNT, project="proj-a", communities=COMMUNITIES, say=lambda line: None
     )
     assert again == 0
 
@@ -119,7 +114,7 @@ async def test_no_acknowledged_write_is_lost_when_the_leader_dies(
         secret, version = created.body["id"], created.body["version"]
         acked.append((secret, version, "x-0", time.monotonic()))
         count = 0
-        while not killed_at or len([a for a in acked if a[3] > killed_at[0]]) < 24:
+        while not killed_at or len([a for a in acked if a[3] > killed_at[0]]) < 40:
             if time.monotonic() - started > 120:
                 break
             count += 1
@@ -136,7 +131,7 @@ async def test_no_acknowledged_write_is_lost_when_the_leader_dies(
                 version = current.body["version"]
 
     async def killer() -> None:
-        while len(acked) < 12:
+        while len(acked) < 20:
             await asyncio.sleep(0.05)
         leader = cluster.leader()
         # When the leader is killed mid-write
