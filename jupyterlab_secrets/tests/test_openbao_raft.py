@@ -77,13 +77,22 @@ def test_setup_through_a_standby_of_a_fresh_cluster_works_in_one_run(
 
 
 @pytest.fixture
-def secrets_config(cluster: BaoCluster, tmp_path: Path) -> dict[str, Any]:
+def server_token(cluster: BaoCluster) -> str:
+    """A token of proj-a's policy."""
+    minted = cluster.client(cluster.leader()).auth.token.create(
+        policies=[project_policy_name("proj-a")]
+    )
+    return minted["auth"]["client_token"]
+
+
+@pytest.fixture
+def secrets_config(cluster: BaoCluster, server_token: str, tmp_path: Path) -> dict[str, Any]:
     """proj-a's server on the cluster, given every node (the leader first, so that killing
-    it takes the node the server talks to), with a token of its project."""
+    it takes the node the server talks to), with a token of its project (in a file the
+    server deletes once read)."""
     leader = cluster.leader()
-    token = cluster.client(leader).auth.token.create(policies=[project_policy_name("proj-a")])
     token_file = tmp_path / "token"
-    token_file.write_text(token["auth"]["client_token"] + "\n")
+    token_file.write_text(server_token + "\n")
     token_file.chmod(0o600)
     nodes = [leader, *(node for node in cluster.nodes if node is not leader)]
     return {
@@ -100,6 +109,7 @@ async def test_no_acknowledged_write_is_lost_when_the_leader_dies(
     api: Api,
     extension: Any,
     secrets_config: dict[str, Any],
+    server_token: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given a server on the three nodes, and users writing through it
@@ -143,8 +153,7 @@ async def test_no_acknowledged_write_is_lost_when_the_leader_dies(
 
     # Then every acknowledged write is there, at the version it was acknowledged with, and
     # no write was applied twice (each sent a value of its own)
-    token = Path(secrets_config["openbao_token_file"]).read_text().strip()
-    check = OpenBaoSecretStore(url=secrets_config["openbao_url"], token=token, mount=MOUNT)
+    check = OpenBaoSecretStore(url=secrets_config["openbao_url"], token=server_token, mount=MOUNT)
     lost = []
     try:
         for secret in {a[0] for a in acked}:
