@@ -52,7 +52,17 @@ FIRST_CELL = "import os; print(len(os.environ))"
 class Server:
     """A ``jupyter server`` in a temporary directory, with or without the extension."""
 
-    def __init__(self, workdir: Path, db_url: str, key_file: Path, extension: bool) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        db_url: str,
+        key_file: Path,
+        extension: bool,
+        store_options: list[str] | None = None,
+        store_env: dict[str, str] | None = None,
+    ) -> None:
+        """``store_options`` (command-line options) and ``store_env`` replace the SQLite
+        store of ``db_url`` and ``key_file`` with another (``openbao_bench.py``)."""
         self.workdir = workdir
         self.port, self.token = free_port(), secrets.token_hex(24)
         env = {
@@ -62,6 +72,7 @@ class Server:
             "JUPYTER_RUNTIME_DIR": str(workdir / "runtime"),
             "IPYTHONDIR": str(workdir / "ipython"),
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            **(store_env or {}),
         }
         env.pop("JUPYTERLAB_SECRETS_KEY", None)
         (workdir / "root").mkdir(parents=True)
@@ -77,8 +88,14 @@ class Server:
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.jpserver_extensions=jupyterlab_secrets={extension}",
             f"--SecretsExtension.project={PROJECT}",
-            f"--SecretsExtension.db_url={db_url}",
-            f"--SecretsExtension.key_file={key_file}",
+            *(
+                store_options
+                if store_options is not None
+                else [
+                    f"--SecretsExtension.db_url={db_url}",
+                    f"--SecretsExtension.key_file={key_file}",
+                ]
+            ),
             "--ServerApp.log_level=WARN",
         ]
         if os.geteuid() == 0:

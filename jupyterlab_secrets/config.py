@@ -148,8 +148,9 @@ class SecretsSettings(LoggingConfigurable):
         "",
         config=True,
         help=(
-            "An OpenBao (or Vault) address; when set, OpenBao is the store, and db_url, "
-            f"key_file and {KEY_ENV} are not used."
+            "An OpenBao (or Vault) address, or the nodes of one cluster separated by commas "
+            "(tried in turn when one does not answer); when set, OpenBao is the store, and "
+            f"db_url, key_file and {KEY_ENV} are not used."
         ),
     )
 

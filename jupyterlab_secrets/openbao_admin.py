@@ -18,6 +18,7 @@ import hvac.exceptions
 
 from .credentials import BAO_TOKEN_ENV, VAULT_TOKEN_ENV, Credentials, take_credentials
 from .errors import UnavailableError
+from .stores.openbao.kv import wait_for_mount
 from .stores.openbao.migration import upgrade_mount
 from .stores.openbao.policies import (
     admin_policy_name,
@@ -117,6 +118,7 @@ def openbao_setup(
         )
     else:
         say(f"The KV v2 mount {mount}/ exists: unchanged.")
+    wait_for_mount(client, mount)
     wanted_versions = keep_versions + 1
     config = client.secrets.kv.v2.read_configuration(mount_point=mount)["data"]
     if int(config.get("max_versions") or 0) != wanted_versions:

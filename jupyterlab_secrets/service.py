@@ -215,7 +215,7 @@ class SecretsService:
         """
         stored = self.store.list(self.view)
         candidates = Precedence.of(self.project, stored).injectable(stored)
-        values = self.store.read_values(self.view, [s.id for s in candidates])
+        values = self.store.read_values(self.view, [s.id for s in candidates], cached=True)
         environment: dict[str, str] = {}
         for secret in candidates:
             value = values.get(secret.id)
@@ -644,7 +644,7 @@ class SecretsService:
         wanted = precedence.injectable(stored)
         unknown = [s for s in wanted if (s.id, s.version) not in self._decryptable]
         if unknown:
-            values = self.store.read_values(self.view, [s.id for s in unknown])
+            values = self.store.read_values(self.view, [s.id for s in unknown], cached=True)
             for secret in unknown:
                 if secret.id in values:
                     self._decryptable[(secret.id, secret.version)] = values[secret.id] is not None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hvac
 import hvac.exceptions
 import requests
 
 from ..config import SecretsSettings
 from ..errors import SecretsError, UnavailableError
 from ..openbao_admin import openbao_setup, read_token
+from ..stores.openbao.kv import Cluster, connect
 from . import SecretsCommand
 
 
@@ -39,7 +39,7 @@ class OpenBaoSetupApp(SecretsCommand):
                 raise UnavailableError(
                     "Set SecretsExtension.openbao_url (or --openbao-url) to the OpenBao address."
                 )
-            client = hvac.Client(url=settings.openbao_url, token=read_token())
+            client = connect(Cluster(settings.openbao_url), read_token())
             changed = openbao_setup(
                 client,
                 mount=settings.openbao_mount,

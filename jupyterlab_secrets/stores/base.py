@@ -196,9 +196,15 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
         """One secret the view can see."""
 
     @abstractmethod
-    def read_values(self, view: View, secret_ids: Iterable[str]) -> Mapping[str, str | None]:
+    def read_values(
+        self, view: View, secret_ids: Iterable[str], *, cached: bool = False
+    ) -> Mapping[str, str | None]:
         """The current values of these visible secrets, by ID; None for one that cannot be
-        decrypted (the others are still answered). An ID the view cannot see is left out."""
+        decrypted (the others are still answered). An ID the view cannot see is left out.
+
+        ``cached``: the values go to kernels, and a store that keeps the values it read in
+        memory may answer from there while each one's version is unchanged (OpenBao). A
+        reveal or a copy reads anew."""
 
     @abstractmethod
     def change_marker(self, view: View) -> str:

@@ -425,8 +425,11 @@ class SqlSecretStore(SecretStore):
         with self._read() as connection:
             return self._one(connection, view, secret_id)
 
-    def read_values(self, view: View, secret_ids: Iterable[str]) -> Mapping[str, str | None]:
-        """Current values by ID; None for one that cannot be decrypted."""
+    def read_values(
+        self, view: View, secret_ids: Iterable[str], *, cached: bool = False
+    ) -> Mapping[str, str | None]:
+        """Current values by ID; None for one that cannot be decrypted. Always read from
+        the database (``cached`` changes nothing: decrypting is cheaper than keeping)."""
         wanted = sorted({secret_id for secret_id in secret_ids if _valid_id(secret_id)})
         values: dict[str, str | None] = {}
         visible = self._visible(view)

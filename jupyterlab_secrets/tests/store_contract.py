@@ -66,6 +66,7 @@ __all__ = [
     "test_concurrent_creates_of_one_name_let_exactly_one_win",
     "test_concurrent_shares_and_attachments_all_succeed_once",
     "test_a_second_store_sees_the_same_secrets_and_their_check_and_set",
+    "test_values_for_kernels_follow_every_change_made_elsewhere",
 ]
 
 UTC = dt.timezone.utc
@@ -603,3 +604,28 @@ def test_a_second_store_sees_the_same_secrets_and_their_check_and_set(
     with pytest.raises(StaleVersionError):
         first.update(A, secret.id, expected_version=1, user="alice", value="by-first")
     assert first.read_values(A, [secret.id]) == {secret.id: "by-second"}
+
+
+def test_values_for_kernels_follow_every_change_made_elsewhere(
+    contract_store: StoreFactory,
+) -> None:
+    # Given a server whose kernels hold an own secret and one shared by proj-b, read as for
+    # the kernels (which a store may answer from memory)
+    here, there = contract_store(), contract_store()
+    own = here.create(A, name="own", value="own-1", user="alice")
+    shared = there.create(B, name="shared", value="shared-1", user="bob")
+    there.set_shares(B, shared.id, add=["ml-team"], remove=[])
+    here.set_attachment(A, shared.id, "shared")
+    ids = [own.id, shared.id]
+    assert here.read_values(A, ids, cached=True) == {own.id: "own-1", shared.id: "shared-1"}
+    # When another server changes both values, then renames one
+    there.update(A, own.id, expected_version=1, user="bob", value="own-2")
+    there.update(B, shared.id, expected_version=1, user="bob", value="shared-2")
+    # Then the next read for the kernels has the new values
+    assert here.read_values(A, ids, cached=True) == {own.id: "own-2", shared.id: "shared-2"}
+    there.update(A, own.id, expected_version=2, user="bob", name="renamed")
+    assert here.read_values(A, ids, cached=True) == {own.id: "own-2", shared.id: "shared-2"}
+    # And once one is unshared and the other deleted, neither is given any more
+    there.set_shares(B, shared.id, add=[], remove=["ml-team"], detach=["proj-a"])
+    there.delete(A, own.id)
+    assert here.read_values(A, ids, cached=True) == {}

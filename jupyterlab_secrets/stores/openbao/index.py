@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from ...errors import ForbiddenError, UnavailableError
+from ...errors import UnavailableError
 from ..base import StoredSecret
 from .kv import CasConflict, Kv
 
@@ -64,26 +64,25 @@ def read_index(kv: Kv, path: str) -> tuple[dict[str, Any], int]:
     return unpack_index(stored), version
 
 
-def read_index_or_empty(kv: Kv, path: str) -> tuple[dict[str, Any], int]:
-    """`read_index`, or an empty one when this token may not read it."""
-    try:
-        return read_index(kv, path)
-    except ForbiddenError:
-        return {}, 0
-
-
-def modify(kv: Kv, path: str, change: Callable[[dict[str, Any]], T]) -> T:
+def modify(
+    kv: Kv,
+    path: str,
+    change: Callable[[dict[str, Any]], T],
+    written: Callable[[str, int, dict[str, Any]], None] | None = None,
+) -> T:
     """Read-change-write an index with check-and-set, again while others write first.
     ``change`` edits the document in place (and may raise to write nothing); its result is
-    returned."""
+    returned. ``written`` is told of the document written and its KV version."""
     for _ in range(_CAS_ATTEMPTS):
         stored, version = kv.read(path)
         document = unpack_index(stored)
         result = change(document)
         try:
-            kv.write(path, pack_index(document), cas=version)
+            new_version = kv.write(path, pack_index(document), cas=version)
         except CasConflict:
             continue
+        if written is not None:
+            written(path, new_version, document)
         return result
     raise UnavailableError("OpenBao is too busy with changes of the same project; try again.")
 

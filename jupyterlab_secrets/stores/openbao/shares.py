@@ -26,7 +26,8 @@ from typing import Any
 from ...errors import ForbiddenError
 from ..base import View, utc_now
 from . import layout
-from .index import format_time, modify, read_index_or_empty, record_version
+from .cache import Indexes
+from .index import format_time, modify, record_version
 from .kv import Kv
 
 
@@ -82,8 +83,9 @@ def next_share(
 class Copies:
     """The community copies of secrets, and their indexes and markers, on one mount."""
 
-    def __init__(self, kv: Kv, keep_versions: int, log: logging.Logger) -> None:
+    def __init__(self, kv: Kv, indexes: Indexes, keep_versions: int, log: logging.Logger) -> None:
         self.kv = kv
+        self.indexes = indexes
         self.keep_versions = keep_versions
         self.log = log
 
@@ -104,9 +106,7 @@ class Copies:
             for owner in owners
             if owner != view.project
         ]
-        documents = self.kv.map(
-            lambda path: read_index_or_empty(self.kv, path), [path for _, _, path in sources]
-        )
+        documents = self.kv.map(self.indexes.read_or_empty, [path for _, _, path in sources])
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         for (community, owner, _), (document, _) in zip(sources, documents, strict=True):
             for secret_id, entry in (document.get("secrets") or {}).items():
@@ -218,7 +218,7 @@ class Copies:
                     )
             secrets[secret_id] = shared
 
-        modify(self.kv, layout.shared_index(community, project), change)
+        modify(self.kv, layout.shared_index(community, project), change, self.indexes.wrote)
 
     def follow(
         self, project: str, secret_id: str, entry: dict[str, Any], value: str | None

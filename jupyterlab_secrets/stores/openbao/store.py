@@ -29,11 +29,11 @@ from ...errors import (
 )
 from ..base import Recorder, SecretStore, StoredSecret, VersionInfo, View, utc_now
 from . import layout
+from .cache import Indexes, Versioned
 from .index import (
     format_time,
     modify,
     parse_time,
-    read_index,
     record_version,
     stored,
 )
@@ -64,9 +64,18 @@ class OpenBaoSecretStore(SecretStore):
     def __init__(self, *, url: str, token: str, **kwargs: Any) -> None:
         super().__init__(url=url, **kwargs)
         self.kv = Kv(
-            url=self.url, token=token, mount=self.mount, read_concurrency=self.read_concurrency
+            url=self.url,
+            token=token,
+            mount=self.mount,
+            read_concurrency=self.read_concurrency,
+            log=self.log,
         )
-        self.copies = Copies(self.kv, self.keep_versions, self.log)
+        self.indexes = Indexes(self.kv)
+        """The indexes read, unpacked, by KV version (in memory only)."""
+        self.values: Versioned[str] = Versioned()
+        """The values read for kernels, by path and KV version (in memory only; see
+        `read_values`)."""
+        self.copies = Copies(self.kv, self.indexes, self.keep_versions, self.log)
 
     @property
     def client(self) -> hvac.Client:
@@ -74,7 +83,9 @@ class OpenBaoSecretStore(SecretStore):
         return self.kv.client
 
     def close(self) -> None:
-        """Release the connections."""
+        """Release the connections; forget what was read."""
+        self.values.clear()
+        self.indexes.kept.clear()
         self.kv.close()
 
     def check(self) -> list[str]:
@@ -96,12 +107,18 @@ class OpenBaoSecretStore(SecretStore):
     # -- documents -----------------------------------------------------------------------
 
     def _own(self, project: str) -> dict[str, Any]:
-        """The project's index: ``{"secrets": {id: entry}, "attached": {id: attachment}}``."""
-        return read_index(self.kv, layout.project_index(project))[0]
+        """The project's index: ``{"secrets": {id: entry}, "attached": {id: attachment}}``.
+        Shared with the cache: never change it. A token refused it keeps no value of the
+        project in memory."""
+        try:
+            return self.indexes.read(layout.project_index(project))[0]
+        except ForbiddenError:
+            self.values.forget_under(layout.project_tree(project))
+            raise
 
     def _modify_own(self, project: str, change: Callable[[dict[str, Any]], Any]) -> Any:
         """`modify` the project's index."""
-        return modify(self.kv, layout.project_index(project), change)
+        return modify(self.kv, layout.project_index(project), change, self.indexes.wrote)
 
     def _read_or_none(self, path: str) -> tuple[dict[str, Any] | None, int]:
         try:
@@ -137,16 +154,20 @@ class OpenBaoSecretStore(SecretStore):
 
     def list(self, view: View) -> list[StoredSecret]:
         """The view's own secrets (one read) and those shared with its communities (one list
-        and one read per owning project and community)."""
+        and one read per owning project and community). Values of secrets the view no
+        longer sees leave memory."""
         own = self._own(view.project)
         attached = own.get("attached") or {}
-        result = [
-            stored(secret_id, entry, None)
-            for secret_id, entry in (own.get("secrets") or {}).items()
-        ]
-        for secret_id, (_, entry) in self.copies.seen_by(view).items():
+        secrets = own.get("secrets") or {}
+        shared = self.copies.seen_by(view)
+        result = [stored(secret_id, entry, None) for secret_id, entry in secrets.items()]
+        for secret_id, (_, entry) in shared.items():
             shown = attached_as(attached.get(secret_id), entry, view.project)
             result.append(stored(secret_id, entry, shown))
+        seen = {path for path, _ in self._value_paths(view, secrets, shared).values()}
+        self.values.retain(seen, under=layout.project_tree(view.project))
+        for community in view.communities:
+            self.values.retain(seen, under=layout.community_tree(community))
         return result
 
     def get(self, view: View, secret_id: str) -> StoredSecret:
@@ -157,41 +178,88 @@ class OpenBaoSecretStore(SecretStore):
         added = (own.get("attached") or {}).get(secret_id)
         return stored(secret_id, entry, attached_as(added, entry, view.project))
 
-    def read_values(self, view: View, secret_ids: Iterable[str]) -> Mapping[str, str | None]:
+    def read_values(
+        self, view: View, secret_ids: Iterable[str], *, cached: bool = False
+    ) -> Mapping[str, str | None]:
         """The current values, read in parallel: own ones from the project, shared ones from
-        their community copy. IDs the view cannot see are left out."""
+        their community copy. IDs the view cannot see are left out.
+
+        With ``cached`` (a kernel's environment), a value read before is given from memory
+        while the index that names the secret, read with this server's token now, gives it
+        the same KV version; only the others are read from OpenBao. Every value read is kept
+        in memory, never on disk, until its secret leaves the view's listing.
+        """
         wanted = [i for i in dict.fromkeys(secret_ids) if layout.is_id(i)]
         if not wanted:
             return {}
-        own = (self._own(view.project).get("secrets") or {}).keys()
-        paths: dict[str, str] = {}
-        missing = [secret_id for secret_id in wanted if secret_id not in own]
+        secrets = self._own(view.project).get("secrets") or {}
+        missing = [secret_id for secret_id in wanted if secret_id not in secrets]
         shared = self.copies.seen_by(view) if missing else {}
-        for secret_id in wanted:
-            if secret_id in own:
-                paths[secret_id] = layout.own_value(view.project, secret_id)
-            elif secret_id in shared:
-                community, entry = shared[secret_id]
-                paths[secret_id] = layout.shared_value(community, entry["project"], secret_id)
+        located = self._value_paths(view, secrets, shared, wanted)
         values: dict[str, str | None] = {}
-        # One audited KV read per value, ``read_concurrency`` at a time.
-        documents = self.kv.map(self._read_or_none, paths.values())
-        for secret_id, (document, _) in zip(paths, documents, strict=True):
+        unread: dict[str, str] = {}
+        for secret_id, (path, kv_version) in located.items():
+            kept = self.values.get(path, kv_version) if cached and kv_version else None
+            if kept is None:
+                unread[secret_id] = path
+            else:
+                values[secret_id] = kept
+        # One audited KV read per value not in memory, ``read_concurrency`` at a time.
+        documents = self.kv.map(self._read_or_none, unread.values())
+        for (secret_id, path), (document, version) in zip(unread.items(), documents, strict=True):
             if document is not None and isinstance(document.get("value"), str):
                 values[secret_id] = document["value"]
-        return values
+                self.values.put(path, version, document["value"])
+        return {secret_id: values[secret_id] for secret_id in located if secret_id in values}
+
+    def _value_paths(
+        self,
+        view: View,
+        secrets: Mapping[str, Mapping[str, Any]],
+        shared: Mapping[str, tuple[str, Mapping[str, Any]]],
+        wanted: Iterable[str] | None = None,
+    ) -> dict[str, tuple[str, int | None]]:
+        """Where the value of each ``wanted`` secret (all by default) is read, and the KV
+        version its index names: own ones under the project, shared ones from the copy in
+        the community they are seen through."""
+        located: dict[str, tuple[str, int | None]] = {}
+        for secret_id in secrets if wanted is None else wanted:
+            if secret_id in secrets:
+                entry = secrets[secret_id]
+                path = layout.own_value(view.project, secret_id)
+            elif secret_id in shared:
+                community, entry = shared[secret_id]
+                path = layout.shared_value(community, entry["project"], secret_id)
+            else:
+                continue
+            located[secret_id] = (path, entry.get("kv_version"))
+        if wanted is None:
+            for secret_id, (community, entry) in shared.items():
+                if secret_id not in secrets:
+                    path = layout.shared_value(community, entry["project"], secret_id)
+                    located[secret_id] = (path, entry.get("kv_version"))
+        return located
 
     def change_marker(self, view: View) -> str:
         """The KV version of the project's index and a digest of each community's change
         markers: one request each (a metadata read, a listing), whatever the number of
-        secrets."""
+        secrets. They are made with this server's token, so a token that lost a policy
+        changes the marker (a community shows as "-") or is refused (its project): values
+        kept in memory for what it may no longer read are forgotten then, and the next
+        environment lacks them."""
         communities = sorted(view.communities)
         # The project's own refusal is raised; a community's only shows as "-".
         items = [(view.project, None), *((view.project, c) for c in communities)]
-        markers = self.kv.map(self._marker_or_none, items)
+        try:
+            markers = self.kv.map(self._marker_or_none, items)
+        except ForbiddenError:
+            self.values.forget_under(layout.project_tree(view.project))
+            raise
         parts = [markers[0]]
         for community, marker in zip(communities, markers[1:], strict=True):
             parts.append(f"{community}={'-' if marker is None else marker}")
+            if marker is None:
+                self.values.forget_under(layout.community_tree(community))
         return ";".join(parts)
 
     def _marker_or_none(self, item: tuple[str, str | None]) -> str | None:
@@ -352,6 +420,7 @@ class OpenBaoSecretStore(SecretStore):
             return entry
 
         entry = self._modify_own(view.project, remove)
+        self.values.forget(layout.own_value(view.project, secret_id))
         self.kv.destroy(layout.own_value(view.project, secret_id))
         for community in entry.get("shared_with") or ():
             try:
