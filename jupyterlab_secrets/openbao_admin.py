@@ -1,5 +1,6 @@
 """Operator tasks on OpenBao: the token a process uses, and ``openbao-setup`` (the mount,
-the policies of ``stores/openbao/policies.py`` and the community markers). The command line
+the policies of ``stores/openbao/policies.py``, the token role and policy of a JupyterHub,
+and the community markers). The command line
 calls these; tests call them too. The migration of a SQL store into OpenBao is in
 ``stores/openbao/migration.py``.
 
@@ -17,9 +18,18 @@ import hvac.exceptions
 from .credentials import BAO_TOKEN_ENV, VAULT_TOKEN_ENV, Credentials, take_credentials
 from .errors import UnavailableError
 from .stores.openbao import layout
-from .stores.openbao.policies import configured_policies
+from .stores.openbao.policies import (
+    HUB_POLICY_NAME,
+    TOKEN_ROLE,
+    configured_policies,
+    hub_policy,
+)
 
 TOKEN_VARIABLES = (BAO_TOKEN_ENV, VAULT_TOKEN_ENV)
+
+SERVER_TOKEN_PERIOD = 3600
+"""Seconds a server token minted through `TOKEN_ROLE` lives unless renewed (a hub renews
+the tokens of running servers well within it)."""
 
 
 def read_token(token_file: str = "", credentials: Credentials | None = None) -> str:
@@ -55,9 +65,11 @@ def openbao_setup(
     project: str,
     communities: Mapping[str, Mapping[str, Iterable[str]]],
     keep_versions: int = 10,
+    server_token_period: int = SERVER_TOKEN_PERIOD,
     say: Callable[[str], None] = print,
 ) -> int:
-    """Create the KV v2 mount and write the policies; change nothing that is already so.
+    """Create the KV v2 mount and write the policies, the hub's policy and the token role
+    through which a hub mints server tokens; change nothing that is already so.
 
     Returns how many things it changed. ``say`` gets one line per thing, done or not.
     """
@@ -87,7 +99,8 @@ def openbao_setup(
         client.secrets.kv.v2.configure(max_versions=wanted_versions, mount_point=mount)
         say(f"Set {mount}/ to keep {wanted_versions} versions of each value.")
         changed += 1
-    for name, rules in configured_policies(mount, project, communities).items():
+    written = configured_policies(mount, project, communities)
+    for name, rules in {**written, HUB_POLICY_NAME: hub_policy()}.items():
         try:
             current = client.sys.read_policy(name)
             current = current.get("data", current).get("rules")
@@ -99,6 +112,7 @@ def openbao_setup(
         client.sys.create_or_update_policy(name, rules)
         say(f"Policy {name}: {'written' if current is None else 'updated'}.")
         changed += 1
+    changed += _token_role(client, sorted(written), server_token_period, say)
     for community in sorted(communities):
         # A project's policy may only update a community's marker: create it here.
         path = layout.marker(community)
@@ -112,3 +126,38 @@ def openbao_setup(
             say(f"Change marker of community {community}: created.")
             changed += 1
     return changed
+
+
+def _token_role(
+    client: hvac.Client, allowed: list[str], period: int, say: Callable[[str], None]
+) -> int:
+    """Write the token role `TOKEN_ROLE`: orphan tokens (a hub's own token expiring takes
+    none of them along; the hub revokes each by accessor), renewable, living ``period``
+    seconds unless renewed, with any of exactly the ``allowed`` policies (and ``default``,
+    which lets a server look up its own token and its capabilities). A run for other
+    projects adds theirs to those allowed before. Returns 1 if written."""
+    try:
+        current = client.auth.token.read_role(TOKEN_ROLE)["data"]
+    except hvac.exceptions.InvalidPath:
+        current = None
+    before = set((current or {}).get("allowed_policies") or ()) - {"default"}
+    wanted = {
+        "allowed_policies": sorted(before | set(allowed)),
+        "orphan": True,
+        "renewable": True,
+        "token_period": period,
+    }
+    seen = {key: (current or {}).get(key) for key in wanted}
+    seen["allowed_policies"] = sorted(seen["allowed_policies"] or ())
+    if current is not None and seen == wanted:
+        say(f"Token role {TOKEN_ROLE}: unchanged.")
+        return 0
+    client.auth.token.create_or_update_role(
+        TOKEN_ROLE,
+        allowed_policies=wanted["allowed_policies"],
+        orphan=True,
+        renewable=True,
+        token_period=period,
+    )
+    say(f"Token role {TOKEN_ROLE}: {'written' if current is None else 'updated'}.")
+    return 1

@@ -3,9 +3,11 @@
 Three kinds, each a set of path rules over the layout (``layout.py``): a *project* policy
 (everything on the project's own secrets, and keeping its shared copies up to date), a
 *member* policy (reading what is shared with a community) and an *admin* policy (sharing
-with a community and unsharing). A server's token holds its user's policies; ``openbao-setup``
-writes them, and a hub mints tokens that hold them. They live apart from the store because
-the operator's tools write them, and the store only names them in its refusals.
+with a community and unsharing). A server's token holds its user's policies
+(`server_policies`); ``openbao-setup`` writes them, and a hub mints tokens that hold them
+through the token role `TOKEN_ROLE`, with a token of its own holding `HUB_POLICY_NAME`.
+They live apart from the store because the operator's tools write them, and the store only
+names them in its refusals.
 """
 
 from __future__ import annotations
@@ -33,6 +35,53 @@ def member_policy_name(community: str) -> str:
 def admin_policy_name(community: str) -> str:
     """The policy that grants sharing and unsharing with a community."""
     return f"{POLICY_PREFIX}-admin-{community}"
+
+
+TOKEN_ROLE = POLICY_PREFIX
+"""The token role through which a hub mints its servers' tokens (``auth/token/roles/…``)."""
+
+HUB_POLICY_NAME = f"{POLICY_PREFIX}-hub"
+"""The policy of a hub's own token: mint server tokens through `TOKEN_ROLE`, look them up,
+renew and revoke them by accessor; nothing else (no secret)."""
+
+
+def server_policies(
+    user: str, project: str, communities: Mapping[str, Mapping[str, Iterable[str]]]
+) -> list[str]:
+    """The policies of ``user``'s server working in ``project``: the project's, the member
+    policy of each community that lists the project, and the admin policy of each of those
+    where ``user`` is an admin. The one place a minted token's policies come from."""
+    check_segment("project", project)
+    mine = sorted(
+        check_segment("community", name)
+        for name, spec in communities.items()
+        if project in spec.get("projects", ())
+    )
+    result = [project_policy_name(project)]
+    result += [member_policy_name(name) for name in mine]
+    result += [
+        admin_policy_name(name) for name in mine if user in communities[name].get("admins", ())
+    ]
+    return result
+
+
+def hub_policy() -> str:
+    """HCL of `HUB_POLICY_NAME`."""
+    return f"""# Mint server tokens through the role {TOKEN_ROLE}, whose allowed policies are the
+# project, member and admin policies; and look them up, renew and revoke them by accessor.
+path "auth/token/create/{TOKEN_ROLE}" {{
+  capabilities = ["update"]
+}}
+path "auth/token/lookup-accessor" {{
+  capabilities = ["update"]
+}}
+path "auth/token/renew-accessor" {{
+  capabilities = ["update"]
+}}
+path "auth/token/revoke-accessor" {{
+  capabilities = ["update"]
+}}
+"""
 
 
 def project_policy(mount: str, project: str) -> str:
