@@ -46,7 +46,8 @@ from traitlets.config import Config, SingletonConfigurable
 
 from .config import validate_communities
 from .errors import InvalidInputError
-from .stores.openbao import TOKEN_ROLE, check_segment, server_policies
+from .stores.openbao.layout import check_segment
+from .stores.openbao.policies import TOKEN_ROLE, server_policies
 
 HOOKS = ("pre_spawn_hook", "post_stop_hook")
 _CHAINED = "_jupyterlab_secrets_chained"
