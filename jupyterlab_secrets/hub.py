@@ -272,11 +272,11 @@ class SecretsHub(SingletonConfigurable):
         `token_dir`, both owned by the server's user; return its path."""
         uid, gid = self.server_uid(spawner)
         base = Path(self.token_dir)
-        base.mkdir(mode=0o711, parents=True, exist_ok=True)
+        if _made(base, 0o711):
+            base.chmod(0o711)  # whatever the umask: every server's user passes through it
         _check_private(base, os.getuid(), writable_by_others=False)
         folder = base / quote(spawner.user.name, safe="")
-        folder.mkdir(mode=0o700, exist_ok=True)
-        if uid != os.getuid():
+        if _made(folder, 0o700) and uid != os.getuid():
             os.chown(folder, uid, gid)
         _check_private(folder, uid, writable_by_others=False, readable_by_others=False)
         name = f"{quote(spawner.name or 'default', safe='')}-{secrets.token_hex(8)}.token"
@@ -466,6 +466,15 @@ def _set_args(spawner: Any, ours: list[str]) -> None:
             del args[len(args) - 1 - args[::-1].index(arg)]
     spawner.args = [*args, *ours]
     spawner._jupyterlab_secrets_args = ours
+
+
+def _made(path: Path, mode: int) -> bool:
+    """Make the folder ``path`` (and its parents) unless it exists; whether it was made."""
+    try:
+        path.mkdir(mode=mode, parents=True)
+    except FileExistsError:
+        return False
+    return True
 
 
 def _key(user: str, server: str) -> str:
