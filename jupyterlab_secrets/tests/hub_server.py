@@ -200,14 +200,15 @@ class Hub:
 
 @contextmanager
 def running_hub(
-    folder: Path, *, with_secrets: bool = True, renew_interval: float = 600
+    folder: Path, *, with_secrets: bool = True, renew_interval: float = 600, port: int = 0
 ) -> Iterator[Hub]:
-    """Start OpenBao (when ``with_secrets``) and a JupyterHub; stop both on exit."""
+    """Start OpenBao (when ``with_secrets``) and a JupyterHub on ``port`` (a free one by
+    default); stop both on exit."""
     chp = chp_binary()
     if chp is None:
         raise HubDidNotStart("configurable-http-proxy is missing")
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     values = {
         "example": str(EXAMPLE),
         "port": port,
