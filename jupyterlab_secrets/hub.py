@@ -309,7 +309,12 @@ class SecretsHub(SingletonConfigurable):
             self._renewer = None
 
     async def renew(self) -> None:
-        """Renew every running server's token; forget those OpenBao no longer knows."""
+        """Renew every running server's token, forgetting those OpenBao no longer knows, and
+        the hub's own token when it is renewable (its ``default`` policy allows it)."""
+        try:
+            await asyncio.to_thread(self._call, _renew_self)
+        except Exception as error:
+            self.log.debug("The hub's own OpenBao token was not renewed: %s", _reason(error))
         for key, held in list(self.servers.items()):
             try:
                 await asyncio.to_thread(
@@ -499,6 +504,13 @@ def _check_private(
         raise SpawnRefused(
             f"The hub's token folder {path} {' and '.join(problems)}; fix SecretsHub.token_dir."
         )
+
+
+def _renew_self(client: Any) -> None:
+    """Renew the client's token if it is renewable and expires."""
+    token = client.auth.token.lookup_self()["data"]
+    if token.get("renewable") and token.get("ttl"):
+        client.auth.token.renew_self()
 
 
 def _gone(error: BaseException) -> bool:

@@ -187,9 +187,10 @@ def test_a_restarted_hub_renews_the_running_servers_tokens_and_forgets_revoked_o
     after = secrets_hub(**settings)
     after._load()
     asyncio.run(after.renew())
-    # Then the token was renewed
+    # Then the token was renewed, and so was the hub's own
     root = openbao.server.client()
     assert root.auth.token.lookup_accessor(accessor)["data"]["last_renewal_time"]
+    assert root.auth.token.lookup(hub_token.read_text())["data"]["last_renewal_time"]
     # When the token is revoked behind the hub's back, the next renewal forgets it
     root.auth.token.revoke_accessor(accessor)
     asyncio.run(after.renew())
