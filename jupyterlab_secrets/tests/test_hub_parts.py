@@ -31,8 +31,14 @@ from jupyterlab_secrets.stores.openbao.policies import (
 from .conftest import COMMUNITIES
 from .openbao_server import OpenBao
 
-hub = pytest.importorskip("jupyterlab_secrets.hub")
-spawner_module = pytest.importorskip("jupyterhub.spawner")
+try:
+    import jupyterhub.spawner as spawner_module
+except ImportError:
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("JupyterHub is not installed: pip install -e '.[test]'", allow_module_level=True)
+
+from jupyterlab_secrets import hub  # noqa: E402
 
 
 def operator_hook(spawner: Any) -> None:
