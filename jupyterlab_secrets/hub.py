@@ -301,6 +301,12 @@ class SecretsHub(SingletonConfigurable):
         if self._renewer is None:
             self._renewer = PeriodicCallback(self.renew, self.renew_interval * 1000)
             self._renewer.start()
+            self.log.info(
+                "Renewing the OpenBao tokens of running servers every %s s (%d held in %s)",
+                self.renew_interval,
+                len(self.servers),
+                self.state_file,
+            )
 
     def stop(self) -> None:
         """Stop renewing (tests)."""

@@ -196,6 +196,13 @@ def test_the_token_holds_exactly_the_users_policies_for_the_project(
     assert (record["role"], record["orphan"], record["renewable"]) == (TOKEN_ROLE, True, True)
 
 
+def test_the_hub_renews_from_its_start_not_from_the_first_spawn(hub: Hub) -> None:
+    # So that after a restart it goes on renewing the tokens of servers that outlived it
+    log = hub.log
+    assert "Renewing the OpenBao tokens of running servers every 1.0 s" in log
+    assert log.index("Renewing the OpenBao tokens") < log.index("Minted the OpenBao token")
+
+
 def test_the_token_is_renewed_while_the_server_runs(hub: Hub) -> None:
     # Given the hub renews every second (renew_interval=1)
     accessor = held(hub)["carol/proj-b"]["accessor"]
