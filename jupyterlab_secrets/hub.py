@@ -162,7 +162,10 @@ class SecretsHub(SingletonConfigurable):
         project = self.project_of(spawner)
         if not self.openbao_url:
             raise SpawnRefused("The hub is not set up for secrets: set SecretsHub.openbao_url.")
-        policies = server_policies(user, project, self.communities)
+        try:
+            policies = server_policies(user, project, self.communities)
+        except InvalidInputError as error:
+            raise SpawnRefused(error.message) from None
         key = _key(user, spawner.name)
         stale = self.servers.get(key)
         if stale is not None:
@@ -250,7 +253,7 @@ class SecretsHub(SingletonConfigurable):
             )
         raise SpawnRefused(
             f"{user} is in several projects ({', '.join(groups)}): start a named server "
-            "whose name is the project, such as /user/{}/{}/.".format(user, groups[0])
+            f"whose name is the project, such as /user/{user}/{groups[0]}/."
         )
 
     # -- the token file ----------------------------------------------------------------
@@ -352,9 +355,12 @@ class SecretsHub(SingletonConfigurable):
                     held.accessor,
                     _reason(error),
                 )
-        Path(held.token_file).unlink(missing_ok=True)
         self.servers.pop(key, None)
-        self._save()
+        try:
+            Path(held.token_file).unlink(missing_ok=True)
+            self._save()
+        except OSError as error:
+            self.log.error("Cannot clean up after the server %s: %s", key, error)
 
     # -- OpenBao and the state file ----------------------------------------------------
 
