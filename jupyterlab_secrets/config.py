@@ -98,6 +98,17 @@ class SecretsSettings(LoggingConfigurable):
         ),
     )
 
+    owner = Unicode(
+        "",
+        config=True,
+        help=(
+            "The user who owns this server (on JupyterHub, set by the hub to the server's hub "
+            "user): only they act as a community admin here; anyone the server is shared with "
+            "gets the project's rights. Empty: every user of the server is judged by "
+            "communities (and, on OpenBao, by the token)."
+        ),
+    )
+
     store_class = Type(
         default_value="jupyterlab_secrets.stores.sql.SqlSecretStore",
         klass=SecretStore,
@@ -282,6 +293,7 @@ def open_secrets(
             settings.communities,
             redact_outputs=settings.redact_outputs,
             redact_min_length=settings.redact_min_length,
+            owner=settings.owner,
             log=settings.log,
         )
         checker = store.ability(KeyCheck) if check_keys else None

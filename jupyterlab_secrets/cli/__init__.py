@@ -55,7 +55,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "openbao-setup": (
         "jupyterlab_secrets.cli.openbao_setup.OpenBaoSetupApp",
-        "Create the OpenBao KV v2 mount and the policies of the configured projects.",
+        "Create the OpenBao KV v2 mount, the policies of the configured projects, and a "
+        "JupyterHub's token role and policy.",
     ),
     "migrate": (
         "jupyterlab_secrets.cli.migrate.MigrateApp",

@@ -20,8 +20,10 @@ class OpenBaoSetupApp(SecretsCommand):
     description = (
         "Create the KV v2 mount SecretsExtension.openbao_mount on SecretsExtension.openbao_url "
         "and write the policies jupyterlab-secrets-project-<p>, -member-<c> and -admin-<c>@<p> "
-        "of every project and community of the configuration, with an operator token allowed to "
-        "manage mounts and policies in BAO_TOKEN (or VAULT_TOKEN). Removes the admin policies "
+        "of every project and community of the configuration, and for a JupyterHub the token "
+        "role jupyterlab-secrets (allowed exactly those policies) and the policy "
+        "jupyterlab-secrets-hub, with an operator token allowed to manage mounts, policies and "
+        "token roles in BAO_TOKEN (or VAULT_TOKEN). Removes the admin policies "
         "-admin-<c> of earlier releases and says which to attach instead. Prints what it did, "
         "never a token. Running it again changes nothing."
     )

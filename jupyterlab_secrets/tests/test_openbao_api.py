@@ -107,11 +107,17 @@ async def test_every_feature_works_on_openbao(api: Api, extension: Any, tmp_path
     assert not [p for p in written if p.name in ("secrets.db", "key")]
 
 
-async def test_admin_rights_come_from_the_token_not_the_config(
+async def test_admin_rights_come_from_the_token_and_the_config_only_narrows_them(
     api: Api, operator: OpenBaoSecretStore
 ) -> None:
-    # Given the config makes bob admin of data-team, and this server's token does not
+    # Given the config makes bob admin of data-team, and this server's token does not; and
+    # the token may share with ml-team, whose only configured admin is alice
     reply = await api("GET", "communities", user="bob")
+    assert {c["name"]: c["is_admin"] for c in reply.body["communities"]} == {
+        "data-team": False,
+        "ml-team": False,
+    }
+    reply = await api("GET", "communities", user="alice")
     assert {c["name"]: c["is_admin"] for c in reply.body["communities"]} == {
         "data-team": False,
         "ml-team": True,
@@ -128,11 +134,45 @@ async def test_admin_rights_come_from_the_token_not_the_config(
     assert admin_policy_name("data-team", "proj-a") in refused.message
     assert await snapshot(api) == before
     assert operator.get(A, created["id"]).shared_with == ()
-    # And alice, whom the config does not name admin of ml-team… is, by the token
-    shared = await api(
+    # When carl, whom the config does not name admin of ml-team, shares with it
+    refused = await api(
         "PUT", "secrets", created["id"], "access", body={"communities": ["ml-team"]}, user="carl"
     )
+    # Then the config narrows what the token allows: refused, and nothing changed
+    assert refused.status == 403
+    assert "Only an admin of community 'ml-team'" in refused.message
+    assert await snapshot(api) == before
+    assert operator.get(A, created["id"]).shared_with == ()
+    # And alice, admin by the config and by the token, shares
+    shared = await api(
+        "PUT", "secrets", created["id"], "access", body={"communities": ["ml-team"]}, user="alice"
+    )
     assert shared.status == 200
+    assert shared.body["shared_with"] == ["ml-team"]
+
+
+async def test_a_community_without_configured_admins_leaves_it_to_the_token(
+    api: Api, start_server: Any, openbao: OpenBao, tmp_path: Path
+) -> None:
+    # Given a server whose config names no admin of ml-team, with a token that may share
+    server = start_server(
+        "proj-a",
+        communities={"ml-team": {"projects": ["proj-a", "proj-b"]}},
+        openbao_token_file=token_file(
+            openbao,
+            tmp_path / "tokens",
+            "carl",
+            project_policy_name("proj-a"),
+            member_policy_name("ml-team"),
+            admin_policy_name("ml-team", "proj-a"),
+        ),
+    )
+    created = (await server.api("POST", "secrets", body={"name": "open", "value": "v"})).body
+    # When carl shares with ml-team, the token decides: he may
+    shared = await server.api(
+        "PUT", "secrets", created["id"], "access", body={"communities": ["ml-team"]}, user="carl"
+    )
+    assert shared.status == 200, shared.body
     assert shared.body["shared_with"] == ["ml-team"]
 
 

@@ -61,8 +61,15 @@ def test_openbao_setup_creates_the_mount_and_policies_once(
         "jupyterlab-secrets-project-proj-d",
         "jupyterlab-secrets-member-ml-team",
         "jupyterlab-secrets-admin-other-team@proj-c",
+        "jupyterlab-secrets-hub",
     ):
         assert f"Policy {policy}: " in output
+    assert "Token role jupyterlab-secrets: " in output
+    role = bao_server.client().auth.token.read_role("jupyterlab-secrets")["data"]
+    assert {"jupyterlab-secrets-project-proj-d", "jupyterlab-secrets-admin-ml-team@proj-a"} <= set(
+        role["allowed_policies"]
+    )
+    assert "jupyterlab-secrets-hub" not in role["allowed_policies"]
     assert bao_server.root_token not in output
     # When it runs again, nothing changes
     code, output = operator("openbao-setup", token=bao_server.root_token)

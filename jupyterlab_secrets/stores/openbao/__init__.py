@@ -9,10 +9,13 @@ of a SQL store into OpenBao. Importing this package needs ``hvac`` (the ``openba
 from .index import INDEX_FORMAT, pack_index, unpack_index
 from .layout import SEGMENT, check_id, check_segment
 from .policies import (
+    HUB_POLICY_NAME,
     POLICY_PREFIX,
+    TOKEN_ROLE,
     admin_policy,
     admin_policy_name,
     configured_policies,
+    hub_policy,
     member_policy,
     member_policy_name,
     project_policy,
@@ -22,8 +25,10 @@ from .policies import (
 from .store import OpenBaoSecretStore
 
 __all__ = [
+    "HUB_POLICY_NAME",
     "INDEX_FORMAT",
     "POLICY_PREFIX",
+    "TOKEN_ROLE",
     "SEGMENT",
     "OpenBaoSecretStore",
     "admin_policy",
@@ -31,6 +36,7 @@ __all__ = [
     "check_id",
     "check_segment",
     "configured_policies",
+    "hub_policy",
     "member_policy",
     "member_policy_name",
     "pack_index",

@@ -12,7 +12,8 @@ rules exactly:
   unsharing), and nothing of another project's copies.
 
 A server's token holds its user's policies for its project (`server_policies`);
-``openbao-setup`` writes them, and a hub mints tokens that hold them. They live apart from the
+``openbao-setup`` writes them, and a hub mints tokens that hold them through the token role
+`TOKEN_ROLE`, with a token of its own holding `HUB_POLICY_NAME`. They live apart from the
 store because the operator's tools write them, and the store only names them in its refusals.
 
 OpenBao applies, for a request, only the rules of the most specific pattern that matches its
@@ -62,6 +63,14 @@ def former_admin_policy_name(community: str) -> str:
     return f"{POLICY_PREFIX}-admin-{community}"
 
 
+TOKEN_ROLE = POLICY_PREFIX
+"""The token role through which a hub mints its servers' tokens (``auth/token/roles/…``)."""
+
+HUB_POLICY_NAME = f"{POLICY_PREFIX}-hub"
+"""The policy of a hub's own token: mint server tokens through `TOKEN_ROLE`, look them up,
+renew and revoke them by accessor; nothing else (no secret)."""
+
+
 def server_policies(
     user: str, project: str, communities: Mapping[str, Mapping[str, Iterable[str]]]
 ) -> list[str]:
@@ -83,6 +92,25 @@ def server_policies(
         if user in communities[name].get("admins", ())
     ]
     return result
+
+
+def hub_policy() -> str:
+    """HCL of `HUB_POLICY_NAME`."""
+    return f"""# Mint server tokens through the role {TOKEN_ROLE}, whose allowed policies are the
+# project, member and admin policies; and look them up, renew and revoke them by accessor.
+path "auth/token/create/{TOKEN_ROLE}" {{
+  capabilities = ["update"]
+}}
+path "auth/token/lookup-accessor" {{
+  capabilities = ["update"]
+}}
+path "auth/token/renew-accessor" {{
+  capabilities = ["update"]
+}}
+path "auth/token/revoke-accessor" {{
+  capabilities = ["update"]
+}}
+"""
 
 
 def project_policy(mount: str, project: str, communities: Iterable[str] = ()) -> str:
