@@ -10,9 +10,9 @@ longer base64 string). Each match becomes ``[REDACTED:<name>]``.
 The matcher is built once per change of secrets, never once per message, and it does not
 scan once per secret. Its cost is bounded whatever the values: the automaton holds the first
 `FORM_PREFIX` bytes of each form, and where those are found, the rest of the form is compared
-byte for byte. Where Hyperscan is installed, its SIMD literal matcher first screens a
-message's packed content, and only a message that may hold a value is decoded and given to
-the automaton.
+byte for byte, as far as the text agrees with it. Where Hyperscan is installed, its SIMD
+literal matcher first screens a message's packed content, and only a message that may hold a
+value is decoded and given to the automaton.
 """
 
 from __future__ import annotations
@@ -152,10 +152,13 @@ def forms(value: str) -> list[str]:
 
 
 FORM_PREFIX = 256
-"""How many bytes of each form the automaton (and Hyperscan) search for. Where they are found,
-the rest of a longer form is compared byte for byte, so a value of 64 KiB costs the automaton
-what a value of 256 bytes does. A value's patterns are therefore at most `FORM_PREFIX` bytes
-times its number of forms and their JSON-escaped variants (75 at most): under 20 KB."""
+"""How many bytes of each form the automaton (and Hyperscan) search for: the cap on a value's
+patterns, which are at most this times its forms and their JSON-escaped variants (75 at most),
+under 20 KB however long the value. Where a pattern is found, the rest of a longer form is
+compared byte for byte (the value's whole forms are made when one of them is first found), so
+a value of 64 KiB costs the automaton what a value of 256 bytes does. What the cap leaves out:
+a piece of a long form that does not hold its first 256 bytes (the middle or the end of a long
+key) is not found."""
 
 SCREEN_PREFIX = FORM_PREFIX
 """How many bytes of each pattern Hyperscan screens for."""
@@ -266,35 +269,29 @@ class Matcher:
         *,
         engine: Engine = "auto",
     ) -> None:
-        # Per pattern (a form's first FORM_PREFIX bytes): the secret's name, and the whole
-        # forms that start with it, when they are longer.
-        entries: dict[bytes, tuple[str, dict[bytes, None]]] = {}
+        # Per pattern (a form's first FORM_PREFIX bytes): the secret's name, and the values
+        # that have a longer form starting with it.
+        entries: dict[bytes, tuple[str, list[str]]] = {}
         # Sorted so that two secrets with the same value always show the same name.
         for name, value in sorted(secrets.items()):
             if len(value) < min_length:
                 continue
-            for form in forms(value):
-                # A form as it sits inside a JSON string too, for the scan of packed content.
-                for variant in (
-                    form,
-                    json.dumps(form)[1:-1],
-                    json.dumps(form, ensure_ascii=False)[1:-1],
-                ):
-                    data = variant.encode("utf-8", "surrogatepass")
-                    entry = entries.setdefault(data[:FORM_PREFIX], (name, {}))
-                    if len(data) > FORM_PREFIX:
-                        entry[1][data] = None
+            # The forms of a value's beginning begin its forms (each form writes a character,
+            # or a byte, at a time): only those are needed to find them.
+            head = value[:_HEAD_CHARACTERS]
+            for variant in _variants(head):
+                entry = entries.setdefault(variant[:FORM_PREFIX], (name, []))
+                if (len(variant) > FORM_PREFIX or head != value) and value not in entry[1]:
+                    entry[1].append(value)
         self.patterns = sorted(entries, key=len, reverse=True)
         self._names = [entries[pattern][0] for pattern in self.patterns]
-        self._replacements = [placeholder(name).encode() for name in self._names]
-        self._longer: list[tuple[bytes, ...]] = [
-            tuple(sorted(entries[pattern][1], key=len, reverse=True)) for pattern in self.patterns
-        ]
+        self._longer = [tuple(entries[pattern][1]) for pattern in self.patterns]
+        self._whole: dict[str, tuple[bytes, ...]] = {}
+        """Every variant of a long value, made when one is first found (`_reach`)."""
         pattern_bytes = sum(map(len, self.patterns))
-        self.size = pattern_bytes * AUTOMATON_BYTES_PER_PATTERN_BYTE + sum(
-            len(form) for longer in self._longer for form in longer
+        self._size = pattern_bytes * AUTOMATON_BYTES_PER_PATTERN_BYTE + sum(
+            len(value) for value in {value for longer in self._longer for value in longer}
         )
-        """About how many bytes of memory this matcher takes."""
         self._automaton = (
             BytesAhoCorasick(
                 self.patterns,
@@ -315,6 +312,12 @@ class Matcher:
 
     def __bool__(self) -> bool:
         return self._automaton is not None
+
+    @property
+    def size(self) -> int:
+        """About how many bytes of memory this matcher takes (its automaton, the long values
+        it refers to, and the forms of those it has found whole)."""
+        return self._size + sum(len(form) for whole in self._whole.values() for form in whole)
 
     def _choose_screen(
         self, automaton: BytesAhoCorasick, engine: Engine
@@ -348,10 +351,9 @@ class Matcher:
             resume = None
             for index, start, end in automaton.find_matches_as_indexes(view[offset:]):
                 start, end = start + offset, end + offset
-                longer = self._longer[index]
-                if longer:
-                    reach = max(start + _agreement(form, data, start) for form in longer)
-                    if reach > end:
+                if self._longer[index]:
+                    reach = self._reach(index, data, start, end)
+                    if reach != end:
                         # Matches the automaton found inside the longer form are part of it;
                         # one that starts inside and ends beyond would hide what follows.
                         resume = end = reach
@@ -361,6 +363,24 @@ class Matcher:
             if resume is None:
                 return
             offset = resume
+
+    def _reach(self, index: int, data: bytes, start: int, end: int) -> int:
+        """Where the longest form starting with pattern ``index`` (found at ``start``) stops
+        agreeing with ``data``, at a character's edge; ``end`` if none goes further."""
+        pattern = self.patterns[index]
+        reach = end
+        for value in self._longer[index]:
+            whole = self._whole.get(value)
+            if whole is None:
+                whole = self._whole[value] = tuple(_variants(value))
+            for form in whole:
+                if form.startswith(pattern):
+                    reach = max(reach, start + _agreement(form, data, start))
+        # Never inside a UTF-8 character: a form cut short may differ from the text in the
+        # last byte of one (and a pattern of FORM_PREFIX bytes may end inside one).
+        while start < reach < len(data) and data[reach] & 0xC0 == 0x80:
+            reach -= 1
+        return reach
 
     def finds(self, data: bytes) -> bool:
         """Whether ``data`` (as bytes, not a packed document) holds a value in any form."""
@@ -428,6 +448,27 @@ class Matcher:
         return self._screen.finds(packed_json)
 
 
+_HEAD_CHARACTERS = FORM_PREFIX + 4
+"""How much of a value makes every form's first `FORM_PREFIX` bytes: each form writes at least
+a byte per character, and base64 (whose edges are dropped) 4 characters per 3 bytes."""
+
+
+def _variants(value: str) -> Iterator[bytes]:
+    """Every form of ``value``, as it is and as it sits inside a JSON string (for the scan of
+    packed content), in UTF-8, without repeats."""
+    seen: set[bytes] = set()
+    for form in forms(value):
+        for variant in (
+            form,
+            json.dumps(form)[1:-1],
+            json.dumps(form, ensure_ascii=False)[1:-1],
+        ):
+            data = variant.encode("utf-8", "surrogatepass")
+            if data not in seen:
+                seen.add(data)
+                yield data
+
+
 def _agreement(form: bytes, data: bytes, start: int) -> int:
     """How many bytes of ``form`` ``data`` holds from ``start`` on (the longest common
     prefix), found by halving: a few comparisons of whole slices, never a loop per byte."""
@@ -467,12 +508,12 @@ class Redactor:
         """Per kernel: the secrets of its last message, and their matcher."""
         self._compiled: OrderedDict[frozenset[tuple[str, str]], Matcher] = OrderedDict()
         """The compiled matchers, least recently compiled or used first."""
-        self._compiled_bytes = 0
 
     @property
     def cached_bytes(self) -> int:
-        """The sizes of the cached matchers, added up."""
-        return self._compiled_bytes
+        """The sizes of the cached matchers, added up (a matcher grows a little when it first
+        finds a long value whole)."""
+        return sum(matcher.size for matcher in self._compiled.values())
 
     def ready(self, kernel_id: str) -> Matcher | None:
         """The matcher of a kernel's current secrets if it is compiled; None otherwise."""
@@ -511,10 +552,8 @@ class Redactor:
         """Keep a new matcher, dropping the least recently used ones past `cache_bytes`
         (the new one stays, whatever its size: a kernel needs it)."""
         self._compiled[key] = matcher
-        self._compiled_bytes += matcher.size
-        while self._compiled_bytes > self.cache_bytes and len(self._compiled) > 1:
-            _, dropped = self._compiled.popitem(last=False)
-            self._compiled_bytes -= dropped.size
+        while self.cached_bytes > self.cache_bytes and len(self._compiled) > 1:
+            self._compiled.popitem(last=False)
 
     def _key(self, secrets: Mapping[str, str]) -> frozenset[tuple[str, str]]:
         # Only what the matcher holds: a change of a value too short to redact compiles

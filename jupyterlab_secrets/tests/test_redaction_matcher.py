@@ -254,6 +254,17 @@ def test_a_long_form_is_followed_whole_and_a_cut_one_as_far_as_it_goes(engine: s
     assert matcher.redact(value[1000:2000]) == value[1000:2000]
 
 
+def test_a_cut_form_ends_between_characters(engine: str) -> None:
+    # Given a long value of two-byte characters, whose patterns end inside one
+    value = "x" + "\u00e9" * 200
+    matcher = Matcher({"accents": value}, engine=engine)
+    # When a text holds its beginning, then a character that differs only in its last byte
+    text = "x" + "\u00e9" * 130 + "\u00e8 and more"
+    # Then the redaction stops before that character, which is shown whole
+    assert matcher.redact(text) == "[REDACTED:accents]\u00e8 and more"
+    assert matcher.redact(value + "\u00e8") == "[REDACTED:accents]\u00e8"
+
+
 def test_patterns_are_bounded_whatever_the_value() -> None:
     # Given values of the largest size, made of control characters, whose escaped forms are
     # six times longer
