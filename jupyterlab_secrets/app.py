@@ -11,7 +11,7 @@ from .config import SecretsSettings, open_secrets, validate_communities
 from .credentials import take_credentials
 from .errors import UnavailableError
 from .handlers import route_table
-from .kernel_connection import SETTINGS_KEY, redacting_connection_class
+from .kernel_connection import INJECTOR_KEY, SETTINGS_KEY, redacting_connection_class
 from .kernels import KernelsApi, KernelSecrets, install, kernel_routes
 from .redaction import Redactor
 from .rest import SecretsApi
@@ -56,8 +56,8 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
             self.store_description(),
         )
         self.kernel_secrets = self.install_kernel_secrets(self.service)
-        if self.redact_outputs and self.kernel_secrets is not None:
-            self.install_redaction(self.kernel_secrets)
+        if self.kernel_secrets is not None:
+            self.install_connection(self.kernel_secrets)
         if self.redactor is None:
             # Off, or impossible here: the panel must not promise hidden values.
             self.service.outputs_not_redacted()
@@ -81,11 +81,15 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
         if self.kernel_secrets is not None:
             self.kernel_secrets.notify_changed()
 
-    def install_redaction(self, kernel_secrets: KernelSecrets) -> None:
-        """Make every kernel websocket of this server redact what that kernel holds."""
+    def install_connection(self, kernel_secrets: KernelSecrets) -> None:
+        """Make every kernel websocket of this server redact what that kernel holds (when
+        `redact_outputs` is on), never show the server's own injection requests, and hold
+        clients' messages while a kernel's secrets are being set after its start."""
         base = self.serverapp.kernel_websocket_connection_class
         connection_class = redacting_connection_class(base)
         if connection_class is None:
+            if not self.redact_outputs:
+                return
             self.log.warning(
                 "jupyterlab_secrets cannot redact outputs sent through %s.%s "
                 "(ServerApp.kernel_websocket_connection_class): secret values printed by "
@@ -94,11 +98,13 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
                 base.__qualname__,
             )
             return
-        self.redactor = Redactor(kernel_secrets.secrets_for, self.redact_min_length)
+        if self.redact_outputs:
+            self.redactor = Redactor(kernel_secrets.secrets_for, self.redact_min_length)
         # The extension's settings are copied into the server's after this method.
         self.serverapp.kernel_websocket_connection_class = connection_class
         self.settings["kernel_websocket_connection_class"] = connection_class
         self.settings[SETTINGS_KEY] = self.redactor
+        self.settings[INJECTOR_KEY] = kernel_secrets
 
     def initialize_handlers(self) -> None:
         """Register the REST routes (jupyter_server prefixes them with the base URL)."""

@@ -33,11 +33,12 @@ ACTIONS = frozenset(
         "rotate-key",
         "import",
         "run",
+        "scan",
         "prune",
     }
 )
-"""Every action an event may record: those of the REST API and the command line, and
-``prune`` (the log's own retention)."""
+"""Every action an event may record: those of the REST API and the command line (``scan`` is
+the command's reading of the values it looks for), and ``prune`` (the log's own retention)."""
 
 
 @dataclass(frozen=True)

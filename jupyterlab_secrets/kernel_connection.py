@@ -2,29 +2,40 @@
 
 jupyter_server hands every kernel websocket to an instance of its
 ``ServerApp.kernel_websocket_connection_class``. The extension puts a subclass of the
-configured class there that redacts, before anything is sent, the output messages of both
-websocket protocols (the JSON one and ``v1.kernel.websocket.jupyter.org``), including those
-buffered while no client was connected and replayed later.
+configured class there that, before anything is sent, redacts every message of both
+websocket protocols (the JSON one and ``v1.kernel.websocket.jupyter.org``), of any type but
+the few that carry nothing of the kernel's (`redaction.EXEMPT_TYPES`), including those
+buffered while no client was connected and replayed later. It also drops what the kernel
+broadcasts about the server's own injection requests, and holds what clients send a kernel
+while it is (re)starting and has not yet been given every secret (see `kernels.injector`).
 
 Redaction works on the message parts as the kernel packed them: a message whose packed
-content cannot hold a secret goes on untouched (not even decoded); one that may is decoded,
-redacted, packed again and signed again with the kernel's session key (which the server
-holds), so that the rest of jupyter_server handles it as any other message.
+metadata and content cannot hold a secret goes on untouched (not even decoded); one that may
+is decoded, redacted, packed again and signed again with the kernel's session key (which the
+server holds), so that the rest of jupyter_server handles it as any other message. Binary
+buffers (of widgets' comm messages, say) are searched as bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_client.session import DELIM
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
 from .redaction import Matcher, Redactor
 
+if TYPE_CHECKING:
+    from .kernels.injector import KernelSecrets
+
 SETTINGS_KEY = "jupyterlab_secrets_redactor"
-"""Where the `Redactor` sits in the tornado settings, for the connections to find it."""
+"""Where the `Redactor` sits in the tornado settings, for the connections to find it (None
+when redaction is off)."""
+
+INJECTOR_KEY = "jupyterlab_secrets_kernel_secrets"
+"""Where the `KernelSecrets` sits in the tornado settings, for the connections to find it."""
 
 _JSON_PACKERS = frozenset({"json", "orjson"})
 
@@ -34,29 +45,72 @@ class RedactingConnectionMixin:
 
     _backlog: list[tuple[Any, list[Any]]] | None = None
     _drainer: asyncio.Future[None] | None = None
+    _inbox: list[Any] | None = None
+    _forwarder: asyncio.Future[None] | None = None
 
-    _target: tuple[Redactor | None, str] | None = None
+    _target: tuple[Redactor | None, KernelSecrets | None, str] | None = None
 
     @property
     def redactor(self) -> Redactor | None:
         """The server's redactor; None when redaction is off."""
         return self._redaction_target()[0]
 
-    def _redaction_target(self) -> tuple[Redactor | None, str]:
-        """The server's redactor and this connection's kernel, looked up once: they never
-        change, and each lookup goes through traitlets, on every message."""
+    def _redaction_target(self) -> tuple[Redactor | None, KernelSecrets | None, str]:
+        """The server's redactor and injector, and this connection's kernel, looked up once:
+        they never change, and each lookup goes through traitlets, on every message."""
         target = self._target
         if target is None:
             settings = self.websocket_handler.settings  # type: ignore[attr-defined]
-            target = self._target = (settings.get(SETTINGS_KEY), self.kernel_id)  # type: ignore[attr-defined]
+            target = self._target = (
+                settings.get(SETTINGS_KEY),
+                settings.get(INJECTOR_KEY),
+                self.kernel_id,  # type: ignore[attr-defined]
+            )
         return target
 
+    # -- from clients to the kernel ----------------------------------------------------------
+
+    def handle_incoming_message(self, incoming_msg: Any) -> None:
+        """Pass a client's message on to the kernel, unless the kernel is (re)starting and
+        not yet given every secret: then it waits, in order with the messages after it."""
+        _, kernel_secrets, kernel_id = self._redaction_target()
+        gate = kernel_secrets.gate(kernel_id) if kernel_secrets is not None else None
+        if self._inbox is None and gate is None:
+            super().handle_incoming_message(incoming_msg)  # type: ignore[misc]
+            return
+        if self._inbox is None:
+            self._inbox = []
+            self._forwarder = asyncio.ensure_future(self._forward())
+        self._inbox.append(incoming_msg)
+
+    async def _forward(self) -> None:
+        """Pass on the waiting messages in order, once the kernel holds every secret."""
+        inbox = self._inbox
+        assert inbox is not None
+        _, kernel_secrets, kernel_id = self._redaction_target()
+        try:
+            while inbox:
+                gate = kernel_secrets.gate(kernel_id) if kernel_secrets is not None else None
+                if gate is not None:
+                    await asyncio.wait({gate})
+                    continue
+                super().handle_incoming_message(inbox.pop(0))  # type: ignore[misc]
+        finally:
+            self._inbox = None
+
+    # -- from the kernel to clients ----------------------------------------------------------
+
     def handle_outgoing_message(self, stream: Any, outgoing_msg: list[Any]) -> None:
-        """Redact an output message, then pass it on as jupyter_server would. While the
-        matcher of the kernel's new secrets compiles (in a thread), the next output message
-        and every message after it wait, in order; messages that show no output (a status,
-        the kernel's info) go on before that, so a new kernel is ready without waiting."""
-        redactor, kernel_id = self._redaction_target()
+        """Redact a message, then pass it on as jupyter_server would. While the matcher of
+        the kernel's new secrets compiles (in a thread), the next message that needs it and
+        every message after it wait, in order; messages that show nothing of the kernel's (a
+        status, the kernel's info) go on before that, so a new kernel is ready without
+        waiting. What the kernel broadcasts about the server's own requests is dropped."""
+        redactor, kernel_secrets, kernel_id = self._redaction_target()
+        if kernel_secrets is not None and self._about_own_request(
+            kernel_secrets, kernel_id, stream, outgoing_msg
+        ):
+            return
         if redactor is None:
             super().handle_outgoing_message(stream, outgoing_msg)  # type: ignore[misc]
             return
@@ -65,13 +119,34 @@ class RedactingConnectionMixin:
             if matcher is not None:
                 self._pass_on(matcher, stream, outgoing_msg)
                 return
-            if not self._may_show_output(outgoing_msg):
+            if not self._needs_matcher(outgoing_msg):
                 super().handle_outgoing_message(stream, outgoing_msg)  # type: ignore[misc]
                 return
             self._backlog = []
             # Held, so that the event loop's weak reference is not the only one.
             self._drainer = asyncio.ensure_future(self._drain())
         self._backlog.append((stream, outgoing_msg))
+
+    def _about_own_request(
+        self, kernel_secrets: KernelSecrets, kernel_id: str, stream: Any, msg_list: list[Any]
+    ) -> bool:
+        """Whether a message is the kernel's broadcast about one of the server's injection
+        requests: its status, or its code, which IRkernel echoes though the request is
+        silent, and which carries the values (base64-encoded)."""
+        sessions = kernel_secrets.own_sessions(kernel_id)
+        if not sessions:
+            return False
+        channel = stream if isinstance(stream, str) else getattr(stream, "channel", None)
+        if channel != "iopub":
+            return False  # replies go to the client that asked, and the server asked these
+        try:
+            # After the delimiter: signature, header, parent header, ...
+            parent = _as_bytes(msg_list[_delimiter_index(msg_list) + 3])
+        except Exception:
+            return False
+        # A session ID is 32 random hex digits: only a message about that session's requests
+        # holds it in its parent header.
+        return any(session in parent for session in sessions)
 
     async def _drain(self) -> None:
         """Pass on the waiting messages in order, compiling matchers off the event loop."""
@@ -80,7 +155,7 @@ class RedactingConnectionMixin:
         try:
             while backlog:
                 stream, outgoing_msg = backlog.pop(0)
-                redactor, kernel_id = self._redaction_target()
+                redactor, _, kernel_id = self._redaction_target()
                 if redactor is None:
                     super().handle_outgoing_message(stream, outgoing_msg)  # type: ignore[misc]
                     continue
@@ -110,7 +185,7 @@ class RedactingConnectionMixin:
             exc_info=True,
         )
 
-    def _may_show_output(self, msg_list: list[Any]) -> bool:
+    def _needs_matcher(self, msg_list: list[Any]) -> bool:
         """Whether a message is of a type that is redacted (or cannot be read: it may)."""
         try:
             parts = msg_list[_delimiter_index(msg_list) + 1 :]
@@ -133,16 +208,31 @@ class RedactingConnectionMixin:
         json_packed = session.packer in _JSON_PACKERS
         if not Redactor.wants(_msg_type(session, _as_bytes(parts[1]), json_packed)):
             return msg_list
-        packed = _as_bytes(parts[4])
-        if json_packed and not matcher.may_hold(packed):
+        signed = [_as_bytes(part) for part in parts[1:5]]
+        changed = False
+        # The content first, and the metadata (a display's, say), which the kernel fills too.
+        for index in (3, 2):
+            packed = signed[index]
+            if json_packed and not matcher.may_hold(packed):
+                continue
+            unpacked = session.unpack(packed)
+            redacted = matcher.redact_tree(unpacked)
+            if redacted is not unpacked:
+                signed[index] = session.pack(redacted)
+                changed = True
+        buffers = parts[5:]
+        if buffers:
+            buffers = [_as_bytes(buffer) for buffer in buffers]
+            for index, buffer in enumerate(buffers):
+                if matcher.finds(buffer):
+                    redacted_buffer = matcher.redact_bytes(buffer)
+                    if redacted_buffer is not buffer:
+                        buffers[index] = redacted_buffer
+                        changed = True
+        if not changed:
             return msg_list
-        content = session.unpack(packed)
-        redacted = matcher.redact_tree(content)
-        if redacted is content:
-            return msg_list
-        new_parts = [_as_bytes(part) for part in parts[1:4]] + [session.pack(redacted)]
-        signature = session.sign(new_parts)
-        return [*msg_list[: delim + 1], signature, *new_parts, *parts[5:]]
+        # Buffers are not signed.
+        return [*msg_list[: delim + 1], session.sign(signed), *signed, *buffers]
 
 
 _MSG_TYPE = re.compile(rb'"msg_type"\s*:\s*"([A-Za-z_]*)"')

@@ -2,22 +2,27 @@
 
 A `Redactor` turns the values of a kernel's secrets into one compiled matcher (an Aho-Corasick
 automaton, leftmost-longest) that finds, in one pass over a text, every value and the forms
-a value commonly takes on the way out of a program: base64 (standard and URL-safe, at any
-offset inside a longer base64 string), URL encoding (``quote``, ``quote_plus``) and string
-escapes (``repr``, JSON). Each match becomes ``[REDACTED:<name>]``.
+a value commonly takes on the way out of a program (`forms`): string escapes (Python's
+``repr`` and ``ascii``, of the text and of its UTF-8 bytes, and JSON), HTML escapes, URL
+encoding with either case of hex, and base64 (standard and URL-safe, at any offset inside a
+longer base64 string). Each match becomes ``[REDACTED:<name>]``.
 
 The matcher is built once per change of secrets, never once per message, and it does not
-scan once per secret. Where Hyperscan is installed, its SIMD literal matcher first screens a
-message's packed content, and only a message that may hold a value is decoded and given to
-the automaton.
+scan once per secret. Its cost is bounded whatever the values: the automaton holds the first
+`FORM_PREFIX` bytes of each form, and where those are found, the rest of the form is compared
+byte for byte, as far as the text agrees with it. Where Hyperscan is installed, its SIMD
+literal matcher first screens a message's packed content, and only a message that may hold a
+value is decoded and given to the automaton.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import importlib.util
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import quote, quote_plus
 
@@ -27,13 +32,22 @@ DEFAULT_MIN_LENGTH = 8
 """Shorter values are not redacted: they appear by chance in ordinary output, and hiding each
 place where they appear would reveal them."""
 
-OUTPUT_TYPES = frozenset(
-    {"stream", "display_data", "update_display_data", "execute_result", "error"}
+EXEMPT_TYPES = frozenset(
+    {
+        "status",
+        "kernel_info_reply",
+        "shutdown_reply",
+        "interrupt_reply",
+        "is_complete_reply",
+        "clear_output",
+    }
 )
-"""The IOPub messages that carry a kernel's output."""
-
-REPLY_TYPES = frozenset({"execute_reply", "inspect_reply"})
-"""Shell replies that can show a rendered value (a pager payload, an inspected variable)."""
+"""The only messages passed on without redaction: they carry nothing the kernel's code or
+data can put in them (an execution state, the kernel's own name and versions, an
+acknowledgement, whether a cell is complete, the instruction to clear an output). Every other
+message, of any type (outputs, replies, code echoed as ``execute_input``, comm messages of
+widgets, debugger replies and events, input prompts, history, completions, and types yet to
+come) is redacted."""
 
 SecretsFor = Callable[[str], Mapping[str, str]]
 """A kernel's current secrets by kernel ID, as ``{name: value}``. It is called for every output
@@ -58,31 +72,102 @@ def _base64_inner(data: bytes, offset: int, encode: Callable[[bytes], bytes]) ->
     return encoded[first:last].decode("ascii")
 
 
-def forms(value: str) -> set[str]:
-    """Every form of ``value`` that is redacted, the value itself included."""
-    data = value.encode("utf-8")
-    found = {
-        value,
-        quote(value),
-        quote(value, safe=""),
-        quote_plus(value),
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        repr(value)[1:-1],
-    }
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        for offset in range(3):
-            found.add(_base64_inner(data, offset, encode))
-    found.discard("")
+def _string_escapes(value: str) -> list[str]:
+    """``value`` as Python's ``repr`` and ``ascii`` write it inside a longer string, between
+    single quotes and (where it can be) between double quotes, and its UTF-8 bytes as the
+    ``repr`` of ``bytes`` writes them. Python picks the quotes from the whole string, so
+    both are possible whatever the value holds."""
+    found = []
+    data = value.encode("utf-8", "surrogatepass")
+    for write in (repr, ascii):
+        # Both quotes in the string: single quotes, a single quote escaped.
+        found.append(write("\"'" + value)[4:-1])
+        if '"' not in value:
+            # Only single quotes in the string: double quotes, nothing escaped.
+            found.append(write("'" + value)[2:-1])
+    found.append(repr(b"\"'" + data)[5:-1])
+    if b'"' not in data:
+        found.append(repr(b"'" + data)[3:-1])
     return found
 
 
-SCREEN_PREFIX = 256
+_HTML_SPECIAL = frozenset("&<>\"'")
+
+
+def _html_escapes(value: str) -> list[str]:
+    """``value`` HTML-escaped as Python's ``html.escape`` (with and without quotes), pandas'
+    ``to_html`` (``&``, ``<``, ``>`` only) and other templates (``&#39;``, ``&#34;``) write
+    it."""
+    if _HTML_SPECIAL.isdisjoint(value):
+        return []
+    quoted = html.escape(value)
+    return [
+        html.escape(value, quote=False),
+        quoted,
+        quoted.replace("&#x27;", "&#39;"),
+        quoted.replace("&#x27;", "&#39;").replace("&quot;", "&#34;"),
+    ]
+
+
+_QUOTERS: list[Callable[[bytes], str]] = [
+    quote,
+    lambda data: quote(data, safe=""),
+    quote_plus,
+]
+
+
+def _byte_tables(quoter: Callable[[bytes], str]) -> tuple[list[str], list[str]]:
+    """What ``quoter`` writes for each byte: as it writes it, and with its hex digits in lower
+    case. It quotes each byte on its own, so a table per byte quotes a value as it does, and
+    faster (``quote`` runs a Python loop per byte of a value that needs escapes)."""
+    upper = [quoter(bytes([byte])) for byte in range(256)]
+    return upper, [written.lower() if written.startswith("%") else written for written in upper]
+
+
+_BYTE_TABLES = [table for quoter in _QUOTERS for table in _byte_tables(quoter)]
+
+
+def _percent_encodings(value: str) -> list[str]:
+    """``value`` URL-encoded (``quote``, ``quote`` with ``safe=""``, ``quote_plus``), with
+    upper-case hex as Python writes it, and with lower-case hex as other programs do."""
+    data = value.encode("utf-8", "surrogatepass")
+    return ["".join(map(table.__getitem__, data)) for table in _BYTE_TABLES]
+
+
+def forms(value: str) -> list[str]:
+    """Every form of ``value`` that is redacted, the value itself first, without repeats."""
+    data = value.encode("utf-8", "surrogatepass")
+    found = [
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        *_string_escapes(value),
+        *_html_escapes(value),
+        *_percent_encodings(value),
+    ]
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for offset in range(3):
+            found.append(_base64_inner(data, offset, encode))
+    return [form for form in dict.fromkeys(found) if form]
+
+
+FORM_PREFIX = 256
+"""How many bytes of each form the automaton (and Hyperscan) search for: the cap on a value's
+patterns, which are at most this times its forms and their JSON-escaped variants (75 at most),
+under 20 KB however long the value. Where a pattern is found, the rest of a longer form is
+compared byte for byte (the value's whole forms are made when one of them is first found), so
+a value of 64 KiB costs the automaton what a value of 256 bytes does. What the cap leaves out:
+a piece of a long form that does not hold its first 256 bytes (the middle or the end of a long
+key) is not found."""
+
+SCREEN_PREFIX = FORM_PREFIX
 """How many bytes of each pattern Hyperscan screens for."""
 
-DFA_LIMIT = 64 * 1024
+
+DFA_LIMIT = 16 * 1024
 """Up to this many bytes of patterns, the automaton is a DFA: several times faster than an NFA,
-but its size grows with the patterns' (a few 64 KB values would need gigabytes)."""
+but slower to build, and more so than in proportion (for repetitive values, 0.2 s at 12 KB
+of patterns, 3 s at 50 KB, where the NFA takes milliseconds)."""
 
 
 JSON_ESCAPES = (b"\\u", b"\\/")
@@ -110,10 +195,10 @@ class _HyperscanScreen:
             _literals(hyperscan, JSON_ESCAPES),
         ]
 
-    def finds(self, data: bytes) -> bool:
+    def finds(self, data: bytes, escapes: bool = True) -> bool:
         # Returning True from the handler stops the scan at the first match.
         try:
-            for database in self._databases:
+            for database in self._databases if escapes else self._databases[:1]:
                 database.scan(data, match_event_handler=_stop_scan)
         except self._stop:
             return True
@@ -131,9 +216,9 @@ class _AutomatonScreen:
     def __init__(self, automaton: BytesAhoCorasick) -> None:
         self._automaton = automaton
 
-    def finds(self, data: bytes) -> bool:
+    def finds(self, data: bytes, escapes: bool = True) -> bool:
         return bool(
-            self._escapes.find_matches_as_indexes(data)
+            (escapes and self._escapes.find_matches_as_indexes(data))
             or self._automaton.find_matches_as_indexes(data)
         )
 
@@ -158,6 +243,17 @@ HAS_HYPERSCAN = importlib.util.find_spec("hyperscan") is not None
 """Whether hyperscan is installed (it has wheels for Linux x86-64 and macOS only)."""
 
 
+AUTOMATON_BYTES_PER_PATTERN_BYTE = 48
+"""About how much memory the automaton takes per byte of its patterns, at most (an NFA; the
+DFA, used below `DFA_LIMIT`, takes more per byte but is small by that limit). Measured by
+``bench/redaction_cost_bench.py``; it sizes the cache of matchers."""
+
+CACHE_BYTES = 64 * 1024 * 1024
+"""The matchers of sets of secrets that no kernel uses any more are kept, for kernels that
+come to hold the same again, up to this many bytes in all (`Matcher.size`), least recently
+used first out."""
+
+
 class Matcher:
     """One automaton over every form of every secret value, for one set of secrets.
 
@@ -173,29 +269,36 @@ class Matcher:
         *,
         engine: Engine = "auto",
     ) -> None:
-        replacements: dict[bytes, bytes] = {}
+        # Per pattern (a form's first FORM_PREFIX bytes): the secret's name, and the values
+        # that have a longer form starting with it.
+        entries: dict[bytes, tuple[str, list[str]]] = {}
         # Sorted so that two secrets with the same value always show the same name.
         for name, value in sorted(secrets.items()):
             if len(value) < min_length:
                 continue
-            shown = placeholder(name).encode()
-            for form in forms(value):
-                # A form as it sits inside a JSON string too, for the scan of packed content.
-                for variant in (
-                    form,
-                    json.dumps(form)[1:-1],
-                    json.dumps(form, ensure_ascii=False)[1:-1],
-                ):
-                    replacements.setdefault(variant.encode("utf-8", "surrogatepass"), shown)
-        self.patterns = sorted(replacements, key=len, reverse=True)
-        self._replacements = [replacements[pattern] for pattern in self.patterns]
+            # The forms of a value's beginning begin its forms (each form writes a character,
+            # or a byte, at a time): only those are needed to find them.
+            head = value[:_HEAD_CHARACTERS]
+            for variant in _variants(head):
+                entry = entries.setdefault(variant[:FORM_PREFIX], (name, []))
+                if (len(variant) > FORM_PREFIX or head != value) and value not in entry[1]:
+                    entry[1].append(value)
+        self.patterns = sorted(entries, key=len, reverse=True)
+        self._names = [entries[pattern][0] for pattern in self.patterns]
+        self._longer = [tuple(entries[pattern][1]) for pattern in self.patterns]
+        self._whole: dict[str, tuple[bytes, ...]] = {}
+        """Every variant of a long value, made when one is first found (`_reach`)."""
+        pattern_bytes = sum(map(len, self.patterns))
+        self._size = pattern_bytes * AUTOMATON_BYTES_PER_PATTERN_BYTE + sum(
+            len(value) for value in {value for longer in self._longer for value in longer}
+        )
         self._automaton = (
             BytesAhoCorasick(
                 self.patterns,
                 matchkind=MatchKind.LeftmostLongest,
                 implementation=(
                     Implementation.DFA
-                    if sum(map(len, self.patterns)) <= DFA_LIMIT
+                    if pattern_bytes <= DFA_LIMIT
                     else Implementation.ContiguousNFA
                 ),
             )
@@ -209,6 +312,12 @@ class Matcher:
 
     def __bool__(self) -> bool:
         return self._automaton is not None
+
+    @property
+    def size(self) -> int:
+        """About how many bytes of memory this matcher takes (its automaton, the long values
+        it refers to, and the forms of those it has found whole)."""
+        return self._size + sum(len(form) for whole in self._whole.values() for form in whole)
 
     def _choose_screen(
         self, automaton: BytesAhoCorasick, engine: Engine
@@ -225,19 +334,70 @@ class Matcher:
         """What tells whether a message may hold a secret: ``hyperscan`` or ``aho-corasick``."""
         return "hyperscan" if isinstance(self._screen, _HyperscanScreen) else "aho-corasick"
 
+    def find(self, data: bytes) -> Iterator[tuple[int, int, str]]:
+        """Where ``data`` holds a value in one of its forms: ``(start, end, name)``, in order,
+        leftmost first, the longest where several start at one place, never overlapping.
+
+        A form longer than `FORM_PREFIX` bytes is found by its beginning, then followed as
+        far as ``data`` agrees with it: all of it, or the part of a longer piece of the value
+        that is there (at least its first `FORM_PREFIX` bytes).
+        """
+        automaton = self._automaton
+        if automaton is None or len(data) < self._shortest:
+            return
+        view = memoryview(data)
+        offset = 0
+        while True:
+            resume = None
+            for index, start, end in automaton.find_matches_as_indexes(view[offset:]):
+                start, end = start + offset, end + offset
+                if self._longer[index]:
+                    reach = self._reach(index, data, start, end)
+                    if reach != end:
+                        # Matches the automaton found inside the longer form are part of it;
+                        # one that starts inside and ends beyond would hide what follows.
+                        resume = end = reach
+                yield start, end, self._names[index]
+                if resume is not None:
+                    break
+            if resume is None:
+                return
+            offset = resume
+
+    def _reach(self, index: int, data: bytes, start: int, end: int) -> int:
+        """Where the longest form starting with pattern ``index`` (found at ``start``) stops
+        agreeing with ``data``, at a character's edge; ``end`` if none goes further."""
+        pattern = self.patterns[index]
+        reach = end
+        for value in self._longer[index]:
+            whole = self._whole.get(value)
+            if whole is None:
+                whole = self._whole[value] = tuple(_variants(value))
+            for form in whole:
+                if form.startswith(pattern):
+                    reach = max(reach, start + _agreement(form, data, start))
+        # Never inside a UTF-8 character: a form cut short may differ from the text in the
+        # last byte of one (and a pattern of FORM_PREFIX bytes may end inside one).
+        while start < reach < len(data) and data[reach] & 0xC0 == 0x80:
+            reach -= 1
+        return reach
+
+    def finds(self, data: bytes) -> bool:
+        """Whether ``data`` (as bytes, not a packed document) holds a value in any form."""
+        if self._screen is None or len(data) < self._shortest:
+            return False
+        return self._screen.finds(data, escapes=False)
+
     def redact_bytes(self, data: bytes) -> bytes:
         """``data`` with every match replaced; the same object when nothing matched."""
-        if self._automaton is None or len(data) < self._shortest:
-            return data
-        matches = self._automaton.find_matches_as_indexes(data)
-        if not matches:
-            return data
         parts: list[bytes] = []
         position = 0
-        for index, start, end in matches:
+        for start, end, name in self.find(data):
             parts.append(data[position:start])
-            parts.append(self._replacements[index])
+            parts.append(placeholder(name).encode())
             position = end
+        if not parts:
+            return data
         parts.append(data[position:])
         return b"".join(parts)
 
@@ -288,6 +448,42 @@ class Matcher:
         return self._screen.finds(packed_json)
 
 
+_HEAD_CHARACTERS = FORM_PREFIX + 4
+"""How much of a value makes every form's first `FORM_PREFIX` bytes: each form writes at least
+a byte per character, and base64 (whose edges are dropped) 4 characters per 3 bytes."""
+
+
+def _variants(value: str) -> Iterator[bytes]:
+    """Every form of ``value``, as it is and as it sits inside a JSON string (for the scan of
+    packed content), in UTF-8, without repeats."""
+    seen: set[bytes] = set()
+    for form in forms(value):
+        for variant in (
+            form,
+            json.dumps(form)[1:-1],
+            json.dumps(form, ensure_ascii=False)[1:-1],
+        ):
+            data = variant.encode("utf-8", "surrogatepass")
+            if data not in seen:
+                seen.add(data)
+                yield data
+
+
+def _agreement(form: bytes, data: bytes, start: int) -> int:
+    """How many bytes of ``form`` ``data`` holds from ``start`` on (the longest common
+    prefix), found by halving: a few comparisons of whole slices, never a loop per byte."""
+    if data[start : start + len(form)] == form:
+        return len(form)
+    low, high = 0, min(len(form), len(data) - start)  # agrees up to low; not up to high + 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if data[start : start + middle] == form[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 class Redactor:
     """Redacts kernel messages with the current secrets of each kernel.
 
@@ -298,12 +494,26 @@ class Redactor:
     when it must first `matcher` in a thread, off the event loop.
     """
 
-    def __init__(self, secrets_for: SecretsFor, min_length: int = DEFAULT_MIN_LENGTH) -> None:
+    def __init__(
+        self,
+        secrets_for: SecretsFor,
+        min_length: int = DEFAULT_MIN_LENGTH,
+        *,
+        cache_bytes: int = CACHE_BYTES,
+    ) -> None:
         self.secrets_for = secrets_for
         self.min_length = min_length
+        self.cache_bytes = cache_bytes
         self._last: dict[str, tuple[Mapping[str, str], Matcher]] = {}
         """Per kernel: the secrets of its last message, and their matcher."""
-        self._compiled: dict[frozenset[tuple[str, str]], Matcher] = {}
+        self._compiled: OrderedDict[frozenset[tuple[str, str]], Matcher] = OrderedDict()
+        """The compiled matchers, least recently compiled or used first."""
+
+    @property
+    def cached_bytes(self) -> int:
+        """The sizes of the cached matchers, added up (a matcher grows a little when it first
+        finds a long value whole)."""
+        return sum(matcher.size for matcher in self._compiled.values())
 
     def ready(self, kernel_id: str) -> Matcher | None:
         """The matcher of a kernel's current secrets if it is compiled; None otherwise."""
@@ -316,8 +526,10 @@ class Redactor:
                 # Kept, so that the next message is known unchanged by identity alone.
                 self._last[kernel_id] = (secrets, last[1])
                 return last[1]
-        matcher = self._compiled.get(self._key(secrets))
+        key = self._key(secrets)
+        matcher = self._compiled.get(key)
         if matcher is not None:
+            self._compiled.move_to_end(key)
             self._last[kernel_id] = (secrets, matcher)
         return matcher
 
@@ -328,14 +540,20 @@ class Redactor:
         matcher = self._compiled.get(key)
         if matcher is None:
             matcher = Matcher(secrets, self.min_length)
-            # Old sets of secrets are dropped wholesale; kernels usually share a few.
-            if len(self._compiled) >= 64:
-                self._compiled.clear()
-            self._compiled[key] = matcher
+            self._cache(key, matcher)
+        else:
+            self._compiled.move_to_end(key)
         if len(self._last) >= 1024:
             self._last.clear()
         self._last[kernel_id] = (secrets, matcher)
         return matcher
+
+    def _cache(self, key: frozenset[tuple[str, str]], matcher: Matcher) -> None:
+        """Keep a new matcher, dropping the least recently used ones past `cache_bytes`
+        (the new one stays, whatever its size: a kernel needs it)."""
+        self._compiled[key] = matcher
+        while self.cached_bytes > self.cache_bytes and len(self._compiled) > 1:
+            self._compiled.popitem(last=False)
 
     def _key(self, secrets: Mapping[str, str]) -> frozenset[tuple[str, str]]:
         # Only what the matcher holds: a change of a value too short to redact compiles
@@ -344,5 +562,5 @@ class Redactor:
 
     @staticmethod
     def wants(msg_type: str) -> bool:
-        """Whether messages of this type are redacted."""
-        return msg_type in OUTPUT_TYPES or msg_type in REPLY_TYPES
+        """Whether messages of this type are redacted: every type but `EXEMPT_TYPES`."""
+        return msg_type not in EXEMPT_TYPES

@@ -45,6 +45,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "jupyterlab_secrets.cli.import_env.ImportApp",
         "Create or update secrets from a .env file.",
     ),
+    "scan": (
+        "jupyterlab_secrets.cli.scan.ScanApp",
+        "Find the project's secret values in files and notebooks; prints names, never values.",
+    ),
     "audit": (
         "jupyterlab_secrets.cli.audit.AuditApp",
         "Print the audit log (never a value); --verify checks its chain.",

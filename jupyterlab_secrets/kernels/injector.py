@@ -9,6 +9,9 @@ Two mechanisms, one per moment in a kernel's life:
   no request can overtake them. jupyter_client replays the last launch's arguments on a
   restart, so the names added last time are taken out (or given back their value from
   before) and the current environment is added again: a deleted or renamed secret is gone.
+  Values that do not fit in a process environment (`launch_room`) are set by a silent
+  request in the post-start step, which the start (and so the REST answer that names the
+  kernel) waits for; meanwhile the kernel websockets hold what clients send it (`gate`).
 - **While it runs.** `KernelSecrets` polls the store's change marker once per server. When
   the environment changed, every kernel whose secrets differ gets one silent
   ``execute_request`` from a server-side kernel client, then an empty one, so IPython's
@@ -16,7 +19,9 @@ Two mechanisms, one per moment in a kernel's life:
   the cell is done: requests on its shell channel run in order.
 
 Values never reach a log or an error message. The code sent to a kernel carries them
-base64-encoded (see `languages`).
+base64-encoded (see `languages`), and what the kernel broadcasts about these requests (their
+status, and the code itself, which IRkernel echoes even for a silent request) never reaches a
+client: the kernel websockets drop every message whose parent is one of them (`own_sessions`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
@@ -58,6 +64,63 @@ _log = logging.getLogger(__name__)
 
 _NOTHING: Mapping[str, str] = MappingProxyType({})
 
+ENV_STRING_LIMIT = 128 * 1024
+"""The most bytes one ``NAME=value`` string of a process environment may take (Linux's
+``MAX_ARG_STRLEN``, with its terminating NUL)."""
+
+ARGV_ALLOWANCE = 64 * 1024
+"""What a kernel's command line may take, counted out of the environment's room."""
+
+START_TIMEOUT = 60.0
+"""How long a start waits for the kernel to take the values that did not fit in its
+environment (jupyter_server waits as long for a new kernel's first answer)."""
+
+_SESSIONS_KEPT = 4
+"""How many of the server's own kernel clients (one per launch) are remembered per kernel,
+so that what a kernel sends late about an earlier one's request is still recognised."""
+
+
+def _arg_max() -> int:
+    """The system's room for a new process's arguments and environment together."""
+    if sys.platform == "win32":
+        return 32 * 1024  # an environment block of 32,767 characters
+    try:
+        return int(os.sysconf("SC_ARG_MAX"))
+    except (AttributeError, ValueError, OSError):
+        return 256 * 1024
+
+
+def _entry_bytes(name: str, value: str) -> int:
+    """What ``NAME=value`` takes in a process environment: its bytes, its NUL, its pointer."""
+    return len(os.fsencode(name)) + len(os.fsencode(value)) + 2 + 8
+
+
+def launch_room(environment: Mapping[str, str]) -> int:
+    """How many bytes of secrets a kernel launched with ``environment`` (without them) can take
+    in its process environment: half of what the system allows for arguments and environment,
+    less what ``environment`` and a command line take. The other half is left to what the
+    kernel's own programs add (a wrapper script, a ``!command`` with many arguments)."""
+    used = sum(_entry_bytes(name, value) for name, value in environment.items())
+    return _arg_max() // 2 - used - ARGV_ALLOWANCE
+
+
+def fit_launch(
+    environment: Mapping[str, str], names: list[str], room: int
+) -> tuple[list[str], list[str]]:
+    """The names whose values go in the process environment, and those that do not fit (set
+    right after the start instead), each sorted. The smallest values go first, so that as many
+    as can be are there from the first instruction."""
+    fits: list[str] = []
+    later: list[str] = []
+    for name in sorted(names, key=lambda n: (_entry_bytes(n, environment[n]), n)):
+        size = _entry_bytes(name, environment[name])
+        if size - 8 <= ENV_STRING_LIMIT and size <= room:
+            fits.append(name)
+            room -= size
+        else:
+            later.append(name)
+    return sorted(fits), sorted(later)
+
 
 @dataclass(frozen=True)
 class KernelStatus:
@@ -84,14 +147,20 @@ class _Kernel:
     held: dict[str, str] = field(default_factory=dict)
     """The secrets the kernel holds (those it was last given)."""
     added: dict[str, str | None] = field(default_factory=dict)
-    """The names the last launch added to the process environment, each with the value it
-    replaced (None: there was none)."""
+    """The names the last launch set in the process environment (or left out of it, for
+    values that did not fit), each with the value it replaced (None: there was none)."""
     state: State = "pending"
     names: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     message: str | None = None
     launches: int = 0
     launching: bool = True
+    deferred: list[str] = field(default_factory=list)
+    """The names the last launch could not fit in the process environment."""
+    gate: asyncio.Future[None] | None = None
+    """Set while clients must wait: from a (re)start until the kernel holds every secret."""
+    sessions: list[bytes] = field(default_factory=list)
+    """The session IDs of the server's own clients of this kernel, newest last."""
     client: Any = None
     waiter: asyncio.Future[Any] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -180,6 +249,20 @@ class KernelSecrets:
         kernel = self._kernels.get(kernel_id)
         return kernel.held_view() if kernel is not None else _NOTHING
 
+    def own_sessions(self, kernel_id: str) -> list[bytes]:
+        """The session IDs of the server's own requests to a kernel (the injection's): the
+        kernel websockets drop what the kernel broadcasts about them."""
+        kernel = self._kernels.get(kernel_id)
+        return kernel.sessions if kernel is not None else []
+
+    def gate(self, kernel_id: str) -> asyncio.Future[None] | None:
+        """What a kernel's clients must wait for before their messages reach it: set from a
+        start or restart until the kernel holds every secret; None when they need not wait."""
+        kernel = self._kernels.get(kernel_id)
+        if kernel is None or kernel.gate is None or kernel.gate.done():
+            return None
+        return kernel.gate
+
     def notify_changed(self) -> None:
         """Say that the environment may have changed: check now rather than at the next poll.
 
@@ -220,6 +303,7 @@ class KernelSecrets:
             await asyncio.gather(*tasks, return_exceptions=True)
         for kernel in self._kernels.values():
             self._close_client(kernel)
+            self._open_gate(kernel)
 
     # -- the kernel manager's side ---------------------------------------------------------
 
@@ -232,6 +316,8 @@ class KernelSecrets:
         kernel = self._track(manager)
         kernel.launches += 1
         kernel.launching = True
+        kernel.deferred = []
+        self._close_gate(kernel)
         self._cancel_request(kernel)
         self._close_client(kernel)
         launch = dict(os.environ if env is None else env)
@@ -261,11 +347,17 @@ class KernelSecrets:
             return launch
         names, skipped = kernel.language.partition(environment)
         for name in names:
-            kernel.added[name] = launch.get(name)
+            # Replaced by the secret (or, for a value that does not fit, by nothing until
+            # it is set), and given back at the next launch.
+            kernel.added[name] = launch.pop(name, None)
+        launched, kernel.deferred = fit_launch(environment, names, launch_room(launch))
+        for name in launched:
             launch[name] = environment[name]
-        launch[NAMES_VARIABLE] = ",".join(names)
+        launch[NAMES_VARIABLE] = ",".join(launched)
+        # All of them, for redaction: the others are set before any client's request runs.
         kernel.held = {name: environment[name] for name in names}
-        kernel.state, kernel.names, kernel.skipped, kernel.message = "loaded", names, skipped, None
+        kernel.state = "pending" if kernel.deferred else "loaded"
+        kernel.names, kernel.skipped, kernel.message = names, skipped, None
         return launch
 
     def startup_arguments(self, manager: ServerKernelManager) -> list[str]:
@@ -276,13 +368,48 @@ class KernelSecrets:
             return []
         return [f"--IPKernelApp.exec_lines={python_startup_line()}"]
 
-    def launched(self, manager: ServerKernelManager) -> None:
-        """The kernel process runs: a change read while it was starting goes to it now."""
+    async def launched(self, manager: ServerKernelManager) -> None:
+        """The kernel process runs: the values that did not fit in its environment are set
+        now, before the start is over (so before any client's request); a change read while
+        it was starting goes to it too. Never raises: a kernel always starts."""
         kernel = self._kernels.get(manager.kernel_id or "")
         if kernel is None:
             return
         kernel.launching = False
+        if kernel.deferred:
+            await self._inject_deferred(kernel)
+        self._open_gate(kernel)
         self._schedule(kernel)
+
+    async def _inject_deferred(self, kernel: _Kernel) -> None:
+        count = len(kernel.deferred)
+        try:
+            await asyncio.wait_for(self._inject(kernel, force=True), START_TIMEOUT)
+        except Exception as error:
+            # The type only: a message might quote a value.
+            self.log.warning(
+                "jupyterlab_secrets could not set the secrets of kernel %s after its start: %s",
+                kernel.kernel_id,
+                type(error).__name__,
+            )
+            kernel.state = "error"
+            kernel.message = (
+                f"{count} secret(s) too large for the kernel's environment could not be set "
+                "after its start. Check that it runs, then reload."
+            )
+
+    def hold(self, manager: ServerKernelManager) -> None:
+        """A restart begins: clients' messages wait until the kernel runs and holds every
+        secret (`release` ends it, whatever happened)."""
+        kernel = self._kernels.get(manager.kernel_id or "")
+        if kernel is not None:
+            self._close_gate(kernel)
+
+    def release(self, manager: ServerKernelManager) -> None:
+        """A start or restart is over, done or failed: clients' messages go on."""
+        kernel = self._kernels.get(manager.kernel_id or "")
+        if kernel is not None:
+            self._open_gate(kernel)
 
     def forget(self, kernel_id: str) -> None:
         """The kernel was shut down."""
@@ -290,6 +417,7 @@ class KernelSecrets:
         if kernel is not None:
             self._cancel_request(kernel)
             self._close_client(kernel)
+            self._open_gate(kernel)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -309,6 +437,15 @@ class KernelSecrets:
             )
             self._kernels[kernel_id] = kernel
         return kernel
+
+    def _close_gate(self, kernel: _Kernel) -> None:
+        if kernel.gate is None or kernel.gate.done():
+            kernel.gate = asyncio.get_running_loop().create_future()
+
+    def _open_gate(self, kernel: _Kernel) -> None:
+        gate, kernel.gate = kernel.gate, None
+        if gate is not None and not gate.done():
+            gate.set_result(None)
 
     def _set_unsupported(self, kernel: _Kernel, environment: Mapping[str, str]) -> None:
         kernel.state, kernel.names = "unsupported", []
@@ -429,6 +566,9 @@ class KernelSecrets:
         kernel.waiter = waiter
         try:
             await asyncio.wait({waiter})
+        except asyncio.CancelledError:
+            waiter.cancel()
+            raise
         finally:
             if kernel.waiter is waiter:
                 kernel.waiter = None
@@ -466,6 +606,7 @@ class KernelSecrets:
             client = manager.client(session=session)
             client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
             kernel.client = client
+            kernel.sessions = [*kernel.sessions, session.session.encode()][-_SESSIONS_KEPT:]
         return kernel.client
 
     def _cancel_request(self, kernel: _Kernel) -> None:
@@ -546,7 +687,27 @@ class SecretsKernelManager(ServerKernelManager):
         await super()._async_post_start_kernel(**kw)
         secrets = injector_for(self.parent)
         if secrets is not None:
-            secrets.launched(self)
+            await secrets.launched(self)
+
+    async def start_kernel(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().start_kernel(*args, **kwargs)
+        finally:
+            secrets = injector_for(self.parent)
+            if secrets is not None:
+                secrets.release(self)
+
+    async def restart_kernel(self, *args: Any, **kwargs: Any) -> Any:
+        secrets = injector_for(self.parent)
+        if secrets is not None:
+            # Messages a client sends meanwhile would reach the new process before the
+            # values that do not fit in its environment: they wait in the websocket.
+            secrets.hold(self)
+        try:
+            return await super().restart_kernel(*args, **kwargs)
+        finally:
+            if secrets is not None:
+                secrets.release(self)
 
     async def shutdown_kernel(self, *args: Any, **kwargs: Any) -> None:
         try:

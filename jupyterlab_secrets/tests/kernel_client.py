@@ -1,6 +1,7 @@
 """A kernel websocket client, as any client (JupyterLab, VS Code, nbclient) talks to the server.
 
-It speaks both protocols: the JSON one and ``v1.kernel.websocket.jupyter.org``.
+It speaks both protocols: the JSON one and ``v1.kernel.websocket.jupyter.org``. The fixture
+`connect` starts a kernel through the REST API and opens a websocket to it.
 """
 
 from __future__ import annotations
@@ -8,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import shutil
 import sys
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_server.services.kernels.connection.base import (
+    deserialize_binary_message,
     deserialize_msg_from_ws_v1,
     serialize_msg_to_ws_v1,
 )
@@ -124,7 +129,12 @@ class KernelClient:
                 "metadata": metadata,
                 "content": content,
                 "msg_type": header["msg_type"],
+                "buffers": list(parts[4:]),
             }
+        elif isinstance(raw, bytes):
+            # A message with binary buffers (a widget's, say) comes as one binary frame.
+            msg = deserialize_binary_message(raw)
+            channel = msg["channel"]
         else:
             msg = json.loads(raw)
             channel = msg["channel"]
@@ -133,21 +143,33 @@ class KernelClient:
         self.received.append(received)
         return received
 
-    async def execute(self, code: str, timeout: float = 60) -> list[Received]:
+    async def execute(self, code: str, timeout: float = 60, **options: Any) -> list[Received]:
         """Run code; the IOPub messages it caused and its reply, once the kernel is idle."""
-        request = self._message(
-            "execute_request",
-            {
-                "code": code,
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": False,
-            },
-        )
-        self.send("shell", request)
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+            **options,
+        }
+        return await self.request("shell", "execute_request", content, timeout)
+
+    async def request(
+        self,
+        channel: str,
+        msg_type: str,
+        content: dict[str, Any],
+        timeout: float = 60,
+        answer: str | None = None,
+    ) -> list[Received]:
+        """Send a request; the messages it caused (its reply, what it broadcast, an input
+        request, answered with ``answer``), once it was answered and the kernel is idle."""
+        request = self._message(msg_type, content)
+        self.send(channel, request)
         msg_id = request["header"]["msg_id"]
+        reply_type = msg_type.replace("_request", "_reply")
         replies: list[Received] = []
         idle = replied = False
 
@@ -158,11 +180,15 @@ class KernelClient:
                 if received.msg["parent_header"].get("msg_id") != msg_id:
                     continue
                 replies.append(received)
-                msg_type = received.msg["header"]["msg_type"]
-                if msg_type == "execute_reply":
+                kind = received.msg["header"]["msg_type"]
+                if kind == reply_type:
                     replied = True
-                elif msg_type == "status" and received.msg["content"]["execution_state"] == "idle":
+                elif kind == "status" and received.msg["content"]["execution_state"] == "idle":
                     idle = True
+                elif kind == "input_request":
+                    reply = self._message("input_reply", {"value": answer or ""})
+                    reply["parent_header"] = received.msg["header"]
+                    self.send("stdin", reply)
 
         await asyncio.wait_for(collect(), timeout)
         return replies
@@ -198,3 +224,36 @@ def text_of(replies: list[Received]) -> str:
         for field in shown
         for text in strings(output.get(field))
     )
+
+
+Connect = Callable[..., Awaitable[KernelClient]]
+
+
+@pytest.fixture
+def kernel_names(jp_data_dir: Path) -> list[str]:
+    """The kernels the test server can start: ipykernel, bash_kernel and IRkernel."""
+    return install_kernelspecs(jp_data_dir)
+
+
+@pytest.fixture
+def connect(jp_fetch: Any, jp_ws_fetch: Any, kernel_names: list[str]) -> Iterator[Connect]:
+    """Start a kernel and open a websocket to it: ``await connect("python3", V1)``.
+
+    The server shuts its kernels down when it stops.
+    """
+    clients: list[KernelClient] = []
+
+    async def start(name: str = "python3", protocol: str = JSON_PROTOCOL) -> KernelClient:
+        if name not in kernel_names:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"The {name} kernel is not installed: install IRkernel for R.")
+            pytest.skip(f"The {name} kernel is not installed (R with IRkernel is missing).")
+        reply = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": name}))
+        kernel_id = json.loads(reply.body)["id"]
+        client = await KernelClient.open(jp_ws_fetch, kernel_id, protocol)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.close()

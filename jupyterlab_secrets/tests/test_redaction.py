@@ -11,51 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
 import os
+import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
 
 from .conftest import Api
-from .kernel_client import JSON_PROTOCOL, V1, KernelClient, install_kernelspecs, text_of
+from .kernel_client import JSON_PROTOCOL, V1, Connect, KernelClient, Received, strings, text_of
 from .kernels_helpers import wait_until
-
-Connect = Callable[..., Awaitable[KernelClient]]
-
-
-@pytest.fixture
-def kernel_names(jp_data_dir: Path) -> list[str]:
-    """The kernels the test server can start: ipykernel, bash_kernel and IRkernel."""
-    return install_kernelspecs(jp_data_dir)
-
-
-@pytest.fixture
-def connect(jp_fetch: Any, jp_ws_fetch: Any, kernel_names: list[str]) -> Iterator[Connect]:
-    """Start a kernel and open a websocket to it: ``await connect("python3", V1)``.
-
-    The server shuts its kernels down when it stops.
-    """
-    clients: list[KernelClient] = []
-
-    async def start(name: str = "python3", protocol: str = JSON_PROTOCOL) -> KernelClient:
-        if name not in kernel_names:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"The {name} kernel is not installed: install IRkernel for R.")
-            pytest.skip(f"The {name} kernel is not installed (R with IRkernel is missing).")
-        reply = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": name}))
-        kernel_id = json.loads(reply.body)["id"]
-        client = await KernelClient.open(jp_ws_fetch, kernel_id, protocol)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.close()
 
 
 @pytest.fixture
@@ -114,11 +82,44 @@ def all_forms(value: str) -> list[bytes]:
     return [form.encode() for form in forms]
 
 
+def lower_hex(quoted: str) -> str:
+    """URL encoding with lower-case hex digits, as other programs than Python write it."""
+    return re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quoted)
+
+
+def shown_forms(value: str) -> list[str]:
+    """Every form of the value as a client would read it, decoded from the message: escaped
+    for HTML, Python and JSON, URL-encoded in either case of hex, and in base64."""
+    data = value.encode()
+    escaped = html.escape(value)
+    return [
+        value,
+        escaped,
+        html.escape(value, quote=False),
+        escaped.replace("&#x27;", "&#39;"),
+        repr(value)[1:-1],
+        ascii(value)[1:-1],
+        repr(data)[2:-1],
+        json.dumps(value)[1:-1],
+        quote(value, safe=""),
+        lower_hex(quote(value, safe="")),
+        lower_hex(quote_plus(value)),
+        base64.b64encode(data).decode().rstrip("="),
+        base64.urlsafe_b64encode(data).decode().rstrip("="),
+    ]
+
+
 def assert_never_received(client: KernelClient, value: str) -> None:
-    """No frame the client received, of any message, holds the value in any form."""
+    """No frame the client received, of any message, holds the value in any form: neither
+    as sent, nor in any string of the message once decoded."""
+    shown = shown_forms(value)
     for received in client.received:
+        where = (received.channel, received.msg["header"])
         for form in all_forms(value):
-            assert form not in received.raw, (received.channel, received.msg["header"])
+            assert form not in received.raw, where
+        for text in strings(received.msg):
+            for form in shown:
+                assert form not in text, where
 
 
 @pytest.mark.parametrize("protocol", [JSON_PROTOCOL, V1])
@@ -363,3 +364,160 @@ async def test_outputs_wait_for_new_secrets_in_order_and_a_status_does_not(
     assert [message.msg["header"]["msg_id"] for message in received] == sent
     assert received[1].msg["content"]["text"] == "the value: [REDACTED:late]\n"
     assert_never_received(client, value)
+
+
+def tricky_value() -> str:
+    """A value that every form changes: quotes of both kinds, HTML, URL and control
+    characters, and non-ASCII text."""
+    return 'it\'s "q" <b>&amp; p@ss/w%rd+ \u00fcn\u00efc\u00f6de\x01-' + new_value()
+
+
+@pytest.mark.parametrize("protocol", [JSON_PROTOCOL, V1])
+async def test_every_form_a_program_prints_is_redacted(
+    api: Api, connect: Connect, protocol: str
+) -> None:
+    # Given a secret whose value every form changes, in a Python kernel
+    value = tricky_value()
+    await create_secret(api, "password", value)
+    client = await connect("python3", protocol)
+    await client.execute(python_setenv("password", value))
+    # When cells print it in each form programs write it in: HTML (as IPython's HTML display
+    # and pandas' to_html escape it), URL-encoded with either case of hex, Python's repr
+    # and ascii (of the text, of a dict, of the bytes), JSON, base64
+    code = """
+import base64, html, json, re
+from urllib.parse import quote, quote_plus
+from IPython.display import HTML, display
+v = os.environ['password']
+lower = lambda s: re.sub('%[0-9A-F]{2}', lambda m: m.group().lower(), s)
+print(html.escape(v))
+print(html.escape(v, quote=False))
+print(html.escape(v).replace('&#x27;', '&#39;'))
+display(HTML('<table><td>' + html.escape(v, quote=False) + '</td></table>'))
+print(quote(v), quote(v, safe=''), quote_plus(v))
+print(lower(quote(v)), lower(quote(v, safe='')), lower(quote_plus(v)))
+print(repr(v), ascii(v), repr({'password': v}), repr(('x"', v)))
+print(v.encode(), repr(b"x'" + v.encode()))
+print(json.dumps(v), json.dumps({'v': v}, ensure_ascii=False))
+print(base64.b64encode(v.encode()).decode(), base64.urlsafe_b64encode(b'a' + v.encode()))
+{'v': v}
+"""
+    replies = await client.execute(code)
+    text = text_of(replies)
+    # Then each one shows the placeholder, and the value is in no form anywhere
+    assert text.count("[REDACTED:password]") >= 20, text
+    assert_never_received(client, value)
+
+
+def _of_type(replies: list[Received], msg_type: str) -> list[dict[str, Any]]:
+    return [r.msg for r in replies if r.msg["header"]["msg_type"] == msg_type]
+
+
+@pytest.mark.parametrize("protocol", [JSON_PROTOCOL, V1])
+async def test_every_message_type_is_redacted(api: Api, connect: Connect, protocol: str) -> None:
+    # Given a secret in a Python kernel
+    value = new_value()
+    await create_secret(api, "api-key", value)
+    client = await connect("python3", protocol)
+    await client.execute(python_setenv("api-key", value))
+
+    # When a cell holding the value as text runs (echoed to clients as execute_input),
+    # asks for it in a user expression (execute_reply), and opens a comm (a widget) with it
+    # in its data, its metadata and a binary buffer, then sends it a message
+    code = (
+        f"typed = {value!r}\n"
+        "from ipykernel.comm import Comm\n"
+        "from IPython.display import display\n"
+        "comm = Comm(target_name='jupyterlab-secrets-test', data={'value': typed},\n"
+        "            metadata={'note': typed}, buffers=[typed.encode()])\n"
+        "comm.send({'again': typed}, buffers=[b'<' + typed.encode() + b'>'])\n"
+        "display({'text/plain': 'shown'}, metadata={'note': typed}, raw=True)\n"
+    )
+    executed = await client.execute(code, user_expressions={"key": "os.environ['api-key']"})
+    # And a client asks for the history (history_reply), for the value as an input prompt
+    # (input_request), and the debugger for the variable (debug_reply, the Variables panel)
+    history = await client.request(
+        "shell",
+        "history_request",
+        {"output": False, "raw": True, "hist_access_type": "tail", "n": 10},
+    )
+    prompted = await client.execute(
+        "answer = input('Password ' + os.environ['api-key'] + ': ')", allow_stdin=True
+    )
+    debugged = await client.request(
+        "control",
+        "debug_request",
+        {
+            "type": "request",
+            "seq": 1,
+            "command": "richInspectVariables",
+            "arguments": {"variableName": "typed"},
+        },
+    )
+    variables = await client.request(
+        "control",
+        "debug_request",
+        {"type": "request", "seq": 2, "command": "inspectVariables", "arguments": {}},
+    )
+
+    # Then each of these messages arrived with the placeholder where the value was
+    placeholder = "[REDACTED:api-key]"
+    (echo,) = _of_type(executed, "execute_input")
+    assert f"typed = '{placeholder}'" in echo["content"]["code"]
+    (reply,) = _of_type(executed, "execute_reply")
+    assert reply["content"]["user_expressions"]["key"]["data"]["text/plain"] == f"'{placeholder}'"
+    (opened,) = _of_type(executed, "comm_open")
+    assert opened["content"]["data"] == {"value": placeholder}
+    assert opened["metadata"] == {"note": placeholder}
+    (sent,) = _of_type(executed, "comm_msg")
+    assert sent["content"]["data"] == {"again": placeholder}
+    assert [bytes(buffer) for buffer in sent["buffers"]] == [f"<{placeholder}>".encode()]
+    (displayed,) = _of_type(executed, "display_data")
+    assert displayed["content"]["metadata"] == {"note": placeholder}
+    (past,) = _of_type(history, "history_reply")
+    assert any(f"typed = '{placeholder}'" in entry[2] for entry in past["content"]["history"])
+    (prompt,) = _of_type(prompted, "input_request")
+    assert prompt["content"]["prompt"] == f"Password {placeholder}: "
+    (rich,) = _of_type(debugged, "debug_reply")
+    assert rich["content"]["body"]["data"]["text/plain"] == f"'{placeholder}'"
+    (listed,) = _of_type(variables, "debug_reply")
+    shown = {v["name"]: v["value"] for v in listed["content"]["body"]["variables"]}
+    assert shown["typed"] == f"'{placeholder}'"
+    # And no frame held the value in any form, in a buffer neither
+    assert_never_received(client, value)
+
+
+@pytest.mark.parametrize("kernel", ["python3", "bash", "ir"])
+async def test_injection_requests_never_reach_clients(
+    api: Api, connect: Connect, kernel: str
+) -> None:
+    # Given a client connected to a running kernel
+    client = await connect(kernel, V1)
+    await client.execute("1" if kernel != "bash" else "true")
+    # When secrets are created, one too short to be redacted, and the server injects them
+    # (IRkernel echoes the code of every request, silent ones too, and the code holds the
+    # values in base64)
+    short, long = "Ab1-x", new_value()
+    await create_secret(api, "SHORT_ONE", short)
+    await create_secret(api, "LONG_ONE", long)
+    await until_held(api, client.kernel_id, "SHORT_ONE")
+    await until_held(api, client.kernel_id, "LONG_ONE")
+    await client.execute("1" if kernel != "bash" else "true")
+    # Then the client received nothing about the server's requests: no echo of their code,
+    # no status; and neither value, in any form
+    about_injection = [
+        r.msg["header"]["msg_type"]
+        for r in client.received
+        if r.msg["parent_header"].get("username") == "jupyterlab_secrets"
+    ]
+    assert about_injection == []
+    assert not [
+        r
+        for r in client.received
+        if r.msg["header"]["msg_type"] == "execute_input"
+        and r.msg["parent_header"].get("session") != client.session
+    ]
+    for value in (short, long):
+        encoded = base64.b64encode(value.encode()).decode().rstrip("=")
+        assert not [r for r in client.received if encoded.encode() in r.raw]
+    assert_never_received(client, long)

@@ -7,10 +7,12 @@ corner cases that are slow to reach through a kernel.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import platform
 import random
+import re
 import sys
 from types import MappingProxyType
 from urllib.parse import quote, quote_plus
@@ -18,7 +20,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from jupyter_client.session import json_packer
 
-from jupyterlab_secrets.redaction import HAS_HYPERSCAN, Matcher, Redactor
+from jupyterlab_secrets.redaction import FORM_PREFIX, HAS_HYPERSCAN, Matcher, Redactor
 
 ENGINES = ["aho-corasick", "hyperscan"]
 
@@ -171,3 +173,137 @@ def test_each_screen_finds_every_value_of_many_and_every_escape() -> None:
                 assert matcher.may_hold(json_packer({"text": f"log line {value} end"}))
             for escape in ("\\u0041", "\\/"):
                 assert matcher.may_hold(f'{{"text": "{escape} and more, long enough"}}'.encode())
+
+
+FORMED = [
+    'it\'s a "quoted" <b>&amp</b> p@ss/w%rd+',
+    "\u00fcn\u00efc\u00f6de 'single' only \u2603 & more",
+    'tab\tnew\nline\x01\x1f ctl "dq" only',
+]
+
+
+def _shown_forms(value: str) -> dict[str, str]:
+    """The value as programs commonly print it, each inside a longer text the way the program
+    writes it (so Python's choice of quotes depends on the whole string)."""
+    data = value.encode()
+    escaped = html.escape(value)
+    return {
+        "html": escaped,
+        "html, no quotes (pandas' to_html)": html.escape(value, quote=False),
+        "html, &#39;": escaped.replace("&#x27;", "&#39;"),
+        "html, &#34; and &#39;": escaped.replace("&#x27;", "&#39;").replace("&quot;", "&#34;"),
+        "quote": quote(value),
+        "quote, lower-case hex": re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(value)),
+        "quote safe=''": quote(value, safe=""),
+        "quote_plus, lower-case hex": re.sub(
+            "%[0-9A-F]{2}", lambda m: m.group().lower(), quote_plus(value)
+        ),
+        "repr in a text with both quotes": repr("x'\"" + value),
+        "repr in a text with single quotes": repr("x'" + value),
+        "repr in a text with double quotes": repr('x"' + value),
+        "ascii in a text with both quotes": ascii("x'\"" + value),
+        "ascii in a text with single quotes": ascii("x'" + value),
+        "repr of a dict": repr({"password": value}),
+        "repr of its bytes": repr(b"x'" + data),
+        "repr of its bytes, both quotes": repr(b"x'\"" + data),
+        "json": json.dumps({"v": value}),
+        "json, not ascii": json.dumps({"v": value}, ensure_ascii=False),
+        "base64": base64.b64encode(b"ab" + data).decode(),
+        "url-safe base64": base64.urlsafe_b64encode(b"a" + data).decode(),
+    }
+
+
+@pytest.mark.parametrize("value", FORMED)
+def test_every_form_is_found_as_programs_print_it(value: str, engine: str) -> None:
+    # Given a matcher of one value holding quotes, HTML, URL and control characters
+    matcher = Matcher({"key": value}, engine=engine)
+    for label, shown in _shown_forms(value).items():
+        # When a program prints it in that form, among other text
+        text = f"before {shown} after"
+        redacted = matcher.redact(text)
+        # Then the placeholder stands where it was
+        assert "[REDACTED:key]" in redacted, label
+        assert shown not in redacted, label
+        # And a message holding that text, as packed, is decoded to be checked
+        assert matcher.may_hold(json_packer({"text": text})), label
+
+
+def test_lower_case_hex_is_only_the_escapes() -> None:
+    # Given a value with upper-case letters that URL encoding keeps
+    value = "ABCDEF-\u00e9/GHI"
+    matcher = Matcher({"key": value})
+    # Then its lower-case-hex form keeps the letters as they are
+    assert matcher.redact("ABCDEF-%c3%a9%2fGHI") == "[REDACTED:key]"
+    # And a text that lower-cases the letters too is not this value
+    assert "[REDACTED" not in matcher.redact("abcdef-%c3%a9%2fghi")
+
+
+def test_a_long_form_is_followed_whole_and_a_cut_one_as_far_as_it_goes(engine: str) -> None:
+    # Given a value longer than the prefix the automaton searches for
+    value = random.Random(8).randbytes(3000).hex()
+    matcher = Matcher({"big": value, "small": "short-but-long-enough"}, engine=engine)
+    # Then it is found whole, with a value right after it
+    assert matcher.redact(f"<{value}short-but-long-enough>") == "<[REDACTED:big][REDACTED:small]>"
+    # And where it is cut short after its first FORM_PREFIX bytes, as far as it goes
+    assert matcher.redact(f"<{value[:4000]}!{value}>") == "<[REDACTED:big]![REDACTED:big]>"
+    # And in base64, JSON-escaped inside a packed message, as far as it goes too
+    encoded = base64.b64encode(b"x" + value.encode()).decode()
+    assert matcher.redact(encoded[:2000] + "~").endswith("[REDACTED:big]~")
+    # But a piece shorter than the prefix is shown, as any piece from the middle
+    assert matcher.redact(value[:200]) == value[:200]
+    assert matcher.redact(value[1000:2000]) == value[1000:2000]
+
+
+def test_a_cut_form_ends_between_characters(engine: str) -> None:
+    # Given a long value of two-byte characters, whose patterns end inside one
+    value = "x" + "\u00e9" * 200
+    matcher = Matcher({"accents": value}, engine=engine)
+    # When a text holds its beginning, then a character that differs only in its last byte
+    text = "x" + "\u00e9" * 130 + "\u00e8 and more"
+    # Then the redaction stops before that character, which is shown whole
+    assert matcher.redact(text) == "[REDACTED:accents]\u00e8 and more"
+    assert matcher.redact(value + "\u00e8") == "[REDACTED:accents]\u00e8"
+
+
+def test_patterns_are_bounded_whatever_the_value() -> None:
+    # Given values of the largest size, made of control characters, whose escaped forms are
+    # six times longer
+    values = {f"k{i}": "".join(chr(1 + (j * 7 + i) % 31) for j in range(65_536)) for i in range(3)}
+    # When they are compiled
+    matcher = Matcher(values)
+    # Then no pattern is longer than the prefix, and each value has its forms' worth at most
+    assert max(map(len, matcher.patterns)) == FORM_PREFIX
+    assert sum(map(len, matcher.patterns)) <= len(values) * FORM_PREFIX * 3 * 25
+    # And every form is still found whole: the value, JSON-escaped, and URL-encoded
+    value = values["k1"]
+    for shown in (value, json.dumps(value), quote(value), repr(value)):
+        assert "[REDACTED:k1]" in matcher.redact(shown)
+        assert len(matcher.redact(shown)) < 20
+
+
+def test_buffers_are_searched_as_bytes() -> None:
+    matcher = Matcher({"key": "plain-token-1234"})
+    assert matcher.finds(b"\x00\x01plain-token-1234\xff")
+    assert not matcher.finds(b"\x00\x01plain-token-123\xff \\u0041")
+
+
+def test_matchers_are_cached_up_to_a_size_least_recently_used_out() -> None:
+    # Given kernels holding different sets of secrets, and a cache of about two matchers
+    held = {f"k{i}": {"key": f"value-number-{i:04d}"} for i in range(6)}
+    size = Matcher(held["k0"]).size
+    redactor = Redactor(lambda kernel_id: held[kernel_id], cache_bytes=2 * size)
+    # When each kernel's matcher is compiled, the first one used again in between
+    first = redactor.matcher("k0")
+    for index in range(1, 6):
+        redactor.matcher(f"k{index}")
+        assert redactor.ready("k0") is first  # by its kernel's last message
+        assert redactor.cached_bytes <= 2 * size
+    # Then the cache keeps the most recent, and a kernel whose matcher left it compiles again
+    del redactor._last["k1"]
+    assert redactor.ready("k1") is None
+    assert redactor.ready("k5") is not None
+    # And a matcher larger than the whole cache is kept, alone: a kernel needs it
+    held["huge"] = {"key": "x" * 60_000 + "y"}
+    huge = redactor.matcher("huge")
+    assert huge.size > 2 * size
+    assert redactor.cached_bytes == huge.size
