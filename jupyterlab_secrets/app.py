@@ -7,7 +7,7 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 
-from .config import SecretsSettings, open_secrets, validate_communities
+from .config import SecretsSettings, open_secrets, validate_communities, warn_audit_key_held
 from .credentials import take_credentials
 from .errors import UnavailableError
 from .handlers import route_table
@@ -43,6 +43,7 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
         self.unavailable: str | None = None
         self.kernel_secrets: KernelSecrets | None = None
         self.redactor: Redactor | None = None
+        warn_audit_key_held(self)
         try:
             opened = open_secrets(self)
         except UnavailableError as error:
