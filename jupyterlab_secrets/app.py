@@ -11,6 +11,7 @@ from .config import SecretsSettings, open_secrets, validate_communities, warn_au
 from .credentials import take_credentials
 from .errors import UnavailableError
 from .handlers import route_table
+from .identity import UserNames
 from .kernel_connection import SETTINGS_KEY, redacting_connection_class
 from .kernels import KernelsApi, KernelSecrets, install, kernel_routes
 from .redaction import Redactor
@@ -103,7 +104,8 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
 
     def initialize_handlers(self) -> None:
         """Register the REST routes (jupyter_server prefixes them with the base URL)."""
-        self.handlers.extend(route_table(SecretsApi(self.service, self.unavailable)))
+        user_names = UserNames(self.serverapp.identity_provider)
+        self.handlers.extend(route_table(SecretsApi(self.service, self.unavailable), user_names))
         self.handlers.extend(kernel_routes(KernelsApi(self.kernel_secrets, self.unavailable)))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
