@@ -382,7 +382,8 @@ class SqlAuditLog(AuditLog):
             seq, head = verified.head
             rows = list(self._rows(connection, from_seq=seq))
             if not rows or rows[0]["seq"] != seq or rows[0]["hash"] != head:
-                raise LogDoesNotVerify(Verification(0, head, _CHANGED))
+                gone = rows[0]["id"] if rows else f"at position {seq}"
+                raise LogDoesNotVerify(Verification(0, gone, _CHANGED))
             previous, rows = head, rows[1:]
         for row in rows:
             if event_hash(row) != row["hash"] or row["prev_hash"] != previous:
