@@ -381,7 +381,7 @@ class SqlAuditLog(AuditLog):
         else:
             seq, head = verified.head
             rows = list(self._rows(connection, from_seq=seq))
-            if not rows or rows[0]["seq"] != seq or rows[0]["hash"] != head:
+            if not rows or rows[0]["seq"] != seq or event_hash(rows[0]) != head:
                 gone = rows[0]["id"] if rows else f"at position {seq}"
                 raise LogDoesNotVerify(Verification(0, gone, _CHANGED))
             previous, rows = head, rows[1:]

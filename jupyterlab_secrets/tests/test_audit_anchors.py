@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jupyter_core.paths import jupyter_data_dir
 from sqlalchemy import delete, update
 
-from jupyterlab_secrets.audit import AuditEntry
+from jupyterlab_secrets.audit import AuditEntry, LogDoesNotVerify
 from jupyterlab_secrets.audit_keys import AuditSigner, PublicKeys, public_line
 from jupyterlab_secrets.credentials import take_credentials
 from jupyterlab_secrets.crypto import Keyring, encode_key
@@ -167,6 +167,46 @@ def test_the_operator_anchors_and_verify_says_what_is_fixed(
     printed = run_audit()
     assert f"{getpass.getuser()} anchor [default]" in printed.stdout
     assert detail["signature"] not in printed.stdout
+
+
+def test_what_servers_append_while_the_operator_verifies_is_anchored_and_a_change_refused(
+    logged: SqlSecretStore,  # noqa: F811
+    audit_private: Ed25519PrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer = AuditSigner(audit_private)
+    check = PublicKeys([signer.public])
+    audit = logged.audit
+    verify = audit.verify
+    # Given a server that appends an event while the operator's whole log is being checked
+    # (outside the chain's lock, so that servers never wait on it)
+
+    def verify_then_append(*args: Any, **kwargs: Any) -> Any:
+        result = verify(*args, **kwargs)
+        SecretsService(logged, "default").environment("erin")
+        return result
+
+    monkeypatch.setattr(audit, "verify", verify_then_append)
+    # When the operator signs
+    event = audit.sign(signer, check, user="olivia", server_project="default")
+    # Then the anchor comes after that event too, and covers it
+    rows = _table(logged)
+    assert (rows[-1]["id"], rows[-2]["user"]) == (event.id, "erin")
+    assert event.detail["events"] == 7
+    # And given someone who changes the newest checked event meanwhile
+    before = _table(logged)
+
+    def verify_then_alter(*args: Any, **kwargs: Any) -> Any:
+        result = verify(*args, **kwargs)
+        newest = before[-1]["seq"]
+        _execute(logged, update(AuditEventRow).where(AuditEventRow.seq == newest).values(user="x"))
+        return result
+
+    monkeypatch.setattr(audit, "verify", verify_then_alter)
+    # Then nothing is signed, and the operator is told to run it again
+    with pytest.raises(LogDoesNotVerify, match="the log changed while it was checked"):
+        audit.sign(signer, check, user="olivia", server_project="default")
+    assert len(_table(logged)) == len(before)
 
 
 def test_anchoring_needs_the_audit_key_kept_private_and_a_log_that_verifies(
