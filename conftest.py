@@ -16,9 +16,10 @@ pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 @pytest.fixture(autouse=True)
 def _no_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A developer's own JUPYTERLAB_SECRETS_KEY must not leak into the tests, and neither may
-    the credentials an earlier test's server took from the environment."""
+    """A developer's own JUPYTERLAB_SECRETS_KEY (or audit key) must not leak into the tests,
+    and neither may the credentials an earlier test's server took from the environment."""
     monkeypatch.delenv("JUPYTERLAB_SECRETS_KEY", raising=False)
+    monkeypatch.delenv("JUPYTERLAB_SECRETS_AUDIT_KEY", raising=False)
     forget_credentials()
     yield
     forget_credentials()

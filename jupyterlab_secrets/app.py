@@ -7,10 +7,11 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 
-from .config import SecretsSettings, open_secrets, validate_communities
+from .config import SecretsSettings, open_secrets, validate_communities, warn_audit_key_held
 from .credentials import take_credentials
 from .errors import UnavailableError
 from .handlers import route_table
+from .identity import UserNames
 from .kernel_connection import INJECTOR_KEY, SETTINGS_KEY, redacting_connection_class
 from .kernels import KernelsApi, KernelSecrets, install, kernel_routes
 from .redaction import Redactor
@@ -43,6 +44,7 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
         self.unavailable: str | None = None
         self.kernel_secrets: KernelSecrets | None = None
         self.redactor: Redactor | None = None
+        warn_audit_key_held(self)
         try:
             opened = open_secrets(self)
         except UnavailableError as error:
@@ -108,7 +110,8 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
 
     def initialize_handlers(self) -> None:
         """Register the REST routes (jupyter_server prefixes them with the base URL)."""
-        self.handlers.extend(route_table(SecretsApi(self.service, self.unavailable)))
+        user_names = UserNames(self.serverapp.identity_provider)
+        self.handlers.extend(route_table(SecretsApi(self.service, self.unavailable), user_names))
         self.handlers.extend(kernel_routes(KernelsApi(self.kernel_secrets, self.unavailable)))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:

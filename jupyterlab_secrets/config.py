@@ -14,7 +14,6 @@ settings choose the backend: ``openbao`` when ``openbao_url`` is set, else the s
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -23,10 +22,10 @@ from typing import Any, Protocol
 from jupyter_core.paths import jupyter_data_dir
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from traitlets import Bool, Dict, Float, Int, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Type, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from .credentials import KEY_ENV, Credentials, take_credentials
+from .credentials import AUDIT_KEY_ENV, KEY_ENV, Credentials, take_credentials
 from .errors import UnavailableError, UndecryptableError
 from .service import SecretsService
 from .stores.base import KeyCheck, SecretStore, View
@@ -37,8 +36,16 @@ SECTION = "SecretsExtension"
 
 _COMMUNITY_FIELDS = ("admins", "projects")
 
-PRUNE_USER = "jupyter-server"
-"""Who prunes the audit log when a server or command opens the store."""
+RETIRED_SETTINGS = {
+    "audit_retention_days": (
+        "SecretsExtension.audit_retention_days is no longer a setting, and is ignored: no "
+        "server or command prunes the audit log when it opens the store. The operator prunes "
+        "it, signed with the audit key: jupyter secrets audit --prune DAYS."
+    ),
+}
+"""Settings of earlier releases that a config may still set: each is ignored, with a warning
+saying why and what replaces it (an error would take every secret offline over a setting
+whose absence loses nothing)."""
 
 STORES_GROUP = "jupyterlab_secrets.stores"
 """The entry point group of store backends: a name, and the `StoreOpener` that opens it."""
@@ -145,13 +152,34 @@ class SecretsSettings(LoggingConfigurable):
         help="How many earlier versions of a value are kept (encrypted).",
     )
 
-    audit_retention_days = Int(
-        365,
-        min=0,
+    audit_key_file = Unicode(
+        "",
         config=True,
         help=(
-            "How many days the audit log keeps an event (SQL store); 0 keeps every event. "
-            "Older events are pruned when the store is opened, and the pruning is recorded."
+            "The operator's audit key: an Ed25519 private key without a passphrase (ssh-keygen "
+            "-t ed25519 -N '' -f FILE), with which jupyter secrets audit --anchor and --prune "
+            "sign the audit log. The command reads it; no server needs it, and none should be "
+            f"able to read it. The environment variable {AUDIT_KEY_ENV} overrides it."
+        ),
+    )
+
+    audit_public_keys = List(
+        Unicode(),
+        config=True,
+        help=(
+            "The public keys of the audit key (the line of its .pub file: ssh-ed25519 AAAA...), "
+            "whose signatures jupyter secrets audit --verify checks; list the earlier ones too "
+            "after changing the audit key. Without any, the audit key's own is used."
+        ),
+    )
+
+    audit_anchor_file = Unicode(
+        config=True,
+        help=(
+            "Where jupyter secrets audit --anchor and --prune keep the newest signed event, "
+            "and where --verify looks for it, to notice the newest events removed: keep it "
+            "where no server can write. Defaults to jupyterlab_secrets/audit-anchor.json under "
+            "the Jupyter data directory of whoever runs the command."
         ),
     )
 
@@ -198,6 +226,10 @@ class SecretsSettings(LoggingConfigurable):
     @default("key_file")
     def _default_key_file(self) -> str:
         return _data_path("key")
+
+    @default("audit_anchor_file")
+    def _default_audit_anchor_file(self) -> str:
+        return _data_path("audit-anchor.json")
 
     @validate("communities")
     def _validate_communities(self, proposal: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
@@ -285,6 +317,7 @@ def open_secrets(
     a command that only reads or rotates may not). ``check_keys``: whether to refuse keys
     that open none of the project's secrets (rotation checks every value itself).
     """
+    warn_retired_settings(settings)
     store = open_store(settings, create_key=create_key)
     try:
         service = SecretsService(
@@ -299,16 +332,36 @@ def open_secrets(
         checker = store.ability(KeyCheck) if check_keys else None
         if checker is not None:
             _check_keys(settings, store, checker, service.view)
-        audit = store.audit_log()
-        if settings.audit_retention_days and audit is not None:
-            cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(
-                days=settings.audit_retention_days
-            )
-            audit.prune(cutoff, user=PRUNE_USER, server_project=settings.project)
     except BaseException:
         store.close()
         raise
     return Opened(store, service)
+
+
+def warn_retired_settings(settings: SecretsSettings) -> None:
+    """Warn about each setting of an earlier release that the config still sets
+    (`RETIRED_SETTINGS`): it is ignored."""
+    section = settings.config.get(SECTION) or {}
+    for name, warning in RETIRED_SETTINGS.items():
+        if name in section:
+            settings.log.warning("%s", warning)
+
+
+def warn_audit_key_held(settings: SecretsSettings) -> None:
+    """Warn when a server can read the operator's audit key: it needs none, and whoever
+    controls it could then sign a rewritten audit log."""
+    where = []
+    if settings.credentials.audit_key is not None:
+        where.append(f"the environment variable {AUDIT_KEY_ENV}")
+    if settings.audit_key_file and os.access(os.path.expanduser(settings.audit_key_file), os.R_OK):
+        where.append(f"the file {settings.audit_key_file} (SecretsExtension.audit_key_file)")
+    if where:
+        settings.log.warning(
+            "jupyterlab_secrets: this server can read the operator's audit key, from %s. No "
+            "server needs it, and whoever controls one could sign a rewritten audit log with "
+            "it: keep it only where jupyter secrets audit --anchor runs.",
+            " and ".join(where),
+        )
 
 
 class StoreOpener(Protocol):

@@ -2,7 +2,8 @@
 
 jupyter_client starts every kernel with a copy of the server's environment, and terminals and
 other subprocesses inherit it too. So the master key and the OpenBao token must not stay in
-``os.environ``: whoever can run a cell could read them, and decrypt every project's secrets.
+``os.environ``: whoever can run a cell could read them, and decrypt every project's secrets
+(or, with the operator's audit key, sign a rewritten audit log).
 `take_credentials` moves them from the environment into this module. The extension calls it as
 soon as jupyter_server discovers it, before any kernel manager exists, and again at its start.
 
@@ -30,7 +31,12 @@ BAO_TOKEN_ENV = "BAO_TOKEN"
 VAULT_TOKEN_ENV = "VAULT_TOKEN"
 """The HashiCorp Vault name of the same token; `BAO_TOKEN` wins when both are set."""
 
-CREDENTIAL_ENVS = (KEY_ENV, BAO_TOKEN_ENV, VAULT_TOKEN_ENV)
+AUDIT_KEY_ENV = "JUPYTERLAB_SECRETS_AUDIT_KEY"
+"""The operator's audit key (an Ed25519 private key, OpenSSH or PEM text), which signs the
+audit log's anchors and prunes; overrides ``SecretsExtension.audit_key_file``. No server needs
+it: a server that finds it in its environment takes it away from its kernels all the same."""
+
+CREDENTIAL_ENVS = (KEY_ENV, BAO_TOKEN_ENV, VAULT_TOKEN_ENV, AUDIT_KEY_ENV)
 """Every variable `take_credentials` removes from the environment."""
 
 _held: dict[str, str] = {}
@@ -58,6 +64,11 @@ class Credentials:
         """The OpenBao token: `BAO_TOKEN`, else `VAULT_TOKEN`, else None (empty ones skipped)."""
         # An empty variable is as good as unset, so an empty BAO_TOKEN falls back to VAULT_TOKEN.
         return self._values.get(BAO_TOKEN_ENV) or self._values.get(VAULT_TOKEN_ENV) or None
+
+    @property
+    def audit_key(self) -> str | None:
+        """The text of `AUDIT_KEY_ENV`, or None when it was not set (or empty)."""
+        return self._values.get(AUDIT_KEY_ENV) or None
 
     def __repr__(self) -> str:
         # Never print a credential, only which ones are held.

@@ -166,38 +166,49 @@ def _owner_name(uid: int) -> str:
         return f"uid {uid}"
 
 
-def check_private(path: Path, st: os.stat_result, *, what: str) -> None:
+def check_private(
+    path: Path,
+    st: os.stat_result,
+    *,
+    what: str,
+    setting: str = "SecretsExtension.key_file",
+    key: str = "master key",
+    then: str = "restart the server",
+    runner: str = "the server",
+) -> None:
     """Refuse a key file or key directory that another user owns, or that others may use.
 
-    ``what`` is "file" or "directory". The message says how to fix it, as ssh's does.
+    ``what`` is "file" or "directory". The message says how to fix it, as ssh's does, naming
+    the ``setting`` that points to it, the ``key`` it holds, what to do once fixed (``then``)
+    and who reads it (``runner``).
     """
     if not hasattr(os, "geteuid"):
         return  # Windows: access is decided by ACLs, which modes and uids do not describe
     directory = what == "directory"
-    label = f"The key {what} {path}" + ("" if directory else " (SecretsExtension.key_file)")
+    label = f"The key {what} {path}" + ("" if directory else f" ({setting})")
     me = os.geteuid()
     if st.st_uid != me:
         raise KeyUnavailableError(
             f"{label} is owned by {_owner_name(st.st_uid)}, not by {_owner_name(me)}, who runs "
-            f"the server: another user could read or replace the master key. Run "
-            f"'chown {_owner_name(me)} {path}', then restart the server."
+            f"{runner}: another user could read or replace the {key}. Run "
+            f"'chown {_owner_name(me)} {path}', then {then}."
         )
     mode = stat.S_IMODE(st.st_mode)
     if mode & (_TOO_OPEN_DIRECTORY if directory else _TOO_OPEN_FILE):
         wanted = "700" if directory else "600"
         raise KeyUnavailableError(
             f"{label} can be read or written by other users (permissions {mode:04o} are too "
-            f"open). Run 'chmod {wanted} {path}', then restart the server."
+            f"open). Run 'chmod {wanted} {path}', then {then}."
         )
 
 
-def _check_directory(directory: Path) -> None:
+def _check_directory(directory: Path, **labels: str) -> None:
     """Check the key's directory, if it exists (a missing one is created 0700)."""
     try:
         st = os.stat(directory)
     except FileNotFoundError:
         return
-    check_private(directory, st, what="directory")
+    check_private(directory, st, what="directory", **labels)
 
 
 def create_key_file(path: Path) -> bool:
@@ -247,14 +258,26 @@ def _fsync_directory(path: Path) -> None:
         os.close(dir_fd)
 
 
-def read_key_file(key_file: Path) -> str | None:
+def read_key_file(
+    key_file: Path,
+    *,
+    setting: str = "SecretsExtension.key_file",
+    variable: str = KEY_ENV,
+    key: str = "master key",
+    then: str = "restart the server",
+    runner: str = "the server",
+) -> str | None:
     """The text of a private key file, or None when it does not exist.
 
     It is opened without following a symbolic link, and refused (`KeyUnavailableError`) when
-    it, or its directory, is not private to the user running the server.
+    it, or its directory, is not private to the user running the server. ``setting``,
+    ``variable``, ``key``, ``then`` and ``runner`` name, in its messages, the setting that
+    points to it, the environment variable that may replace it, what it holds, what to do once
+    fixed, and who reads it.
     """
-    _check_directory(key_file.parent)
-    label = f"The key file {key_file} (SecretsExtension.key_file)"
+    labels = {"setting": setting, "key": key, "then": then, "runner": runner}
+    _check_directory(key_file.parent, **labels)
+    label = f"The key file {key_file} ({setting})"
     try:
         fd = os.open(key_file, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -263,21 +286,19 @@ def read_key_file(key_file: Path) -> str | None:
         if error.errno == errno.ELOOP:
             raise KeyUnavailableError(
                 f"{label} is a symbolic link, which is not followed: whoever can change the "
-                "link could choose the key. Point SecretsExtension.key_file at the file itself, "
-                "then restart the server."
+                f"link could choose the key. Point {setting} at the file itself, then {then}."
             ) from None
         raise KeyUnavailableError(
             f"{label} cannot be read: {error.strerror}. Fix the file, or set the environment "
-            f"variable {KEY_ENV}."
+            f"variable {variable}."
         ) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise KeyUnavailableError(
-                f"{label} is not a regular file. Point SecretsExtension.key_file at the key "
-                "file, then restart the server."
+                f"{label} is not a regular file. Point {setting} at the key file, then {then}."
             )
-        check_private(key_file, st, what="file")
+        check_private(key_file, st, what="file", **labels)
         with os.fdopen(fd, "rb", closefd=False) as stream:
             data = stream.read(64 * 1024)
     finally:
@@ -287,7 +308,7 @@ def read_key_file(key_file: Path) -> str | None:
     except UnicodeDecodeError:
         raise KeyUnavailableError(
             f"{label} cannot be read: it is not ASCII text. Fix the file, or set the "
-            f"environment variable {KEY_ENV}."
+            f"environment variable {variable}."
         ) from None
 
 

@@ -15,6 +15,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from .identity import UserNames
 from .rest import MAX_BODY_BYTES, ApiError, Reply, SecretsApi
 from .stores.base import SECRET_ID_PATTERN
 
@@ -38,9 +39,10 @@ class SecretsHandler(APIHandler):
 
     auth_resource = "secrets"
 
-    def initialize(self, api: SecretsApi) -> None:
-        """Receive the REST API of this server."""
+    def initialize(self, api: SecretsApi, user_names: UserNames | None = None) -> None:
+        """Receive the REST API of this server, and how it names its users."""
         self.api = api
+        self.user_names = user_names
         self._chunks: list[bytes] = []
         self._received = 0
 
@@ -68,8 +70,11 @@ class SecretsHandler(APIHandler):
 
     @property
     def user(self) -> str:
-        """The name of the authenticated user."""
-        return self.current_user.username
+        """The name of the authenticated user: the server's account for jupyter_server's
+        anonymous users (see `UserNames`)."""
+        if self.user_names is None:
+            return self.current_user.username
+        return self.user_names.name(self.current_user)
 
     def not_modified(self, tag: str) -> bool:
         """Set ``tag`` as this answer's ETag, and tell whether the request's
@@ -251,9 +256,11 @@ class NoSuchSecretHandler(SecretsHandler):
     delete = web.authenticated(_refuse)
 
 
-def route_table(api: SecretsApi) -> list[tuple[str, type[SecretsHandler], dict[str, Any]]]:
+def route_table(
+    api: SecretsApi, user_names: UserNames | None = None
+) -> list[tuple[str, type[SecretsHandler], dict[str, Any]]]:
     """The routes, relative to the server's base URL."""
-    kwargs = {"api": api}
+    kwargs = {"api": api, "user_names": user_names}
     secret = rf"{API_PREFIX}/secrets/(?P<secret_id>{SECRET_ID_PATTERN})"
     return [
         (rf"{API_PREFIX}/secrets/?", SecretsCollectionHandler, kwargs),

@@ -222,7 +222,7 @@ export interface paths {
         };
         /**
          * The audit log of this project's secrets, newest first
-         * @description Other query parameters are ignored (jupyter_server's own, such as `token`, may come along).
+         * @description With the log's own events (anchors, prunes, its upgrade), which concern every project and name no secret. Other query parameters are ignored (jupyter_server's own, such as `token`, may come along).
          */
         get: operations["listAuditEvents"];
         put?: never;
@@ -393,10 +393,10 @@ export interface components {
             versions: components["schemas"]["SecretVersion"][];
         };
         /**
-         * @description What was done. `prune` is the log's own retention (`audit_retention_days`): older events were deleted when a server or a command opened the store.
+         * @description What was done. The log's own actions, which concern every project, are recorded by the operator's `jupyter secrets audit` and signed with the audit key: `anchor` (the log as it stood is fixed) and `prune` (the oldest events were deleted); and, once, `hash-chain` (the schema upgrade that chained the log by SHA-256 in place of master-key MACs).
          * @enum {string}
          */
-        AuditAction: "create" | "update" | "delete" | "copy" | "reveal" | "environment" | "share" | "unshare" | "attach" | "detach" | "restore" | "rotate-key" | "import" | "run" | "prune";
+        AuditAction: "create" | "update" | "delete" | "copy" | "reveal" | "environment" | "share" | "unshare" | "attach" | "detach" | "restore" | "rotate-key" | "import" | "run" | "scan" | "prune" | "anchor" | "hash-chain";
         /** @description An audit event; never a value */
         Event: {
             id: components["schemas"]["EventId"];

@@ -149,9 +149,11 @@ class ChangeCounterRow(Base):
 class AuditEventRow(Base):
     """One event of the append-only audit log: who did what to which secret, never a value.
 
-    ``mac`` is HMAC-SHA256, under a key derived from the master key ``key_id``, over the
-    event's fields and ``prev_mac`` (the MAC of the event before it), so an altered, removed
-    or reordered event breaks the chain (see `jupyterlab_secrets.stores.sql_audit`).
+    ``hash`` is SHA-256 over the event's fields and ``prev_hash`` (the hash of the event before
+    it), so an altered, removed or reordered event breaks the chain; an operator's signed
+    events (``anchor``, ``prune``) fix it against a rewrite (see
+    `jupyterlab_secrets.stores.sql_audit`). ``key_id``, ``prev_mac`` and ``mac`` are set only on
+    events recorded before revision 0005: an HMAC chain under a key derived from the master key.
     """
 
     __tablename__ = "audit_events"
@@ -172,7 +174,9 @@ class AuditEventRow(Base):
     secret_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
     secret_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
     detail: Mapped[str] = mapped_column(Text)
-    """JSON (names, counts, versions; never a value)."""
-    key_id: Mapped[str] = mapped_column(String(16))
-    prev_mac: Mapped[str] = mapped_column(String(64))
-    mac: Mapped[str] = mapped_column(String(64))
+    """JSON (names, counts, versions; never a value); a signed event's signature too."""
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    prev_mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

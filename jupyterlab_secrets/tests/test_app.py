@@ -15,7 +15,7 @@ from traitlets.config import Config
 
 import jupyterlab_secrets
 from jupyterlab_secrets.app import SecretsExtension
-from jupyterlab_secrets.config import SecretsSettings, open_secrets
+from jupyterlab_secrets.config import SecretsSettings, open_secrets, warn_retired_settings
 from jupyterlab_secrets.errors import UnavailableError
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
@@ -175,7 +175,7 @@ def test_a_poll_interval_of_zero_or_less_is_refused(value: float) -> None:
     assert "SecretsExtension.poll_interval must be more than 0 seconds." in str(refused.value)
 
 
-@pytest.mark.parametrize("name", ["keep_versions", "redact_min_length", "audit_retention_days"])
+@pytest.mark.parametrize("name", ["keep_versions", "redact_min_length"])
 def test_a_negative_count_is_refused_and_zero_is_taken(name: str) -> None:
     # When a count is set below zero
     with pytest.raises(TraitError) as refused:
@@ -184,6 +184,20 @@ def test_a_negative_count_is_refused_and_zero_is_taken(name: str) -> None:
     assert f"'{name}' trait" in str(refused.value) and "less than 0" in str(refused.value)
     # And zero is a count like any other
     assert getattr(SecretsExtension(**{name: 0}), name) == 0
+
+
+def test_a_retention_setting_left_in_a_config_is_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a config of an earlier release, which had servers prune the audit log
+    config = Config({"SecretsExtension": {"audit_retention_days": 30}})
+    settings = SecretsSettings(config=config)
+    # Then no setting of that name exists any more
+    assert not settings.has_trait("audit_retention_days")
+    # And opening the store says it is ignored, and what replaces it
+    warn_retired_settings(settings)
+    assert "SecretsExtension.audit_retention_days is no longer a setting" in caplog.text
+    assert "jupyter secrets audit --prune DAYS" in caplog.text
 
 
 def test_the_command_line_reads_the_servers_poll_interval_without_a_warning(

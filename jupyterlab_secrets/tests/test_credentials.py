@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from traitlets.config import Config
 
 from jupyterlab_secrets.app import SecretsExtension
 from jupyterlab_secrets.cli import SecretsExtension as CliSecretsExtension
+from jupyterlab_secrets.config import SecretsSettings, warn_audit_key_held
 from jupyterlab_secrets.credentials import (
     CREDENTIAL_ENVS,
     erase_from_startup_environment,
@@ -38,12 +41,25 @@ OLD_KEY = encode_key(generate_key())
 KEY_TEXT = f"{TEAM_KEY};{OLD_KEY}"
 BAO_TOKEN = "s.bao-token-" + uuid.uuid4().hex
 VAULT_TOKEN = "hvs.vault-token-" + uuid.uuid4().hex
+AUDIT_KEY_TEXT = (
+    Ed25519PrivateKey.generate()
+    .private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    .decode()
+)
+AUDIT_KEY_BODY = AUDIT_KEY_TEXT.splitlines()[1]
+"""The operator's audit key, which a server should never be given: if it is, it is taken all
+the same."""
 CREDENTIALS = {
     "JUPYTERLAB_SECRETS_KEY": KEY_TEXT,
     "BAO_TOKEN": BAO_TOKEN,
     "VAULT_TOKEN": VAULT_TOKEN,
+    "JUPYTERLAB_SECRETS_AUDIT_KEY": AUDIT_KEY_TEXT,
 }
-FORBIDDEN_VALUES = (TEAM_KEY, OLD_KEY, BAO_TOKEN, VAULT_TOKEN)
+FORBIDDEN_VALUES = (TEAM_KEY, OLD_KEY, BAO_TOKEN, VAULT_TOKEN, AUDIT_KEY_BODY)
 """Each key of the key list on its own too: no part may appear under any name."""
 
 TIMEOUT = 60
@@ -162,12 +178,36 @@ async def test_a_kernel_inherits_neither_the_key_nor_a_token(
     # And it holds them in memory only
     assert extension.credentials.key == KEY_TEXT
     assert extension.credentials.openbao_token == BAO_TOKEN
+    assert extension.credentials.audit_key == AUDIT_KEY_TEXT
     assert_no_credential(dict(os.environ), "the server's own environment")
     # When a kernel is started through the REST API and prints its environment
     environment = await kernel_environment(jp_fetch, jp_ws_fetch)
     # Then the kernel ran (it sees the server's ordinary variables) and holds no credential
     assert "PATH" in environment
     assert_no_credential(environment, "the kernel's environment")
+
+
+def test_a_server_that_can_read_the_audit_key_says_it_needs_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a server's settings, with the audit key in its environment and a readable file
+    monkeypatch.setenv("JUPYTERLAB_SECRETS_AUDIT_KEY", AUDIT_KEY_TEXT)
+    key_file = tmp_path / "audit_key"
+    key_file.write_text(AUDIT_KEY_TEXT)
+    settings = SecretsSettings(audit_key_file=str(key_file))
+    assert settings.credentials.audit_key == AUDIT_KEY_TEXT
+    # When the server starts
+    warn_audit_key_held(settings)
+    # Then it warns that no server needs it, naming where it found it, never the key
+    assert "this server can read the operator's audit key" in caplog.text
+    assert "the environment variable JUPYTERLAB_SECRETS_AUDIT_KEY" in caplog.text
+    assert f"the file {key_file} (SecretsExtension.audit_key_file)" in caplog.text
+    assert AUDIT_KEY_BODY not in caplog.text
+    # And one that cannot read it says nothing
+    caplog.clear()
+    forget_credentials()
+    warn_audit_key_held(SecretsSettings(audit_key_file=str(tmp_path / "elsewhere")))
+    assert caplog.text == ""
 
 
 async def test_a_terminal_inherits_neither_the_key_nor_a_token(

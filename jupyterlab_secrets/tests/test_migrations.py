@@ -4,6 +4,9 @@ and servers that start at once."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,9 +15,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text, update
 from sqlalchemy.engine import make_url
 
+from jupyterlab_secrets.audit import AuditEntry
 from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
 from jupyterlab_secrets.migrations import (
     VERSION_TABLE,
@@ -25,7 +29,8 @@ from jupyterlab_secrets.migrations import (
 )
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.sql import SqlSecretStore
-from jupyterlab_secrets.stores.sql_schema import Base
+from jupyterlab_secrets.stores.sql_audit import SqlAuditLog, event_hash
+from jupyterlab_secrets.stores.sql_schema import AuditEventRow, Base
 
 from .conftest import Api
 from .store_contract import run_concurrently
@@ -73,7 +78,7 @@ TYPES = {
 COMMUNITIES = {"ml-team": {"admins": ["alice"], "projects": ["proj-a", "proj-b"]}}
 PROJ_A = View("proj-a", ("ml-team",))
 PROJ_B = View("proj-b", ("ml-team",))
-HEAD = "0004"
+HEAD = "0005"
 LEGACY_COLUMNS = {
     "secrets": "id, project, name, ciphertext, nonce, key_id, created_by, created_at, "
     "updated_at, version",
@@ -405,8 +410,162 @@ def test_the_migration_scripts_ship_inside_the_package() -> None:
         "0002_covering_link_indexes.py",
         "0003_versions_names_and_counters.py",
         "0004_audit_log.py",
+        "0005_audit_hash_chain.py",
     ]
     assert not (folder / "alembic.ini").exists()
+
+
+# -- the audit log of revision 0004: MACs under the master key --------------------------------
+
+
+def mac_chained_events(db_url: str, keyring: Keyring, count: int) -> list[dict[str, Any]]:
+    """Write ``count`` events as revision 0004's log did (an HMAC-SHA256 chain under a key
+    derived with HKDF from the master key, over its own field order), and answer them."""
+    engine = create_engine(db_url)
+    key_id = keyring.primary_key_id
+    mac_key = keyring.derive(b"jupyterlab-secrets:audit-log:v1", key_id)
+    written: list[dict[str, Any]] = []
+    previous = ""
+    start = dt.datetime(2026, 3, 1, 8, 0, 0, 123456, tzinfo=UTC)
+    try:
+        with engine.begin() as connection:
+            for index in range(count):
+                row: dict[str, Any] = {
+                    "id": uuid.uuid4().hex,
+                    "at": start + dt.timedelta(minutes=index),
+                    "user": ["alice", "bob"][index % 2],
+                    "project": "proj-a",
+                    "server_project": "proj-a",
+                    "action": ["create", "reveal"][index % 2],
+                    "secret_id": "a" * 32,
+                    "secret_name": "api-key",
+                    "detail": "{}",
+                    "key_id": key_id,
+                    "prev_mac": previous,
+                }
+                fields = [
+                    "v1",
+                    *(row[name] for name in ("id",)),
+                    row["at"].isoformat(timespec="microseconds"),
+                    *(
+                        row[name]
+                        for name in (
+                            "user",
+                            "project",
+                            "server_project",
+                            "action",
+                            "secret_id",
+                            "secret_name",
+                            "detail",
+                            "key_id",
+                            "prev_mac",
+                        )
+                    ),
+                ]
+                canonical = json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode()
+                row["mac"] = previous = hmac.new(mac_key, canonical, hashlib.sha256).hexdigest()
+                stored = {**row, "at": _timestamp(row["at"], engine.dialect.name)}
+                connection.execute(
+                    text(
+                        'INSERT INTO audit_events (id, at, "user", project, server_project, '
+                        "action, secret_id, secret_name, detail, key_id, prev_mac, mac) VALUES "
+                        "(:id, :at, :user, :project, :server_project, :action, :secret_id, "
+                        ":secret_name, :detail, :key_id, :prev_mac, :mac)"
+                    ),
+                    stored,
+                )
+                written.append(row)
+    finally:
+        engine.dispose()
+    return written
+
+
+def test_a_log_chained_under_the_master_key_stays_verifiable_after_the_upgrade(
+    db_url: str, legacy: dict[str, str], keyring: Keyring
+) -> None:
+    # Given a database at revision 0004 whose log holds four MAC-chained events
+    upgrade_to(db_url, "0004")
+    written = mac_chained_events(db_url, keyring, 4)
+    # When this release's store opens it
+    store = SqlSecretStore(db_url, keyring)
+    try:
+        rows = [dict(row) for row in _audit_rows(store)]
+        # Then every event is kept with its MAC, and the switch to a hash chain is recorded
+        assert [(r["id"], r["mac"]) for r in rows[:4]] == [(w["id"], w["mac"]) for w in written]
+        switch = rows[4]
+        assert switch["action"] == "hash-chain" and switch["mac"] is None
+        assert json.loads(switch["detail"]) == {
+            "events": 4,
+            "key_id": keyring.primary_key_id,
+            "last_mac": written[-1]["mac"],
+        }
+        # And the log verifies, the MACs checked with the master key
+        result = store.audit.verify()
+        assert result.ok, result
+        assert (result.checked, result.legacy, result.legacy_unchecked) == (5, 4, 0)
+        # And with another master key only, it verifies by its hashes, and says the MACs
+        # were not checked
+        elsewhere = SqlAuditLog(store.engine, Keyring([generate_key()])).verify()
+        assert elsewhere.ok and elsewhere.legacy_unchecked == 4
+        # And an old event changed, with the whole chain of hashes computed again (as anyone
+        # with the database could), is found by its MAC
+        previous = ""
+        with store.engine.begin() as connection:
+            for row in rows:
+                if row["seq"] == rows[1]["seq"]:
+                    row["user"] = "mallory"
+                row["prev_hash"] = previous
+                row["hash"] = previous = event_hash(row)
+                connection.execute(
+                    update(AuditEventRow)
+                    .where(AuditEventRow.seq == row["seq"])
+                    .values(user=row["user"], prev_hash=row["prev_hash"], hash=row["hash"])
+                )
+        found = store.audit.verify()
+        assert (found.bad_event, found.reason) == (
+            rows[1]["id"],
+            "it was altered (its master-key MAC)",
+        )
+    finally:
+        store.close()
+
+
+def _audit_rows(store: SqlSecretStore) -> list[Any]:
+    with store.engine.connect() as connection:
+        return list(
+            connection.execute(
+                select(AuditEventRow.__table__).order_by(AuditEventRow.seq)
+            ).mappings()
+        )
+
+
+def test_a_downgrade_below_the_hash_chain_keeps_the_events_it_cannot_hold(
+    db_url: str, legacy: dict[str, str], keyring: Keyring
+) -> None:
+    # Given a log with an event recorded by this release (it has no MAC)
+    store = SqlSecretStore(db_url, keyring)
+    store.create(View("proj-a"), name="recorded", value="v", user="alice", record=_one_event)
+    before = [dict(row) for row in _audit_rows(store)]
+    store.close()
+    # When the schema is taken back to revision 0004
+    engine = create_engine(db_url)
+    try:
+        with pytest.raises(RuntimeError, match="revision 0004 cannot keep them"):
+            with engine.begin() as connection:
+                command.downgrade(alembic_config(connection), "0004")
+        # Then it is refused, and nothing changed
+        assert schema_of(db_url)[0] == HEAD
+    finally:
+        engine.dispose()
+    store = SqlSecretStore(db_url, keyring)
+    try:
+        assert [dict(row) for row in _audit_rows(store)] == before
+    finally:
+        store.close()
+
+
+def _one_event(secret: Any) -> list[AuditEntry]:
+    return [AuditEntry("alice", secret.project, secret.project, "create", secret.id, secret.name)]
 
 
 # -- through the server ---------------------------------------------------------------------
@@ -470,7 +629,7 @@ async def test_a_newer_database_makes_the_server_answer_503_with_what_to_do(
     assert reply.message == (
         f"The secrets database sqlite:///{secrets_config['db_url'][10:]} "
         "(SecretsExtension.db_url) cannot be used: The secrets database is at schema revision "
-        "'0099', which this release of jupyterlab-secrets does not know (its newest is '0004'): "
+        f"'0099', which this release of jupyterlab-secrets does not know (its newest is '{HEAD}'): "
         "a newer release upgraded it. Install that release or a later one. Nothing was changed."
     )
     assert dump(secrets_config["db_url"]) == before

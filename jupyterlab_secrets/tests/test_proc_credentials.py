@@ -25,6 +25,8 @@ import httpx
 import hvac
 import hvac.exceptions
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -235,6 +237,16 @@ def test_a_child_of_the_command_line_reads_no_credential_in_its_parent(tmp_path:
     # `jupyter secrets` does first of all, then starts a child
     key = encode_key(generate_key())
     tokens = [f"s.token-{uuid.uuid4().hex}", f"hvs.token-{uuid.uuid4().hex}"]
+    # (and the operator's audit key, which `jupyter secrets audit --anchor` signs with)
+    audit_key = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
     child = (
         "import os, sys; "
         "sys.stdout.buffer.write(open(f'/proc/{os.getppid()}/environ', 'rb').read())"
@@ -253,6 +265,7 @@ def test_a_child_of_the_command_line_reads_no_credential_in_its_parent(tmp_path:
         "JUPYTERLAB_SECRETS_KEY": key,
         "BAO_TOKEN": tokens[0],
         "VAULT_TOKEN": tokens[1],
+        "JUPYTERLAB_SECRETS_AUDIT_KEY": audit_key,
         MARKER: "kept",
     }
     # When the child reads its parent's start-up environment
@@ -267,5 +280,6 @@ def test_a_child_of_the_command_line_reads_no_credential_in_its_parent(tmp_path:
     assert marker_kept
     emptied = [name for name in CREDENTIAL_ENVS if f"{name}=".encode() in entries]
     assert emptied == list(CREDENTIAL_ENVS)
-    readable = sum(value.encode() in result.stdout for value in (key, *tokens))
+    audit_body = audit_key.splitlines()[1]
+    readable = sum(value.encode() in result.stdout for value in (key, *tokens, audit_body))
     assert readable == 0, "a credential is readable in the parent's start-up environment"
