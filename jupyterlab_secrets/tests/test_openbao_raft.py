@@ -64,9 +64,10 @@ def test_setup_through_a_standby_of_a_fresh_cluster_works_in_one_run(
     changed = openbao_setup(
         client, mount=MOUNT, project="proj-a", communities=COMMUNITIES, say=said.append
     )
-    # Then it created the mount, set its versions and wrote every policy, at once
+    # Then it created the mount, set its versions, and wrote every policy, the hub's policy and
+    # the token role, at once
     assert f"Created the KV v2 mount {MOUNT}/." in said
-    assert changed == 2 + len(configured_policies(MOUNT, "proj-a", COMMUNITIES))
+    assert changed == 2 + len(configured_policies(MOUNT, "proj-a", COMMUNITIES)) + 2
     config = client.secrets.kv.v2.read_configuration(mount_point=MOUNT)["data"]
     assert config["max_versions"] == 11
     # And running it again changes nothing
