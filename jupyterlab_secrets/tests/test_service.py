@@ -484,6 +484,7 @@ def test_the_service_loads_no_database_web_or_key_code() -> None:
     assert not {name.split(".")[0] for name in loaded} & unwanted, loaded
     ours = {name for name in loaded if name.startswith("jupyterlab_secrets.")}
     assert ours <= {
+        "jupyterlab_secrets._version",
         "jupyterlab_secrets.audit",
         "jupyterlab_secrets.credentials",
         "jupyterlab_secrets.errors",
