@@ -85,6 +85,7 @@ export async function startServer(): Promise<ITestServer> {
     WebSocket
   });
   await waitUntilUp(child, () => log);
+  await waitUntilAnswering(settings);
   const kernels = new KernelManager({ serverSettings: settings });
   const sessions = new SessionManager({
     kernelManager: kernels,
@@ -376,6 +377,36 @@ function waitUntilUp(child: ChildProcess, log: () => string): Promise<void> {
     child.once('exit', onExit);
     onData();
   });
+}
+
+/**
+ * Wait until the server answers its REST API. Its "is running at" line has once come before
+ * a first request could connect on a loaded machine, which failed every test of the file.
+ */
+async function waitUntilAnswering(
+  settings: ServerConnection.ISettings
+): Promise<void> {
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    try {
+      const reply = await ServerConnection.makeRequest(
+        `${settings.baseUrl}api/status`,
+        {},
+        settings
+      );
+      if (reply.ok) {
+        return;
+      }
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw error;
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new Error('jupyter server does not answer its REST API');
+    }
+    await new Promise(resolve => setTimeout(resolve, 200));
+  }
 }
 
 async function stopProcess(child: ChildProcess): Promise<void> {
