@@ -309,6 +309,7 @@ class SqlAuditLog(AuditLog):
         previous: str | None = None
         previous_mac: str | None = None
         legacy = unchecked = signed = tail = 0
+        chained_by_hash = False
         last_signed: Mapping[str, Any] | None = None
 
         def broken(checked: int, event: str, reason: str) -> Verification:
@@ -326,6 +327,16 @@ class SqlAuditLog(AuditLog):
                     checked, row["id"], "an event before it was removed, or events were reordered"
                 )
             previous = row["hash"]
+            if row["mac"] is not None and chained_by_hash:
+                # Whoever holds the master key could still compute a MAC; only the events
+                # recorded before the switch to the hash chain may carry one.
+                return broken(
+                    checked,
+                    row["id"],
+                    "it carries a master-key MAC, which no event after the switch to the hash "
+                    "chain may",
+                )
+            chained_by_hash = chained_by_hash or row["mac"] is None
             if row["mac"] is not None:
                 legacy += 1
                 if row["key_id"] not in self.keyring.key_ids:

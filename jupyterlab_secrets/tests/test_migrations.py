@@ -530,6 +530,51 @@ def test_a_log_chained_under_the_master_key_stays_verifiable_after_the_upgrade(
         store.close()
 
 
+def test_an_event_after_the_switch_with_a_master_key_mac_is_found(
+    db_url: str, legacy: dict[str, str], keyring: Keyring
+) -> None:
+    # Given an upgraded log, and an event recorded since by this release
+    upgrade_to(db_url, "0004")
+    written = mac_chained_events(db_url, keyring, 2)
+    store = SqlSecretStore(db_url, keyring)
+    try:
+        store.create(View("proj-a"), name="later", value="v", user="alice", record=_one_event)
+        rows = [dict(row) for row in _audit_rows(store)]
+        assert store.audit.verify().ok
+        # When someone with the master key and the database turns that event into a prune
+        # that carries a MAC, as events before the switch do (whose prunes were not signed),
+        # and computes the MAC and the hashes again
+        forged = rows[-1]
+        forged.update(
+            action="prune",
+            detail=json.dumps({"anchor": "", "events": 3}),
+            key_id=keyring.primary_key_id,
+            prev_mac=written[-1]["mac"],
+        )
+        forged["mac"] = store.audit._legacy_mac(forged)
+        forged["hash"] = event_hash(forged)
+        with store.engine.begin() as connection:
+            connection.execute(
+                update(AuditEventRow)
+                .where(AuditEventRow.seq == forged["seq"])
+                .values(
+                    **{
+                        name: forged[name]
+                        for name in ("action", "detail", "key_id", "prev_mac", "mac", "hash")
+                    }
+                )
+            )
+        # Then verify names it
+        found = store.audit.verify()
+        assert (found.bad_event, found.reason) == (
+            forged["id"],
+            "it carries a master-key MAC, which no event after the switch to the hash chain may",
+        )
+        assert found.checked == len(rows) - 1
+    finally:
+        store.close()
+
+
 def _audit_rows(store: SqlSecretStore) -> list[Any]:
     with store.engine.connect() as connection:
         return list(
