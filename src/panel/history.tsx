@@ -4,7 +4,12 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Button, ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IAuditEvent, ISecretMeta, ISecretVersion } from '../api';
+import {
+  AuditAction,
+  IAuditEvent,
+  ISecretMeta,
+  ISecretVersion
+} from '../api';
 import { ISecretsModel } from '../tokens';
 import { errorMessage } from './form';
 
@@ -329,10 +334,11 @@ namespace Private {
   }
 
   /**
-   * What an audit action means, in words.
+   * What an audit action means, in words. The switch covers every action the REST contract
+   * names, so an action added there fails the build until it has its words here.
    */
   export function actionLabel(
-    action: string,
+    action: AuditAction,
     trans: TranslationBundle
   ): string {
     switch (action) {
@@ -364,8 +370,19 @@ namespace Private {
         return trans.__('Imported');
       case 'run':
         return trans.__('Used by a command');
-      default:
-        return action;
+      case 'scan':
+        return trans.__('Looked for in files');
+      case 'anchor':
+        return trans.__('Log anchored by the operator');
+      case 'prune':
+        return trans.__('Oldest events deleted by the operator');
+      case 'hash-chain':
+        return trans.__('Log chained by hash on upgrade');
+      default: {
+        // A newer server's action: show its name rather than nothing.
+        const unknown: never = action;
+        return String(unknown);
+      }
     }
   }
 }

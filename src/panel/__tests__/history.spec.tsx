@@ -173,6 +173,34 @@ describe('History', () => {
     body.dispose();
   });
 
+  it('says in words what a scan or a command did with the secret', async () => {
+    const event = (id: string, action: string) => ({
+      id,
+      at: '2026-01-02T10:00:00.000Z',
+      user: 'alice',
+      project: 'default',
+      action,
+      secret_id: 'id-api-key',
+      secret_name: 'api-key',
+      detail: null
+    });
+    const server = fakeServer({
+      status: 200,
+      body: { events: [event('e2', 'scan'), event('e1', 'run')] }
+    });
+    const { body } = renderBody(server);
+    await settle();
+
+    const activity = body.node.querySelectorAll('section')[1];
+    expect(
+      Array.from(activity.querySelectorAll('li')).map(li => li.textContent)
+    ).toEqual([
+      expect.stringMatching(/^Looked for in files.*by alice$/),
+      expect.stringMatching(/^Used by a command.*by alice$/)
+    ]);
+    body.dispose();
+  });
+
   it('shows the audit events of the secret when the server keeps them', async () => {
     const server = fakeServer({
       status: 200,
