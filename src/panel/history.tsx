@@ -4,12 +4,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Button, ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import {
-  AuditAction,
-  IAuditEvent,
-  ISecretMeta,
-  ISecretVersion
-} from '../api';
+import { AuditAction, IAuditEvent, ISecretMeta, ISecretVersion } from '../api';
 import { ISecretsModel } from '../tokens';
 import { errorMessage } from './form';
 
