@@ -3,13 +3,15 @@ routes (``handlers.py`` over ``rest.py``), and the secrets of its kernels (``ker
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 
 from .config import SecretsSettings, open_secrets, validate_communities, warn_audit_key_held
 from .credentials import take_credentials
-from .errors import UnavailableError
+from .errors import SecretsError, UnavailableError
 from .handlers import route_table
 from .identity import UserNames
 from .kernel_connection import INJECTOR_KEY, SETTINGS_KEY, redacting_connection_class
@@ -59,10 +61,36 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
         )
         self.kernel_secrets = self.install_kernel_secrets(self.service)
         if self.kernel_secrets is not None:
+            threading.Thread(
+                target=self._warm, args=(self.service,), name="secrets-warm", daemon=True
+            ).start()
+        if self.kernel_secrets is not None:
             self.install_connection(self.kernel_secrets)
         if self.redactor is None:
             # Off, or impossible here: the panel must not promise hidden values.
             self.service.outputs_not_redacted()
+
+    def _warm(self, service: SecretsService) -> None:
+        """Read the environment's values ahead of the first kernel, while the server starts,
+        where the store keeps them in memory (OpenBao); a kernel that asks meanwhile waits
+        for this read instead of repeating it."""
+        started = time.monotonic()
+        try:
+            kept = service.warm()
+        except SecretsError as error:  # the first kernel reads them itself, and says why not
+            self.log.warning("jupyterlab_secrets could not read the values ahead: %s", error)
+            return
+        except Exception as error:  # its text is not ours to log: it could hold anything
+            self.log.warning(
+                "jupyterlab_secrets could not read the values ahead: %s", type(error).__name__
+            )
+            return
+        if kept is not None:
+            self.log.info(
+                "jupyterlab_secrets read %d values ahead of the first kernel in %.1f s",
+                kept,
+                time.monotonic() - started,
+            )
 
     def install_kernel_secrets(self, service: SecretsService) -> KernelSecrets | None:
         """Give every kernel of this server the project's environment (see `kernels`)."""

@@ -38,6 +38,7 @@ from .stores.base import (
     SecretStore,
     SharingPolicy,
     StoredSecret,
+    ValueCache,
     VersionInfo,
     View,
 )
@@ -236,6 +237,17 @@ class SecretsService:
         # ``action``: ``run`` when a command gets it. Names only, never a value.
         self.record(user, action, detail={"names": sorted(environment)})
         return environment
+
+    def warm(self) -> int | None:
+        """Have a store that keeps values in memory read the environment's values now, ahead
+        of the first kernel; return how many it keeps, or None when the store keeps none.
+        Nothing is recorded: no value leaves the server."""
+        cache = self.store.ability(ValueCache)
+        if cache is None:
+            return None
+        stored = self.store.list(self.view)
+        candidates = Precedence.of(self.project, stored).injectable(stored)
+        return cache.warm(self.view, [s.id for s in candidates])
 
     def versions(self, user: str, secret_id: str) -> list[VersionInfo]:
         """The kept versions of a visible secret, newest (current) first. Never a value."""

@@ -39,6 +39,7 @@ __all__ = [
     "SecretStore",
     "SharingPolicy",
     "StoredSecret",
+    "ValueCache",
     "VersionInfo",
     "View",
     "utc_now",
@@ -164,6 +165,18 @@ class SecretImport(Protocol):
         already."""
 
 
+@runtime_checkable
+class ValueCache(Protocol):
+    """A store that keeps in memory the values it read for kernels (OpenBao, where each
+    value is one request): reading a project's values before its first kernel asks spares
+    that kernel the wait."""
+
+    def warm(self, view: View, secret_ids: Iterable[str]) -> int:
+        """Read into memory the values of these visible secrets that are not kept at their
+        current version; return how many values are kept for them. No value leaves the
+        server, so nothing is recorded in the audit log."""
+
+
 _Ability = TypeVar("_Ability")
 
 
@@ -219,7 +232,7 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
 
     def ability(self, kind: type[_Ability]) -> _Ability | None:
         """This store's optional ability ``kind`` (`KeyCheck`, `KeyRotation`,
-        `SharingPolicy`, `SecretImport`), or None when it has not got it.
+        `SharingPolicy`, `SecretImport`, `ValueCache`), or None when it has not got it.
 
         A store has an ability when it implements that protocol's methods; a backend that
         has one only in some configurations overrides this to answer None then.

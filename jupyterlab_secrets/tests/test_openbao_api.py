@@ -7,16 +7,19 @@ a member of ml-team and data-team, and admin of ml-team only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.openbao import (
     OpenBaoSecretStore,
     admin_policy_name,
+    layout,
     member_policy_name,
     project_policy_name,
 )
@@ -105,6 +108,34 @@ async def test_every_feature_works_on_openbao(api: Api, extension: Any, tmp_path
     written = [p for p in tmp_path.rglob("*") if p.is_file() and "tokens" not in p.parts]
     assert not [p for p in written if b"first value" in p.read_bytes()]
     assert not [p for p in written if p.name in ("secrets.db", "key")]
+
+
+class TestAServerReadsTheValuesAtItsStart:
+    @pytest.fixture
+    def secrets_config(
+        self, secrets_config: dict[str, Any], operator: OpenBaoSecretStore
+    ) -> dict[str, Any]:
+        """proj-a holds 6 secrets before alice's server starts."""
+        service = SecretsService(operator, "proj-a", COMMUNITIES)
+        for index in range(6):
+            service.create("bob", f"key-{index}", f"before-start-{index}-a41c")
+        return secrets_config
+
+    async def test_before_any_kernel_asks(self, api: Api, extension: Any) -> None:
+        # Given alice's server, just started, with no kernel
+        store = extension.store
+        # Then it reads the 6 values into memory on its own, without a request
+        for _ in range(600):
+            if len(store.values) == 6:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(store.values._items) == sorted(
+            layout.own_value("proj-a", s["id"])
+            for s in (await api("GET", "secrets")).body["secrets"]
+        )
+        # And the environment it then answers is those values
+        environment = (await api("GET", "environment")).body["environment"]
+        assert environment == {f"key-{i}": f"before-start-{i}-a41c" for i in range(6)}
 
 
 async def test_admin_rights_come_from_the_token_and_the_config_only_narrows_them(

@@ -5,6 +5,7 @@ still reads OpenBao, and the memory never outlives the token's rights."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -99,6 +100,62 @@ def test_the_environment_reads_each_value_once_per_version(
     # Then this server reads that value alone, at its new version
     assert third[created[changed]] == "new-4f1d"
     assert after_change == [f"projects/proj-a/secrets/{changed}"]
+
+
+def test_warming_reads_each_value_once_and_the_kernels_then_read_none(
+    openbao: OpenBao, open_store: Callable[[str], OpenBaoSecretStore]
+) -> None:
+    # Given a project with 8 secrets, and a server of it that has read nothing yet
+    token = alice(openbao)
+    writer = SecretsService(open_store(token), "proj-a", COMMUNITIES)
+    created = [writer.create("alice", f"key-{i}", f"value-{i}-3d9a").id for i in range(8)]
+    service = SecretsService(open_store(token), "proj-a", COMMUNITIES)
+    # When the server warms up, as it does at its start
+    warmed, reads = value_reads(openbao, service.warm)
+    # Then it read each value once and keeps the 8 in memory
+    assert warmed == 8
+    assert sorted(reads) == sorted(f"projects/proj-a/secrets/{i}" for i in created)
+    # And the kernels' environment that follows reads no value from OpenBao
+    environment, later = value_reads(openbao, lambda: service.environment("kernels"))
+    assert environment == {f"key-{i}": f"value-{i}-3d9a" for i in range(8)}
+    assert later == []
+
+
+def test_a_kernel_that_asks_during_the_warm_up_waits_for_it_instead_of_reading_again(
+    openbao: OpenBao, open_store: Callable[[str], OpenBaoSecretStore]
+) -> None:
+    # Given a project with 40 secrets, and a server that reads one value at a time
+    token = alice(openbao)
+    writer = SecretsService(open_store(token), "proj-a", COMMUNITIES)
+    created = [writer.create("alice", f"key-{i}", f"value-{i}-90b1").id for i in range(40)]
+    store = OpenBaoSecretStore(
+        url=openbao.url, token=token, mount=openbao.mount, read_concurrency=1
+    )
+    service = SecretsService(store, "proj-a", COMMUNITIES)
+    try:
+        # When a kernel asks for the environment while the warm-up is reading
+        def both() -> dict[str, str]:
+            warming = threading.Thread(target=service.warm)
+            warming.start()
+            try:
+                return service.environment("kernels")
+            finally:
+                warming.join()
+
+        environment, reads = value_reads(openbao, both)
+        # Then the kernel gets every value, and each was read from OpenBao once in all
+        assert len(environment) == 40
+        assert sorted(reads) == sorted(f"projects/proj-a/secrets/{i}" for i in created)
+    finally:
+        store.close()
+
+
+def test_a_store_that_keeps_no_values_in_memory_has_nothing_to_warm(
+    sqlite_store: Any,
+) -> None:
+    service = SecretsService(sqlite_store, "proj-a", COMMUNITIES)
+    service.create("alice", "kept-on-disk", "sealed-5e0c")
+    assert service.warm() is None
 
 
 def test_a_reveal_still_reads_openbao(

@@ -13,6 +13,7 @@ epochs kept in ``shares.py``, and every request goes through ``kv.py``.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -75,6 +76,10 @@ class OpenBaoSecretStore(SecretStore):
         self.values: Versioned[str] = Versioned()
         """The values read for kernels, by path and KV version (in memory only; see
         `read_values`)."""
+        self._reading_for_kernels = threading.Lock()
+        """Held while values are read for kernels: a kernel that asks while the values are
+        being read at the server's start (`warm`) waits for that read rather than making
+        the same requests again."""
         self.copies = Copies(self.kv, self.indexes, self.keep_versions, self.log)
 
     @property
@@ -192,6 +197,19 @@ class OpenBaoSecretStore(SecretStore):
         wanted = [i for i in dict.fromkeys(secret_ids) if layout.is_id(i)]
         if not wanted:
             return {}
+        if cached:
+            with self._reading_for_kernels:
+                return self._read_values(view, wanted, cached=True)
+        return self._read_values(view, wanted, cached=False)
+
+    def warm(self, view: View, secret_ids: Iterable[str]) -> int:
+        """Read into memory the values of these secrets not kept at their current KV
+        version (`ValueCache`); the server does it at its start."""
+        return len(self.read_values(view, secret_ids, cached=True))
+
+    def _read_values(
+        self, view: View, wanted: Sequence[str], *, cached: bool
+    ) -> Mapping[str, str | None]:
         secrets = self._own(view.project).get("secrets") or {}
         missing = [secret_id for secret_id in wanted if secret_id not in secrets]
         shared = self.copies.seen_by(view) if missing else {}
