@@ -151,6 +151,8 @@ class SecretsHub(SingletonConfigurable):
         """The tokens of the servers started through this hub, by ``user/server``."""
         self._renewer: PeriodicCallback | None = None
         self._loaded = False
+        self._cluster: tuple[str, Any] | None = None
+        """``openbao_url`` and the cluster client state kept for it (which node answered)."""
 
     # -- the hooks ---------------------------------------------------------------------
 
@@ -365,23 +367,19 @@ class SecretsHub(SingletonConfigurable):
     # -- OpenBao and the state file ----------------------------------------------------
 
     def _call(self, request: Callable[[Any], Any]) -> Any:
-        """``request(client)`` with the hub's token, on each OpenBao node in turn until one
-        answers."""
-        import hvac
-        import requests
+        """``request(client)`` with the hub's token, through the store's cluster client: the
+        nodes of ``openbao_url`` in turn (starting with the one that answered last), and
+        idempotent requests retried on a failed election, as the servers' own store does."""
+        from .stores.openbao.kv import Cluster, connect
 
         token = Path(self.token_file).expanduser().read_text(encoding="utf-8").strip()
-        urls = [url.strip() for url in self.openbao_url.split(",") if url.strip()]
-        for index, url in enumerate(urls):
-            client = hvac.Client(url=url, token=token)
-            try:
-                return request(client)
-            except requests.ConnectionError:
-                if index == len(urls) - 1:
-                    raise
-            finally:
-                client.adapter.close()
-        raise RuntimeError("SecretsHub.openbao_url is empty")
+        if self._cluster is None or self._cluster[0] != self.openbao_url:
+            self._cluster = (self.openbao_url, Cluster(self.openbao_url, self.log))
+        client = connect(self._cluster[1], token)
+        try:
+            return request(client)
+        finally:
+            client.adapter.close()
 
     def _load(self) -> None:
         path = Path(self.state_file)

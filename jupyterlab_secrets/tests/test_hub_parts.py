@@ -8,6 +8,7 @@ import asyncio
 import copy
 import json
 import os
+import socket
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -205,6 +206,27 @@ def test_a_restarted_hub_renews_the_running_servers_tokens_and_forgets_revoked_o
     assert json.loads((tmp_path / "state.json").read_text()) == {}
     with pytest.raises(hvac.exceptions.InvalidRequest):
         root.auth.token.lookup_accessor(accessor)
+
+
+def test_the_hub_reaches_openbao_through_any_node_that_answers(
+    openbao: OpenBao, secrets_hub: Any, tmp_path: Path
+) -> None:
+    # Given a hub whose openbao_url names a node that is down before one that answers
+    hub_token = tmp_path / "hub.token"
+    hub_token.write_text(openbao.mint(HUB_POLICY_NAME))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    secrets_hub_ = secrets_hub(openbao_url=f"{down},{openbao.url}", token_file=str(hub_token))
+    # When it mints a server's token
+    minted = secrets_hub_._call(
+        lambda client: client.auth.token.create(
+            role_name=TOKEN_ROLE, policies=[project_policy_name("proj-a")]
+        )
+    )["auth"]
+    # Then the token is made, by the node that answered, which the hub now tries first
+    assert openbao.server.client().auth.token.lookup_accessor(minted["accessor"])
+    assert secrets_hub_._cluster[1].order()[0] == openbao.url
 
 
 # -- the owner of a server -------------------------------------------------------------------
