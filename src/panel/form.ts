@@ -26,7 +26,7 @@ export type FormRequest =
  */
 export interface IFormValues {
   name: string;
-  content: string;
+  value: string;
 }
 
 /**
@@ -34,13 +34,13 @@ export interface IFormValues {
  */
 export interface IFormProblems {
   name: string | null;
-  content: string | null;
+  value: string | null;
 }
 
 /**
- * Why a content is refused; `null` when it is accepted.
+ * Why a value is refused; `null` when it is accepted.
  */
-export type ContentProblem =
+export type ValueProblem =
   { kind: 'empty' } | { kind: 'nul' } | { kind: 'too-large'; bytes: number };
 
 /**
@@ -79,19 +79,19 @@ export function takenNames(
 }
 
 /**
- * Check a content against the rules of the server.
+ * Check a value against the rules of the server.
  */
-export function checkContent(content: string): ContentProblem | null {
-  if (content.length === 0) {
+export function checkValue(value: string): ValueProblem | null {
+  if (value.length === 0) {
     return { kind: 'empty' };
   }
-  if (content.includes('\0')) {
+  if (value.includes('\0')) {
     return { kind: 'nul' };
   }
   // A UTF-16 unit takes at most 3 bytes in UTF-8 (a pair takes 4): short
   // texts need no count.
-  if (content.length * 3 > MAX_VALUE_BYTES) {
-    const bytes = Private.encoder.encode(content).length;
+  if (value.length * 3 > MAX_VALUE_BYTES) {
+    const bytes = Private.encoder.encode(value).length;
     if (bytes > MAX_VALUE_BYTES) {
       return { kind: 'too-large', bytes };
     }
@@ -100,10 +100,10 @@ export function checkContent(content: string): ContentProblem | null {
 }
 
 /**
- * The translatable explanation of a content problem.
+ * The translatable explanation of a value problem.
  */
-export function describeContentProblem(
-  problem: ContentProblem,
+export function describeValueProblem(
+  problem: ValueProblem,
   __: Translate
 ): string {
   switch (problem.kind) {
@@ -133,10 +133,10 @@ export function validate(
   __: Translate
 ): IFormProblems {
   const name = checkName(values.name, taken);
-  const content = checkContent(values.content);
+  const value = checkValue(values.value);
   return {
     name: name ? describeNameProblem(name, __) : null,
-    content: content ? describeContentProblem(content, __) : null
+    value: value ? describeValueProblem(value, __) : null
   };
 }
 
@@ -169,8 +169,8 @@ export function changedFields(
   if (current.name !== initial.name) {
     changes.name = current.name;
   }
-  if (current.content !== initial.content) {
-    changes.value = current.content;
+  if (current.value !== initial.value) {
+    changes.value = current.value;
   }
   return changes;
 }
@@ -206,8 +206,7 @@ export function mergeReloaded(
 ): IFormValues {
   return {
     name: current.name !== initial.name ? current.name : latest.name,
-    content:
-      current.content !== initial.content ? current.content : latest.content
+    value: current.value !== initial.value ? current.value : latest.value
   };
 }
 
@@ -226,11 +225,7 @@ export function serverProblem(error: unknown, __: Translate): IServerProblem {
     };
   }
   const field =
-    error.field === 'name'
-      ? 'name'
-      : error.field === 'value'
-        ? 'content'
-        : null;
+    error.field === 'name' || error.field === 'value' ? error.field : null;
   const conflict =
     error.status === 409 && (error.field === 'version' || field === null);
   let message = error.message;
@@ -281,17 +276,17 @@ export interface IFormBase {
   meta: ISecretMeta | null;
   /**
    * The fields as stored, or as proposed for a new secret. Until the stored
-   * content is fetched, its content is empty.
+   * value is fetched, its value is empty.
    */
   values: IFormValues;
 }
 
 /**
- * Whether the form holds the stored content of the secret it is about:
+ * Whether the form holds the stored value of the secret it is about:
  * `unknown` until the user asks to see it, `loading` while it is fetched.
- * A new secret has none to fetch: its content is `known` from the start.
+ * A new secret has none to fetch: its value is `known` from the start.
  */
-export type ContentState = 'unknown' | 'loading' | 'known';
+export type ValueState = 'unknown' | 'loading' | 'known';
 
 /**
  * The state of an open form.
@@ -302,7 +297,7 @@ export interface IFormState {
    * The fields as typed.
    */
   values: IFormValues;
-  content: ContentState;
+  valueState: ValueState;
   /**
    * Whether the user has typed in the Name field.
    */
@@ -324,7 +319,7 @@ export interface IFormState {
    */
   notice: string | null;
   /**
-   * Whether the content shows unmasked.
+   * Whether the value shows unmasked.
    */
   shown: boolean;
 }
@@ -340,11 +335,11 @@ export type FormAction =
   | { type: 'submit' }
   | { type: 'send' }
   | { type: 'refused'; problem: IServerProblem }
-  | { type: 'reloaded'; meta: ISecretMeta; content?: string; notice: string };
+  | { type: 'reloaded'; meta: ISecretMeta; value?: string; notice: string };
 
 /**
  * The state a form opens with. Clone and Edit do not fetch the stored
- * content: an empty field keeps it, and the user asks to see it.
+ * value: an empty field keeps it, and the user asks to see it.
  *
  * @param request - what the form is opened for
  * @param own - the names of the project's own secrets
@@ -356,25 +351,25 @@ export function initialFormState(
   let base: IFormBase;
   switch (request.mode) {
     case 'create':
-      base = { meta: null, values: { name: '', content: '' } };
+      base = { meta: null, values: { name: '', value: '' } };
       break;
     case 'copy':
       base = {
         meta: null,
-        values: { name: copyName(request.secret.name, own), content: '' }
+        values: { name: copyName(request.secret.name, own), value: '' }
       };
       break;
     case 'edit':
       base = {
         meta: request.secret,
-        values: { name: request.secret.name, content: '' }
+        values: { name: request.secret.name, value: '' }
       };
       break;
   }
   return {
     base,
     values: base.values,
-    content: request.mode === 'create' ? 'known' : 'unknown',
+    valueState: request.mode === 'create' ? 'known' : 'unknown',
     touched: false,
     submitted: false,
     busy: false,
@@ -397,22 +392,22 @@ export function formReducer(state: IFormState, action: FormAction): IFormState {
         problem: state.problem?.field === action.field ? null : state.problem
       };
     case 'reveal':
-      return state.content === 'known'
+      return state.valueState === 'known'
         ? { ...state, shown: true }
-        : { ...state, content: 'loading' };
+        : { ...state, valueState: 'loading' };
     case 'revealed':
       // What the user typed meanwhile is kept.
       return {
         ...state,
         base: {
           ...state.base,
-          values: { ...state.base.values, content: action.value }
+          values: { ...state.base.values, value: action.value }
         },
         values:
-          state.values.content === ''
-            ? { ...state.values, content: action.value }
+          state.values.value === ''
+            ? { ...state.values, value: action.value }
             : state.values,
-        content: 'known',
+        valueState: 'known',
         shown: true
       };
     case 'hide':
@@ -425,14 +420,14 @@ export function formReducer(state: IFormState, action: FormAction): IFormState {
       return {
         ...state,
         busy: false,
-        content: state.content === 'loading' ? 'unknown' : state.content,
+        valueState:
+          state.valueState === 'loading' ? 'unknown' : state.valueState,
         problem: action.problem
       };
     case 'reloaded': {
-      const known = action.content !== undefined;
       const latest = {
         name: action.meta.name,
-        content: known ? action.content! : state.base.values.content
+        value: action.value ?? state.base.values.value
       };
       return {
         ...state,
@@ -447,9 +442,9 @@ export function formReducer(state: IFormState, action: FormAction): IFormState {
 }
 
 /**
- * Whether an empty Content field means "keep the stored content": it does
- * until the stored content is fetched.
+ * Whether an empty Content field means "keep the stored value": it does
+ * until the stored value is fetched.
  */
-export function keepsContent(state: IFormState): boolean {
-  return state.content !== 'known' && state.values.content === '';
+export function keepsValue(state: IFormState): boolean {
+  return state.valueState !== 'known' && state.values.value === '';
 }

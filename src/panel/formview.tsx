@@ -12,7 +12,7 @@ import {
   changedFields,
   formReducer,
   initialFormState,
-  keepsContent,
+  keepsValue,
   mergeReloaded,
   serverProblem,
   takenNames,
@@ -50,7 +50,7 @@ const PROBLEM_CLASS = 'jp-SecretsPanel-problem';
 const HINT_CLASS = 'jp-SecretsPanel-hint';
 
 /**
- * The class of the masked content field.
+ * The class of the Content field while its value is masked.
  */
 const MASKED_CLASS = 'jp-mod-masked';
 
@@ -81,9 +81,9 @@ export interface ISecretFormProps {
    */
   trans: TranslationBundle;
   /**
-   * Whether the content may be shown on request.
+   * Whether the value may be shown on request.
    */
-  allowShowContent: boolean;
+  allowShowValue: boolean;
   /**
    * Called once the form is done: with the ID of the created or edited
    * secret, or `null` when cancelled.
@@ -96,30 +96,30 @@ export interface ISecretFormProps {
 }
 
 /**
- * The Create, Clone and Edit form. It holds the content only while open,
+ * The Create, Clone and Edit form. It holds the value only while open,
  * and keeps everything typed when the server refuses it.
  *
- * Clone and Edit fetch the stored content only when the user asks to see
- * it: a rename, or a new content typed over the old, sends no value to the
+ * Clone and Edit fetch the stored value only when the user asks to see
+ * it: a rename, or a new value typed over the old, sends no value to the
  * browser.
  */
 export function SecretForm(props: ISecretFormProps): JSX.Element {
-  const { request, model, trans, allowShowContent, onDone, onDirtyChange } =
+  const { request, model, trans, allowShowValue, onDone, onDirtyChange } =
     props;
   const __ = trans.__.bind(trans);
   const id = React.useId();
   const nameId = `${id}-name`;
-  const contentId = `${id}-content`;
+  const valueId = `${id}-value`;
   const secret = request.mode === 'create' ? null : request.secret;
 
   const [state, dispatch] = React.useReducer(formReducer, undefined, () =>
     initialFormState(request, model.ownNames())
   );
   const { base, values, busy, problem, notice, shown } = state;
-  const loading = state.content === 'loading';
+  const loading = state.valueState === 'loading';
 
   const nameRef = React.useRef<HTMLInputElement>(null);
-  const contentRef = React.useRef<HTMLTextAreaElement>(null);
+  const valueRef = React.useRef<HTMLTextAreaElement>(null);
   const alive = React.useRef(true);
 
   React.useEffect(() => {
@@ -131,7 +131,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
   }, []);
 
   const dirty =
-    values.name !== base.values.name || values.content !== base.values.content;
+    values.name !== base.values.name || values.value !== base.values.value;
   React.useEffect(() => {
     onDirtyChange?.(dirty);
   }, [dirty]);
@@ -140,9 +140,9 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
   // again on every change of the model.
   const taken = takenNames(model.ownNames(), base.meta?.name);
   const problems = validate(values, taken, __);
-  const keepContent = keepsContent(state);
-  if (keepContent) {
-    problems.content = null;
+  const keepValue = keepsValue(state);
+  if (keepValue) {
+    problems.value = null;
   }
   const nameMessage =
     problem?.field === 'name'
@@ -150,11 +150,11 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       : state.touched || state.submitted || values.name !== ''
         ? problems.name
         : null;
-  const contentMessage =
-    problem?.field === 'content'
+  const valueMessage =
+    problem?.field === 'value'
       ? problem.message
-      : state.submitted || values.content !== ''
-        ? problems.content
+      : state.submitted || values.value !== ''
+        ? problems.value
         : null;
   const formMessage = problem && problem.field === null ? problem : null;
 
@@ -166,17 +166,17 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
     dispatch({ type: 'refused', problem: refused });
     if (refused.field === 'name') {
       nameRef.current?.focus();
-    } else if (refused.field === 'content') {
-      contentRef.current?.focus();
+    } else if (refused.field === 'value') {
+      valueRef.current?.focus();
     }
   };
 
-  const toggleContent = async () => {
+  const toggleValue = async () => {
     if (shown) {
       dispatch({ type: 'hide' });
       return;
     }
-    const fetch = state.content === 'unknown' && secret !== null;
+    const fetch = state.valueState === 'unknown' && secret !== null;
     dispatch({ type: 'reveal' });
     if (!fetch) {
       return;
@@ -200,8 +200,8 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       nameRef.current?.focus();
       return;
     }
-    if (problems.content) {
-      contentRef.current?.focus();
+    if (problems.value) {
+      valueRef.current?.focus();
       return;
     }
     dispatch({ type: 'send' });
@@ -209,13 +209,13 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       const changes = changedFields(base.values, values);
       let result: ISecretMeta | null = null;
       if (request.mode === 'create') {
-        result = await model.create(values.name, values.content);
+        result = await model.create(values.name, values.value);
       } else if (request.mode === 'copy') {
-        // Unchanged content is copied by the server, byte for byte.
+        // An unchanged value is copied by the server, byte for byte.
         result = await model.copy(
           request.secret.id,
           values.name,
-          keepContent ? undefined : changes.value
+          keepValue ? undefined : changes.value
         );
       } else {
         const update = buildUpdate(base.meta!.version, base.values, values);
@@ -237,9 +237,9 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
     }
     dispatch({ type: 'send' });
     try {
-      // The stored content is fetched again only if the form held it.
-      const known = state.content === 'known';
-      const [meta, content] = await Promise.all([
+      // The stored value is fetched again only if the form held it.
+      const known = state.valueState === 'known';
+      const [meta, value] = await Promise.all([
         model.get(secret.id),
         known ? model.reveal(secret.id) : Promise.resolve(undefined)
       ]);
@@ -248,15 +248,15 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       }
       const latest = {
         name: meta.name,
-        content: content ?? base.values.content
+        value: value ?? base.values.value
       };
       const merged = mergeReloaded(base.values, values, latest);
       dispatch({
         type: 'reloaded',
         meta,
-        content,
+        value,
         notice:
-          merged.name !== latest.name || merged.content !== latest.content
+          merged.name !== latest.name || merged.value !== latest.value
             ? __(
                 'The form now holds the latest version, with your changes kept. Save to apply them.'
               )
@@ -275,7 +275,7 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
     }
   };
 
-  const onContentKeyDown = (event: React.KeyboardEvent) => {
+  const onValueKeyDown = (event: React.KeyboardEvent) => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       event.stopPropagation();
@@ -289,11 +289,11 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       : request.mode === 'copy'
         ? __('Clone secret')
         : __('Edit secret');
-  const masked = !(allowShowContent && shown);
+  const masked = !(allowShowValue && shown);
   const setField = (field: keyof IFormValues, value: string) =>
     dispatch({ type: 'type', field, value });
   const nameDescribedBy = `${nameId}-problem ${nameId}-hint`;
-  const contentDescribedBy = `${contentId}-problem ${contentId}-hint`;
+  const valueDescribedBy = `${valueId}-problem ${valueId}-hint`;
 
   return (
     <form
@@ -350,31 +350,31 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
       </div>
       <div className={FIELD_CLASS}>
         <div className={LABEL_ROW_CLASS}>
-          <label htmlFor={contentId}>{__('Content')}</label>
-          {allowShowContent && (
+          <label htmlFor={valueId}>{__('Content')}</label>
+          {allowShowValue && (
             <Button
               type="button"
               minimal
               small
-              aria-controls={contentId}
+              aria-controls={valueId}
               disabled={loading}
-              onClick={() => void toggleContent()}
+              onClick={() => void toggleValue()}
             >
               {shown ? __('Hide content') : __('Show content')}
             </Button>
           )}
         </div>
         <textarea
-          ref={contentRef}
-          id={contentId}
+          ref={valueRef}
+          id={valueId}
           className={`jp-mod-styled${masked ? ` ${MASKED_CLASS}` : ''}`}
           rows={6}
-          value={values.content}
+          value={values.value}
           disabled={loading}
           placeholder={
             loading
               ? __('Loading…')
-              : keepContent && secret
+              : keepValue && secret
                 ? __('Leave empty to keep the stored value')
                 : ''
           }
@@ -383,19 +383,19 @@ export function SecretForm(props: ISecretFormProps): JSX.Element {
           autoCapitalize="off"
           spellCheck={false}
           aria-required={true}
-          aria-invalid={contentMessage !== null}
-          aria-describedby={contentDescribedBy}
-          onChange={event => setField('content', event.target.value)}
-          onKeyDown={onContentKeyDown}
+          aria-invalid={valueMessage !== null}
+          aria-describedby={valueDescribedBy}
+          onChange={event => setField('value', event.target.value)}
+          onKeyDown={onValueKeyDown}
         />
         <div
-          id={`${contentId}-problem`}
+          id={`${valueId}-problem`}
           className={PROBLEM_CLASS}
           aria-live="polite"
         >
-          {contentMessage}
+          {valueMessage}
         </div>
-        <div id={`${contentId}-hint`} className={HINT_CLASS}>
+        <div id={`${valueId}-hint`} className={HINT_CLASS}>
           {__(
             'Stored encrypted. Several lines, such as a PEM key, are kept as typed. Ctrl+Enter sends the form.'
           )}

@@ -410,7 +410,7 @@ namespace Private {
                     request={model.form}
                     model={model.secrets}
                     trans={panel.trans}
-                    allowShowContent={model.allowShowContent}
+                    allowShowValue={model.allowShowValue}
                     onDone={id => model.closeForm(id)}
                     onDirtyChange={dirty => model.setFormDirty(dirty)}
                   />

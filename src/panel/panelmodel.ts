@@ -103,14 +103,15 @@ export class SecretsPanelModel implements IDisposable {
   }
 
   /**
-   * Whether forms may show a secret's content on request.
+   * Whether forms may show a secret's value on request: the
+   * `allowShowContent` setting.
    */
-  get allowShowContent(): boolean {
-    return this._allowShowContent;
+  get allowShowValue(): boolean {
+    return this._allowShowValue;
   }
-  set allowShowContent(value: boolean) {
-    if (value !== this._allowShowContent) {
-      this._allowShowContent = value;
+  set allowShowValue(value: boolean) {
+    if (value !== this._allowShowValue) {
+      this._allowShowValue = value;
       this._emit();
     }
   }
@@ -273,7 +274,7 @@ export class SecretsPanelModel implements IDisposable {
   private _formKey = 0;
   private _formDirty = false;
   private _filter = '';
-  private _allowShowContent = true;
+  private _allowShowValue = true;
   private _highlight: string | null = null;
   private _menuFor: string | null = null;
   private _focus: FocusTarget | null = null;

@@ -74,7 +74,7 @@ export const panelPlugin: JupyterFrontEndPlugin<void> = {
         .load(PLUGIN_ID)
         .then(settings => {
           const apply = () => {
-            panel.model.allowShowContent =
+            panel.model.allowShowValue =
               settings.get('allowShowContent').composite !== false;
             const interval = settings.get('refreshInterval').composite;
             panel.model.refreshInterval =

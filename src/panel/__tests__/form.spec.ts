@@ -5,12 +5,12 @@ import { meta } from '../../__tests__/fakes';
 import { MAX_VALUE_BYTES } from '../../names';
 import {
   buildUpdate,
-  checkContent,
+  checkValue,
   copyName,
   errorMessage,
   formReducer,
   initialFormState,
-  keepsContent,
+  keepsValue,
   mergeReloaded,
   serverProblem,
   takenNames,
@@ -21,14 +21,14 @@ const trans = nullTranslator.load('jupyterlab_secrets');
 const __ = trans.__.bind(trans);
 
 describe('validate', () => {
-  it('accepts a valid name and a multi-line content', () => {
+  it('accepts a valid name and a multi-line value', () => {
     const problems = validate(
-      { name: 'my-api-key', content: '-----BEGIN KEY-----\nabc\n' },
+      { name: 'my-api-key', value: '-----BEGIN KEY-----\nabc\n' },
       ['other-key'],
       __
     );
 
-    expect(problems).toEqual({ name: null, content: null });
+    expect(problems).toEqual({ name: null, value: null });
   });
 
   it.each([
@@ -43,53 +43,52 @@ describe('validate', () => {
     ['LD_PRELOAD', /Names starting with "LD_" are reserved/],
     ['taken-key', /already exists/]
   ])('explains why the name %j is refused', (name, reason) => {
-    const problems = validate({ name, content: 'v' }, ['taken-key'], __);
+    const problems = validate({ name, value: 'v' }, ['taken-key'], __);
 
     expect(problems.name).toMatch(reason);
-    expect(problems.content).toBeNull();
+    expect(problems.value).toBeNull();
   });
 
   it('compares taken names case-sensitively, like the environment, and reserved ones in any case', () => {
-    expect(validate({ name: 'path', content: 'v' }, [], __).name).toMatch(
+    expect(validate({ name: 'path', value: 'v' }, [], __).name).toMatch(
       /reserved/
     );
     expect(
-      validate({ name: 'Taken-Key', content: 'v' }, ['taken-key'], __).name
+      validate({ name: 'Taken-Key', value: 'v' }, ['taken-key'], __).name
     ).toBeNull();
   });
 
-  it('refuses an empty content, with a reason', () => {
-    const problems = validate({ name: 'good-name', content: '' }, [], __);
+  it('refuses an empty value, with a reason', () => {
+    const problems = validate({ name: 'good-name', value: '' }, [], __);
 
-    expect(problems.content).toMatch(/cannot be empty/);
+    expect(problems.value).toMatch(/cannot be empty/);
   });
 
-  it('refuses a NUL character and a content over 65,536 bytes', () => {
-    expect(checkContent('a\0b')).toEqual({ kind: 'nul' });
+  it('refuses a NUL character and a value over 65,536 bytes', () => {
+    expect(checkValue('a\0b')).toEqual({ kind: 'nul' });
     // 'é' takes two bytes in UTF-8: 32,769 of them are 65,538 bytes
-    expect(checkContent('é'.repeat(32769))).toEqual({
+    expect(checkValue('é'.repeat(32769))).toEqual({
       kind: 'too-large',
       bytes: 65538
     });
-    expect(checkContent('é'.repeat(32768))).toBeNull();
-    expect(checkContent('a'.repeat(MAX_VALUE_BYTES))).toBeNull();
+    expect(checkValue('é'.repeat(32768))).toBeNull();
+    expect(checkValue('a'.repeat(MAX_VALUE_BYTES))).toBeNull();
     expect(
-      validate({ name: 'good-name', content: 'a'.repeat(65537) }, [], __)
-        .content
+      validate({ name: 'good-name', value: 'a'.repeat(65537) }, [], __).value
     ).toMatch(/too large: 65,537 bytes, at most 65,536/);
   });
 });
 
-describe('checkContent sizes', () => {
+describe('checkValue sizes', () => {
   it('counts bytes as UTF-8 does, at the limit', () => {
     // '€' takes 3 bytes, '😀' 4 (two UTF-16 units)
-    expect(checkContent('€'.repeat(21845) + 'a')).toBeNull();
-    expect(checkContent('€'.repeat(21845) + 'ab')).toEqual({
+    expect(checkValue('€'.repeat(21845) + 'a')).toBeNull();
+    expect(checkValue('€'.repeat(21845) + 'ab')).toEqual({
       kind: 'too-large',
       bytes: 65537
     });
-    expect(checkContent('😀'.repeat(16384))).toBeNull();
-    expect(checkContent('😀'.repeat(16384) + 'a')).toEqual({
+    expect(checkValue('😀'.repeat(16384))).toBeNull();
+    expect(checkValue('😀'.repeat(16384) + 'a')).toEqual({
       kind: 'too-large',
       bytes: 65537
     });
@@ -100,10 +99,10 @@ describe('takenNames', () => {
   it("lets an edited secret keep its own name, and nobody else's", () => {
     const taken = takenNames(['key-one', 'key-two'], 'key-one');
 
-    expect(validate({ name: 'key-one', content: 'v' }, taken, __).name).toBe(
+    expect(validate({ name: 'key-one', value: 'v' }, taken, __).name).toBe(
       null
     );
-    expect(validate({ name: 'key-two', content: 'v' }, taken, __).name).toMatch(
+    expect(validate({ name: 'key-two', value: 'v' }, taken, __).name).toMatch(
       /already exists/
     );
   });
@@ -122,23 +121,27 @@ describe('copyName', () => {
 
     expect(proposed).toHaveLength(63);
     expect(proposed.endsWith('-copy')).toBe(true);
-    expect(validate({ name: proposed, content: 'v' }, [], __).name).toBeNull();
+    expect(validate({ name: proposed, value: 'v' }, [], __).name).toBeNull();
   });
 });
 
 describe('buildUpdate', () => {
-  const initial = { name: 'api-key', content: 'old' };
+  const initial = { name: 'api-key', value: 'old' };
 
   it('sends the version and only what changed', () => {
-    expect(
-      buildUpdate(4, initial, { name: 'new-key', content: 'old' })
-    ).toEqual({ version: 4, name: 'new-key' });
-    expect(
-      buildUpdate(4, initial, { name: 'api-key', content: 'new' })
-    ).toEqual({ version: 4, value: 'new' });
-    expect(
-      buildUpdate(4, initial, { name: 'new-key', content: 'new' })
-    ).toEqual({ version: 4, name: 'new-key', value: 'new' });
+    expect(buildUpdate(4, initial, { name: 'new-key', value: 'old' })).toEqual({
+      version: 4,
+      name: 'new-key'
+    });
+    expect(buildUpdate(4, initial, { name: 'api-key', value: 'new' })).toEqual({
+      version: 4,
+      value: 'new'
+    });
+    expect(buildUpdate(4, initial, { name: 'new-key', value: 'new' })).toEqual({
+      version: 4,
+      name: 'new-key',
+      value: 'new'
+    });
   });
 
   it('sends nothing when nothing changed', () => {
@@ -148,19 +151,19 @@ describe('buildUpdate', () => {
 
 describe('mergeReloaded', () => {
   it('keeps what the user changed and takes the rest from the latest', () => {
-    const initial = { name: 'api-key', content: 'old' };
-    const typed = { name: 'api-key', content: 'typed' };
-    const latest = { name: 'renamed-elsewhere', content: 'changed elsewhere' };
+    const initial = { name: 'api-key', value: 'old' };
+    const typed = { name: 'api-key', value: 'typed' };
+    const latest = { name: 'renamed-elsewhere', value: 'changed elsewhere' };
 
     expect(mergeReloaded(initial, typed, latest)).toEqual({
       name: 'renamed-elsewhere',
-      content: 'typed'
+      value: 'typed'
     });
   });
 });
 
 describe('serverProblem', () => {
-  it('places a refused name or content next to its field', () => {
+  it('places a refused name or value next to its field', () => {
     expect(
       serverProblem(
         new SecretsAPIError(
@@ -185,7 +188,7 @@ describe('serverProblem', () => {
         __
       )
     ).toEqual({
-      field: 'content',
+      field: 'value',
       message: 'Content must be at most 65,536 bytes.',
       conflict: false
     });
@@ -235,35 +238,35 @@ describe('serverProblem', () => {
 describe('formReducer', () => {
   const secret = meta('api-key', { version: 3 });
 
-  it('opens Edit and Clone without the stored content, which an empty field keeps', () => {
+  it('opens Edit and Clone without the stored value, which an empty field keeps', () => {
     const edit = initialFormState({ mode: 'edit', secret }, []);
     const clone = initialFormState({ mode: 'copy', secret }, ['api-key']);
     const create = initialFormState({ mode: 'create' }, []);
 
-    expect(edit.content).toBe('unknown');
-    expect(edit.values).toEqual({ name: 'api-key', content: '' });
-    expect(keepsContent(edit)).toBe(true);
+    expect(edit.valueState).toBe('unknown');
+    expect(edit.values).toEqual({ name: 'api-key', value: '' });
+    expect(keepsValue(edit)).toBe(true);
     expect(clone.values.name).toBe('api-key-copy');
-    expect(keepsContent(clone)).toBe(true);
-    expect(create.content).toBe('known');
-    expect(keepsContent(create)).toBe(false);
+    expect(keepsValue(clone)).toBe(true);
+    expect(create.valueState).toBe('known');
+    expect(keepsValue(create)).toBe(false);
   });
 
-  it('keeps what the user typed when the stored content arrives', () => {
+  it('keeps what the user typed when the stored value arrives', () => {
     let state = initialFormState({ mode: 'edit', secret }, []);
     state = formReducer(state, { type: 'reveal' });
-    expect(state.content).toBe('loading');
+    expect(state.valueState).toBe('loading');
     state = formReducer(state, {
       type: 'type',
-      field: 'content',
+      field: 'value',
       value: 'typed'
     });
     state = formReducer(state, { type: 'revealed', value: 'stored' });
 
-    expect(state.content).toBe('known');
+    expect(state.valueState).toBe('known');
     expect(state.shown).toBe(true);
-    expect(state.base.values.content).toBe('stored');
-    expect(state.values.content).toBe('typed');
+    expect(state.base.values.value).toBe('stored');
+    expect(state.values.value).toBe('typed');
     expect(buildUpdate(3, state.base.values, state.values)).toEqual({
       version: 3,
       value: 'typed'
@@ -284,7 +287,7 @@ describe('formReducer', () => {
       type: 'refused',
       problem: { field: null, message: 'no', conflict: false }
     });
-    expect(state.content).toBe('unknown');
+    expect(state.valueState).toBe('unknown');
     expect(state.problem?.message).toBe('no');
   });
 });

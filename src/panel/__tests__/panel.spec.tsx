@@ -282,10 +282,10 @@ describe('SecretsPanel', () => {
       await panel.openForm({ mode: 'edit', secret: meta('api-key') });
       await Private.settle();
     });
-    const content = byLabel(panel, 'Content');
+    const valueField = byLabel(panel, 'Content');
     expect(reveals()).toBe(0);
-    expect(content.value).toBe('');
-    expect(content.placeholder).toBe('Leave empty to keep the stored value');
+    expect(valueField.value).toBe('');
+    expect(valueField.placeholder).toBe('Leave empty to keep the stored value');
     expect(byLabel(panel, 'Name')).toBe(document.activeElement);
     expect(button(panel, 'Save')).toBeDefined();
 
@@ -294,15 +294,15 @@ describe('SecretsPanel', () => {
       await Private.settle();
     });
     expect(reveals()).toBe(1);
-    expect(content.value).toBe('the-stored-value');
-    expect(content.classList).not.toContain('jp-mod-masked');
+    expect(valueField.value).toBe('the-stored-value');
+    expect(valueField.classList).not.toContain('jp-mod-masked');
 
     // Hiding and showing again fetches nothing more
     await act(async () => {
       button(panel, 'Hide content').click();
       await Private.settle();
     });
-    expect(content.classList).toContain('jp-mod-masked');
+    expect(valueField.classList).toContain('jp-mod-masked');
     await act(async () => {
       button(panel, 'Show content').click();
       await Private.settle();
