@@ -5,6 +5,7 @@ import { act } from 'react';
 
 import { meta, mockServer } from '../../__tests__/fakes';
 import { SecretsModel } from '../../model';
+import { CommandIDs } from '../commands';
 import { SecretsPanel } from '../panel';
 import { panelPlugin } from '../plugin';
 
@@ -98,7 +99,7 @@ async function activatePanel() {
     );
     await settle();
   };
-  return { panel: panel!, model, server, rightClick, contextMenu };
+  return { panel: panel!, model, server, rightClick, contextMenu, commands };
 }
 
 /**
@@ -260,6 +261,33 @@ describe("A listed secret's options", () => {
       'GET secrets/id-api-key/versions'
     );
     await closeDialog();
+    model.dispose();
+  });
+
+  it("say why a shared secret's Access and History are not offered", async () => {
+    // Given the panel listing an own secret and one shared by project other
+    const { commands, model } = await activatePanel();
+    const own = { id: 'id-api-key' };
+    const shared = { id: 'id-team-key' };
+
+    // Then Access and History are offered for the own one only, and their
+    // captions say who keeps the shared one
+    for (const id of [CommandIDs.access, CommandIDs.history]) {
+      expect(commands.isEnabled(id, own)).toBe(true);
+      expect(commands.isEnabled(id, shared)).toBe(false);
+    }
+    expect(commands.caption(CommandIDs.access, own)).toBe(
+      'Share this secret with the communities of the project'
+    );
+    expect(commands.caption(CommandIDs.access, shared)).toBe(
+      'Shared by project other: only that project decides who it is shared with.'
+    );
+    expect(commands.caption(CommandIDs.history, own)).toBe(
+      'Show the versions and the activity of this secret'
+    );
+    expect(commands.caption(CommandIDs.history, shared)).toBe(
+      'Shared by project other: its history is kept there.'
+    );
     model.dispose();
   });
 });
