@@ -14,6 +14,7 @@ import {
   duplicateIcon,
   editIcon,
   historyIcon,
+  LabIcon,
   usersIcon
 } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
@@ -136,6 +137,40 @@ export function addCommands(
     }
   };
 
+  /**
+   * Add a command that opens a dialog about a project's own secret. A
+   * shared secret's caption says which project keeps it instead.
+   */
+  const addOwnSecretCommand = (
+    id: string,
+    options: {
+      label: string;
+      caption: string;
+      sharedCaption: (project: string) => string;
+      icon: LabIcon;
+      open: (secret: ISecretMeta) => Promise<unknown>;
+    }
+  ) => {
+    commands.addCommand(id, {
+      label: options.label,
+      caption: args => {
+        const secret = secretOf(args);
+        return secret?.origin === 'shared'
+          ? options.sharedCaption(secret.project)
+          : options.caption;
+      },
+      icon: options.icon,
+      describedBy,
+      isEnabled: args => secretOf(args)?.origin === 'project',
+      execute: async args => {
+        const secret = secretOf(args);
+        if (secret?.origin === 'project') {
+          await options.open(secret);
+        }
+      }
+    });
+  };
+
   commands.addCommand(CommandIDs.create, {
     label: trans.__('Create secret'),
     caption: trans.__('Create a secret in this project'),
@@ -210,26 +245,16 @@ export function addCommands(
     }
   });
 
-  commands.addCommand(CommandIDs.access, {
+  addOwnSecretCommand(CommandIDs.access, {
     label: trans.__('Access'),
-    caption: args => {
-      const secret = secretOf(args);
-      return secret?.origin === 'shared'
-        ? trans.__(
-            'Shared by project %1: only that project decides who it is shared with.',
-            secret.project
-          )
-        : trans.__('Share this secret with the communities of the project');
-    },
+    caption: trans.__('Share this secret with the communities of the project'),
+    sharedCaption: project =>
+      trans.__(
+        'Shared by project %1: only that project decides who it is shared with.',
+        project
+      ),
     icon: usersIcon,
-    describedBy,
-    isEnabled: args => secretOf(args)?.origin === 'project',
-    execute: async args => {
-      const secret = secretOf(args);
-      if (secret?.origin === 'project') {
-        await showAccessDialog({ model, secret, trans });
-      }
-    }
+    open: secret => showAccessDialog({ model, secret, trans })
   });
 
   commands.addCommand(CommandIDs.attach, {
@@ -302,26 +327,13 @@ export function addCommands(
     }
   });
 
-  commands.addCommand(CommandIDs.history, {
+  addOwnSecretCommand(CommandIDs.history, {
     label: trans.__('History'),
-    caption: args => {
-      const secret = secretOf(args);
-      return secret?.origin === 'shared'
-        ? trans.__(
-            'Shared by project %1: its history is kept there.',
-            secret.project
-          )
-        : trans.__('Show the versions and the activity of this secret');
-    },
+    caption: trans.__('Show the versions and the activity of this secret'),
+    sharedCaption: project =>
+      trans.__('Shared by project %1: its history is kept there.', project),
     icon: historyIcon,
-    describedBy,
-    isEnabled: args => secretOf(args)?.origin === 'project',
-    execute: async args => {
-      const secret = secretOf(args);
-      if (secret?.origin === 'project') {
-        await showHistoryDialog({ model, secret, trans });
-      }
-    }
+    open: secret => showHistoryDialog({ model, secret, trans })
   });
 }
 
