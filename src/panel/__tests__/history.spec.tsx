@@ -123,6 +123,40 @@ function dialogButton(text: string): HTMLButtonElement {
   return button as HTMLButtonElement;
 }
 
+/**
+ * Open the History dialog of the server's secret through a model, as the
+ * panel does, recording the changes the model tells its listeners.
+ */
+async function openHistory(server: ReturnType<typeof fakeServer>) {
+  const model = new SecretsModel(server.client);
+  await model.ready;
+  const changes: ISecretsChange[] = [];
+  model.changed.connect((_, change) => changes.push(change));
+  const done = showHistoryDialog({ model, secret: model.secrets[0], trans });
+  await settle();
+  return {
+    model,
+    changes,
+    /**
+     * Click the Restore button of a version, which asks for confirmation.
+     */
+    async askToRestore(n: number): Promise<void> {
+      document
+        .querySelector(`li[aria-label="Version ${n}"] button`)!
+        .dispatchEvent(new MouseEvent('click', { bubbles: true }));
+      await settle();
+    },
+    /**
+     * Close the dialog and dispose of the model.
+     */
+    async close(): Promise<void> {
+      dialogButton('Close').click();
+      await done;
+      model.dispose();
+    }
+  };
+}
+
 describe('History', () => {
   afterEach(() => {
     document.body.innerHTML = '';
@@ -264,20 +298,10 @@ describe('History', () => {
   it('asks for confirmation, then restores through the API and says so', async () => {
     // Given the History of a secret at version 3
     const server = fakeServer();
-    const model = new SecretsModel(server.client);
-    await model.ready;
-    const done = showHistoryDialog({
-      model,
-      secret: model.secrets[0],
-      trans
-    });
-    await settle();
+    const history = await openHistory(server);
 
     // When the user restores version 1 and confirms
-    document
-      .querySelector('li[aria-label="Version 1"] button')!
-      .dispatchEvent(new MouseEvent('click', { bubbles: true }));
-    await settle();
+    await history.askToRestore(1);
     expect(document.querySelector('.jp-Dialog-header')!.textContent).toBe(
       'Restore version 1?'
     );
@@ -295,7 +319,7 @@ describe('History', () => {
         body: JSON.stringify({ version: 3 })
       }
     ]);
-    expect(model.secrets[0].version).toBe(4);
+    expect(history.model.secrets[0].version).toBe(4);
     expect(Notification.manager.notifications.map(n => n.message)).toContain(
       'Secret "api-key" has been restored to version 1'
     );
@@ -304,64 +328,40 @@ describe('History', () => {
       document.querySelector('li[aria-label="Version 4"]')!.textContent
     ).toContain('Version 4 (current)');
 
-    dialogButton('Close').click();
-    await done;
-    model.dispose();
+    await history.close();
   });
 
   it('restores through the model, which tells its listeners', async () => {
     // Given the History of a secret, and a listener of the model, as the
     // kernels' status is
     const server = fakeServer();
-    const model = new SecretsModel(server.client);
-    await model.ready;
-    const changes: ISecretsChange[] = [];
-    model.changed.connect((_, change) => changes.push(change));
-    const done = showHistoryDialog({ model, secret: model.secrets[0], trans });
-    await settle();
+    const history = await openHistory(server);
 
     // When the user restores version 2 and confirms
-    document
-      .querySelector('li[aria-label="Version 2"] button')!
-      .dispatchEvent(new MouseEvent('click', { bubbles: true }));
-    await settle();
+    await history.askToRestore(2);
     dialogButton('Restore').click();
     await settle();
 
     // Then the listener heard which secret was restored, once the list
     // held the new version
     expect(server.state.secret.version).toBe(4);
-    expect(changes).toEqual([
+    expect(history.changes).toEqual([
       { type: 'refresh' },
       { type: 'restore', id: 'id-api-key' }
     ]);
-    dialogButton('Close').click();
-    await done;
-    model.dispose();
+    await history.close();
   });
 
   it('restores nothing when the user cancels', async () => {
     const server = fakeServer();
-    const model = new SecretsModel(server.client);
-    await model.ready;
-    const done = showHistoryDialog({
-      model,
-      secret: model.secrets[0],
-      trans
-    });
-    await settle();
+    const history = await openHistory(server);
 
-    document
-      .querySelector('li[aria-label="Version 2"] button')!
-      .dispatchEvent(new MouseEvent('click', { bubbles: true }));
-    await settle();
+    await history.askToRestore(2);
     dialogButton('Cancel').click();
     await settle();
 
     expect(server.requests.filter(r => r.method === 'POST')).toEqual([]);
     expect(server.state.secret.version).toBe(3);
-    dialogButton('Close').click();
-    await done;
-    model.dispose();
+    await history.close();
   });
 });
