@@ -120,6 +120,33 @@ def test_a_node_that_does_not_answer_is_passed_over(openbao: OpenBao, token: str
         store.close()
 
 
+def test_the_proxy_of_the_environment_is_still_used(
+    openbao: OpenBao, relay: Relay, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an OpenBao reached only through a proxy (the relay: OpenBao takes a request
+    # line that names the full address, as a proxy passes it on), named by HTTP_PROXY
+    monkeypatch.setenv("HTTP_PROXY", relay.start())
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    store = OpenBaoSecretStore(url="http://openbao.invalid:8200", token=token, mount=openbao.mount)
+    try:
+        # When the server writes and reads many times
+        secret = store.create(A, name="through-the-proxy", value="v-1", user="alice")
+        for _ in range(3):
+            assert store.read_values(A, [secret.id]) == {secret.id: "v-1"}
+    finally:
+        store.close()
+    # And when NO_PROXY names OpenBao's host, the proxy is passed by (and the name does
+    # not resolve)
+    monkeypatch.setenv("NO_PROXY", "openbao.invalid")
+    store = OpenBaoSecretStore(url="http://openbao.invalid:8200", token=token, mount=openbao.mount)
+    try:
+        with pytest.raises(UnavailableError, match="cannot be reached"):
+            store.list(A)
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     "url", ["bao.internal:8200", "http://a:1,,ftp://b", " , ", "https://bao internal"]
 )
