@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from tornado import web
@@ -147,14 +147,8 @@ def meta_json(meta: SecretMeta) -> dict[str, Any]:
         "updated_at": iso_millis(meta.updated_at),
         "version": meta.version,
         "shared_with": list(meta.shared_with),
-        "origin": meta.origin,
-        "attached": meta.attached,
-        "editable": meta.editable,
-        "shadowed": meta.shadowed,
-        "injected": meta.injected,
-        "not_injected_reason": meta.not_injected_reason,
-        "attached_name": meta.attached_name,
-        "hidden_in_outputs": meta.hidden_in_outputs,
+        # Each field of the explanation, in its order: a new one is sent without a change here.
+        **asdict(meta.explanation),
     }
 
 

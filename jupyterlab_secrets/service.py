@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from . import rules
 from .audit import AuditEntry, AuditEvent, AuditLog
@@ -31,7 +31,7 @@ from .errors import (
     UnavailableError,
     UndecryptableError,
 )
-from .precedence import NotInjectedReason, Precedence
+from .precedence import Explanation, NotInjectedReason, Precedence
 from .stores.base import (
     SECRET_ID_PATTERN,
     Recorder,
@@ -46,6 +46,7 @@ from .stores.base import (
 __all__ = [
     "Change",
     "CommunityInfo",
+    "Explanation",
     "Listing",
     "NotInjectedReason",
     "SecretMeta",
@@ -73,22 +74,8 @@ class SecretMeta:
     updated_by: str
     version: int
     shared_with: tuple[str, ...]
-    origin: Literal["project", "shared"]
-    attached: bool
-    """For a shared secret: whether it is added to this project."""
-    editable: bool
-    shadowed: bool
-    """For a shared secret: another secret holds its name in this project's environment (the
-    project's own, or another added shared one), so it is not injected, or would not be if
-    added."""
-    injected: bool
-    """Whether this project's kernels get it."""
-    not_injected_reason: NotInjectedReason | None
-    attached_name: str | None
-    """For a shared secret added to this project: the name it had when it was added."""
-    hidden_in_outputs: bool
-    """Whether its value is redacted from kernel outputs: false when redaction is off, or
-    when the value is too short to hide (hiding it would reveal it)."""
+    explanation: Explanation
+    """Whether this project's kernels get it, and why not (see `Explanation`)."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +199,7 @@ class SecretsService:
 
     def environment(self, user: str, action: str = "environment") -> dict[str, str]:
         """What this project's kernels get: its own secrets, then the shared ones added to it
-        under the name they had when added, unless a rule keeps one out (see `SecretMeta`).
+        under the name they had when added, unless a rule keeps one out (see `Explanation`).
 
         A value that cannot be decrypted is left out (and logged by name): one bad row never
         keeps the others from the kernels.
@@ -694,12 +681,6 @@ class SecretsService:
         return self._meta(secret, precedence)
 
     def _meta(self, secret: StoredSecret, precedence: Precedence) -> SecretMeta:
-        explained = precedence.explain(
-            secret,
-            decryptable=self._decryptable.get((secret.id, secret.version), True),
-            redact_outputs=self.redact_outputs,
-            redact_min_length=self.redact_min_length,
-        )
         return SecretMeta(
             id=secret.id,
             name=secret.name,
@@ -710,14 +691,12 @@ class SecretsService:
             updated_by=secret.updated_by,
             version=secret.version,
             shared_with=tuple(secret.shared_with),
-            origin=explained.origin,
-            attached=explained.attached,
-            editable=explained.editable,
-            shadowed=explained.shadowed,
-            injected=explained.injected,
-            not_injected_reason=explained.not_injected_reason,
-            attached_name=explained.attached_name,
-            hidden_in_outputs=explained.hidden_in_outputs,
+            explanation=precedence.explain(
+                secret,
+                decryptable=self._decryptable.get((secret.id, secret.version), True),
+                redact_outputs=self.redact_outputs,
+                redact_min_length=self.redact_min_length,
+            ),
         )
 
 

@@ -138,7 +138,7 @@ class ImportApp(SecretsCommand):
             current = find_by_name(service, user, entry.name)
         except NotFoundError:
             current = None
-        if current is None or not current.editable:
+        if current is None or not current.explanation.editable:
             if not self.dry_run:
                 service.create(user, entry.name, entry.value)
             return "created"

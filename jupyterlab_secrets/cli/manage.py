@@ -25,10 +25,11 @@ def find_by_name(service: SecretsService, user: str, name: str) -> SecretMeta:
     that name; `NotFoundError` when there is none."""
     listing = service.list(user).secrets
     for meta in listing:
-        if meta.editable and meta.name == name:
+        if meta.explanation.editable and meta.name == name:
             return meta
     for meta in listing:
-        if meta.injected and (meta.attached_name or meta.name) == name:
+        explained = meta.explanation
+        if explained.injected and (explained.attached_name or meta.name) == name:
             return meta
     raise NotFoundError(f"Project {service.project!r} has no secret named {name!r}.", "name")
 
@@ -56,8 +57,13 @@ class ListApp(SecretsCommand):
         """One line per secret: name, version, last change, and where it comes from."""
         listing = opened.service.list(current_user())
         for meta in listing.secrets:
-            origin = "own" if meta.editable else f"shared by {meta.project}"
-            state = "injected" if meta.injected else f"not injected ({meta.not_injected_reason})"
+            explained = meta.explanation
+            origin = "own" if explained.editable else f"shared by {meta.project}"
+            state = (
+                "injected"
+                if explained.injected
+                else f"not injected ({explained.not_injected_reason})"
+            )
             updated = meta.updated_at.isoformat(timespec="seconds")
             print(f"{meta.name}\tv{meta.version}\t{updated}\t{origin}\t{state}")
 
@@ -103,7 +109,7 @@ class SetApp(NamedSecretCommand):
             current: SecretMeta | None = find_by_name(service, user, name)
         except NotFoundError:
             current = None
-        if current is None or not current.editable:
+        if current is None or not current.explanation.editable:
             meta = service.create(user, name, value)
             print(f"Created {meta.name} (version {meta.version}).")
         else:

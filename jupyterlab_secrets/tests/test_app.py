@@ -93,7 +93,7 @@ def test_the_settings_are_read_without_an_extension_app(tmp_path: Path) -> None:
     try:
         created = opened.service.create("alice", "from-settings", "v")
         assert created.project == "proj-z"
-        assert created.hidden_in_outputs is False
+        assert created.explanation.hidden_in_outputs is False
         assert opened.store.keep_versions == 3  # type: ignore[attr-defined]
     finally:
         opened.store.close()

@@ -49,11 +49,11 @@ def test_the_listing_follows_every_kind_of_change(make_service: Make) -> None:
     assert check(proj_a)[("proj-b", "clash-key")].shared_with == ("ml-team",)
     assert moved()
     proj_a.set_attached("alice", from_b, True)
-    assert check(proj_a)[("proj-b", "clash-key")].attached is True
+    assert check(proj_a)[("proj-b", "clash-key")].explanation.attached is True
     assert moved()
     # When proj-a creates its own "clash-key" (proj-b's row does not change, its standing does)
     own = proj_a.create("alice", "clash-key", "v").id
-    assert check(proj_a)[("proj-b", "clash-key")].shadowed is True
+    assert check(proj_a)[("proj-b", "clash-key")].explanation.shadowed is True
     assert moved()
     # When proj-c shares and proj-a adds another "clash-key", then deletes its own
     from_c = proj_c.create("alice", "clash-key", "v").id
@@ -61,8 +61,8 @@ def test_the_listing_follows_every_kind_of_change(make_service: Make) -> None:
     proj_a.set_attached("alice", from_c, True)
     listing = check(proj_a)
     assert (
-        listing[("proj-b", "clash-key")].shadowed,
-        listing[("proj-c", "clash-key")].shadowed,
+        listing[("proj-b", "clash-key")].explanation.shadowed,
+        listing[("proj-c", "clash-key")].explanation.shadowed,
     ) == (
         True,
         True,
@@ -70,8 +70,8 @@ def test_the_listing_follows_every_kind_of_change(make_service: Make) -> None:
     proj_a.delete("alice", own)
     listing = check(proj_a)
     assert (
-        listing[("proj-b", "clash-key")].shadowed,
-        listing[("proj-c", "clash-key")].shadowed,
+        listing[("proj-b", "clash-key")].explanation.shadowed,
+        listing[("proj-c", "clash-key")].explanation.shadowed,
     ) == (
         False,
         True,
@@ -81,8 +81,8 @@ def test_the_listing_follows_every_kind_of_change(make_service: Make) -> None:
     proj_b.patch("alice", from_b, 1, name="renamed-key")
     listing = check(proj_a)
     assert listing[("proj-b", "renamed-key")].version == 2
-    assert listing[("proj-b", "renamed-key")].not_injected_reason == "renamed"
-    assert listing[("proj-c", "clash-key")].shadowed is False
+    assert listing[("proj-b", "renamed-key")].explanation.not_injected_reason == "renamed"
+    assert listing[("proj-c", "clash-key")].explanation.shadowed is False
     assert moved()
     proj_b.set_access("alice", from_b, [])
     assert ("proj-b", "renamed-key") not in check(proj_a)
@@ -95,7 +95,7 @@ def test_the_listing_follows_every_kind_of_change(make_service: Make) -> None:
     assert moved()
     # And proj-c's removed from proj-a is listed, not added
     proj_a.set_attached("alice", from_c, False)
-    assert check(proj_a)[("proj-c", "clash-key")].attached is False
+    assert check(proj_a)[("proj-c", "clash-key")].explanation.attached is False
     assert moved()
 
 
@@ -122,7 +122,7 @@ def test_listings_are_sorted_by_name_own_first(make_service: Make) -> None:
     proj_b = make_service("proj-b")
     shared = proj_b.create("alice", "beta", "v").id
     proj_b.set_access("alice", shared, ["ml-team"])
-    names = [(m.name, m.origin) for m in proj_a.list("alice").secrets]
+    names = [(m.name, m.explanation.origin) for m in proj_a.list("alice").secrets]
     assert names == [
         ("Alpha", "project"),
         ("beta", "project"),

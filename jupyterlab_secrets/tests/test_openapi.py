@@ -268,7 +268,7 @@ def test_its_enums_are_the_servers() -> None:
     assert _enum("NotInjectedReason") == set(typing.get_args(service.NotInjectedReason))
     assert _enum("AuditAction") == set(audit.ACTIONS)
     assert _enum("KernelState") == set(typing.get_args(injector.State))
-    origin = typing.get_type_hints(service.SecretMeta)["origin"]
+    origin = typing.get_type_hints(service.Explanation)["origin"]
     assert _enum("Origin") == set(typing.get_args(origin))
 
 
@@ -287,14 +287,16 @@ def test_meta_lists_every_field_the_server_sends() -> None:
         updated_by="u",
         version=1,
         shared_with=(),
-        origin="project",
-        attached=False,
-        editable=True,
-        shadowed=False,
-        injected=True,
-        not_injected_reason=None,
-        attached_name=None,
-        hidden_in_outputs=True,
+        explanation=service.Explanation(
+            origin="project",
+            attached=False,
+            editable=True,
+            shadowed=False,
+            injected=True,
+            not_injected_reason=None,
+            attached_name=None,
+            hidden_in_outputs=True,
+        ),
     )
     meta = _spec()["components"]["schemas"]["Meta"]
     # Then the description requires exactly those

@@ -25,7 +25,7 @@ from jupyterlab_secrets.errors import (
     UndecryptableError,
     ValueTooLargeError,
 )
-from jupyterlab_secrets.service import Change, SecretMeta, SecretsService
+from jupyterlab_secrets.service import Change, Explanation, SecretMeta, SecretsService
 
 Make = Callable[..., SecretsService]
 
@@ -54,6 +54,10 @@ def meta_of(service: SecretsService, secret_id: str) -> SecretMeta:
     listed = [m for m in service.list("alice").secrets if m.id == secret_id]
     assert listed == [service.get("alice", secret_id)]
     return listed[0]
+
+
+def explanation_of(service: SecretsService, secret_id: str) -> Explanation:
+    return meta_of(service, secret_id).explanation
 
 
 # -- names ----------------------------------------------------------------------------------
@@ -136,13 +140,17 @@ def test_a_traffic_name_is_injected_when_own_never_when_shared(
     own = proj_a.create("alice", name, "http://user:pw@proxy:3128")
     # Then it is injected
     assert proj_a.environment("alice") == {name: "http://user:pw@proxy:3128"}
-    assert meta_of(proj_a, own.id).injected is True
+    assert explanation_of(proj_a, own.id).injected is True
     # Given proj-b shares a secret under a traffic name, and proj-c adds it... (proj-a here)
     proj_b, theirs = shared_by_b(make_service, "HTTP_PROXY", "http://evil:3128")
     proj_a.set_attached("alice", theirs, True)
     # Then proj-a lists it, added, but never injects it, and says why
-    meta = meta_of(proj_a, theirs)
-    assert (meta.attached, meta.injected, meta.not_injected_reason) == (True, False, "traffic")
+    explained = explanation_of(proj_a, theirs)
+    assert (explained.attached, explained.injected, explained.not_injected_reason) == (
+        True,
+        False,
+        "traffic",
+    )
     assert "HTTP_PROXY" not in proj_a.environment("alice")
     # And its owner still gets it
     assert proj_b.environment("alice") == {"HTTP_PROXY": "http://evil:3128"}
@@ -186,15 +194,19 @@ def test_a_shared_secret_without_a_hyphen_is_listed_not_injected(
     proj_b, theirs = shared_by_b(make_service, name, "/tmp/evil")
     before = (state(proj_a), state(proj_b))
     # When proj-a adds it
-    added = proj_a.set_attached("alice", theirs, True)
+    added = proj_a.set_attached("alice", theirs, True).explanation
     # Then proj-a lists it, added, but never injects it, and says why
     assert (added.attached, added.injected, added.not_injected_reason) == (
         True,
         False,
         "shared_name",
     )
-    meta = meta_of(proj_a, theirs)
-    assert (meta.injected, meta.not_injected_reason, meta.shadowed) == (False, "shared_name", False)
+    explained = explanation_of(proj_a, theirs)
+    assert (explained.injected, explained.not_injected_reason, explained.shadowed) == (
+        False,
+        "shared_name",
+        False,
+    )
     assert proj_a.environment("alice") == {"own-key": "ours"}
     # And nothing stored changed but the addition: names, versions and values are the same
     listing, values = state(proj_a)
@@ -218,10 +230,10 @@ def test_a_shared_secret_under_a_hyphenated_name_is_injected(make_service: Make)
         proj_a.set_attached("alice", secret_id, True)
     # Then only the hyphenated one reaches proj-a's kernels
     assert proj_a.environment("alice") == {"team-api-key": "from-b"}
-    assert meta_of(proj_a, hyphen).not_injected_reason is None
-    assert meta_of(proj_a, underscore).not_injected_reason == "shared_name"
+    assert explanation_of(proj_a, hyphen).not_injected_reason is None
+    assert explanation_of(proj_a, underscore).not_injected_reason == "shared_name"
     # And a clone of the other is proj-a's own, injected under any valid name
-    clone = proj_a.copy("alice", underscore, "team_api_key")
+    clone = proj_a.copy("alice", underscore, "team_api_key").explanation
     assert (clone.origin, clone.injected) == ("project", True)
     assert proj_a.environment("alice") == {"team-api-key": "from-b", "team_api_key": "from-b too"}
 
@@ -233,7 +245,7 @@ def test_an_added_secret_keeps_the_name_it_was_added_under(make_service: Make) -
     # Given proj-a added proj-b's shared "api-token"
     proj_a = make_service("proj-a")
     proj_b, theirs = shared_by_b(make_service, "api-token", "t1")
-    added = proj_a.set_attached("alice", theirs, True)
+    added = proj_a.set_attached("alice", theirs, True).explanation
     assert (added.attached_name, added.injected) == ("api-token", True)
     assert proj_a.environment("alice") == {"api-token": "t1"}
     # When the owner changes its value
@@ -245,10 +257,15 @@ def test_an_added_secret_keeps_the_name_it_was_added_under(make_service: Make) -
     # Then proj-a stops injecting it and says it was renamed
     assert proj_a.environment("alice") == {}
     meta = meta_of(proj_a, theirs)
-    assert (meta.name, meta.attached_name) == ("other-name", "api-token")
-    assert (meta.attached, meta.injected, meta.not_injected_reason) == (True, False, "renamed")
+    explained = meta.explanation
+    assert (meta.name, explained.attached_name) == ("other-name", "api-token")
+    assert (explained.attached, explained.injected, explained.not_injected_reason) == (
+        True,
+        False,
+        "renamed",
+    )
     # When proj-a adds it again
-    again = proj_a.set_attached("alice", theirs, True)
+    again = proj_a.set_attached("alice", theirs, True).explanation
     # Then it is injected under its new name
     assert (again.attached_name, again.injected, again.not_injected_reason) == (
         "other-name",
@@ -270,8 +287,8 @@ def test_unsharing_removes_the_secret_from_projects_that_added_it(make_service: 
         proj_a.get("alice", theirs)
     proj_b.set_access("alice", theirs, ["ml-team"])
     # Then proj-a lists it again, but not added: sharing again did not add it back
-    meta = meta_of(proj_a, theirs)
-    assert (meta.attached, meta.attached_name, meta.not_injected_reason) == (
+    explained = explanation_of(proj_a, theirs)
+    assert (explained.attached, explained.attached_name, explained.not_injected_reason) == (
         False,
         None,
         "not_added",
@@ -330,7 +347,7 @@ def test_an_undecryptable_value_never_takes_the_others_offline(
     # Then it holds every other secret
     assert environment == {"also-good": "fine too", "good": "fine"}
     # And the listing marks the bad one
-    metas = {m.name: m for m in fresh.list("alice").secrets}
+    metas = {m.name: m.explanation for m in fresh.list("alice").secrets}
     assert (metas["bad"].injected, metas["bad"].not_injected_reason) == (False, "undecryptable")
     assert (metas["good"].injected, metas["good"].not_injected_reason) == (True, None)
     # And revealing or copying it is a clear error, without a value
@@ -395,10 +412,10 @@ def test_hidden_in_outputs_follows_the_value_length_and_the_setting(make_service
     service = make_service("proj-a")
     short = service.create("alice", "short", "1234567").id
     long = service.create("alice", "long", "12345678").id
-    assert meta_of(service, short).hidden_in_outputs is False
-    assert meta_of(service, long).hidden_in_outputs is True
+    assert explanation_of(service, short).hidden_in_outputs is False
+    assert explanation_of(service, long).hidden_in_outputs is True
     unredacted = make_service("proj-a", redact_outputs=False)
-    assert meta_of(unredacted, long).hidden_in_outputs is False
+    assert explanation_of(unredacted, long).hidden_in_outputs is False
 
 
 def test_shadowed_names_in_the_listing(make_service: Make) -> None:
@@ -408,8 +425,12 @@ def test_shadowed_names_in_the_listing(make_service: Make) -> None:
     _, theirs = shared_by_b(make_service, "clash-key", "theirs")
     proj_a.set_attached("alice", theirs, True)
     # Then the shared one is shadowed, not injected, and the own one wins
-    meta = meta_of(proj_a, theirs)
-    assert (meta.shadowed, meta.injected, meta.not_injected_reason) == (True, False, "shadowed")
+    explained = explanation_of(proj_a, theirs)
+    assert (explained.shadowed, explained.injected, explained.not_injected_reason) == (
+        True,
+        False,
+        "shadowed",
+    )
     assert proj_a.environment("alice") == {"clash-key": "ours"}
 
 
