@@ -31,6 +31,7 @@ import hmac as _std_hmac
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -141,6 +142,20 @@ def _event(row: Mapping[str, Any]) -> AuditEvent:
         secret_id=row["secret_id"],
         secret_name=row["secret_name"],
         detail=json.loads(row["detail"]),
+    )
+
+
+def _operator_entry(
+    action: str, detail: Mapping[str, Any], user: str, server_project: str
+) -> AuditEntry:
+    """A signed event of the operator's: it concerns no one secret, so its project is that of
+    the command that records it."""
+    return AuditEntry(
+        user=user,
+        project=server_project,
+        server_project=server_project,
+        action=action,
+        detail=detail,
     )
 
 
@@ -405,6 +420,20 @@ class SqlAuditLog(AuditLog):
 
     # -- the operator's ------------------------------------------------------------------
 
+    @contextmanager
+    def _verified(self, check: SignatureCheck, anchor: Anchor | None) -> Iterator[Any]:
+        """A transaction under the chain's lock, on a log that verifies and is still as
+        verified; `LogDoesNotVerify` (and nothing written) otherwise. The whole log is checked
+        before the lock is taken, so servers never wait on it; under the lock, only what they
+        appended meanwhile."""
+        verified = self.verify(check, anchor)
+        if not verified.ok:
+            raise LogDoesNotVerify(verified)
+        with self.engine.begin() as connection:
+            self._lock(connection)
+            self._still(connection, verified)
+            yield connection
+
     def sign(
         self,
         signer: Signer,
@@ -414,27 +443,11 @@ class SqlAuditLog(AuditLog):
         user: str,
         server_project: str,
     ) -> AuditEvent:
-        """Verify the log, then record an ``anchor`` signed by ``signer`` (see `AuditLog.sign`).
-        The whole log is checked before the chain's lock is taken, so servers never wait on
-        it; under the lock, only what they appended meanwhile."""
-        verified = self.verify(check, anchor)
-        if not verified.ok:
-            raise LogDoesNotVerify(verified)
-        with self.engine.begin() as connection:
-            self._lock(connection)
-            self._still(connection, verified)
+        """Verify the log, then record an ``anchor`` signed by ``signer`` (see `AuditLog.sign`)."""
+        with self._verified(check, anchor) as connection:
             count = connection.execute(select(func.count()).select_from(AuditEventRow)).scalar()
-            return self._append(
-                connection,
-                AuditEntry(
-                    user=user,
-                    project=server_project,
-                    server_project=server_project,
-                    action="anchor",
-                    detail={"events": count},
-                ),
-                signer,
-            )
+            entry = _operator_entry("anchor", {"events": count}, user, server_project)
+            return self._append(connection, entry, signer)
 
     def prune(
         self,
@@ -449,12 +462,7 @@ class SqlAuditLog(AuditLog):
         """Verify the log, then delete the events recorded before ``older_than`` (the oldest
         ones, contiguously) and record a signed ``prune`` with their count, and the position
         and hash of the last one (where the first kept event chains to)."""
-        verified = self.verify(check, anchor)
-        if not verified.ok:
-            raise LogDoesNotVerify(verified)
-        with self.engine.begin() as connection:
-            self._lock(connection)
-            self._still(connection, verified)
+        with self._verified(check, anchor) as connection:
             last = connection.execute(
                 select(func.max(AuditEventRow.seq)).where(AuditEventRow.at < older_than)
             ).scalar()
@@ -477,18 +485,8 @@ class SqlAuditLog(AuditLog):
             }
             if cut.mac is not None:
                 detail["last_mac"] = cut.mac
-            event = self._append(
-                connection,
-                AuditEntry(
-                    user=user,
-                    project=server_project,
-                    server_project=server_project,
-                    action="prune",
-                    detail=detail,
-                ),
-                signer,
-            )
-            return Pruned(count, event)
+            entry = _operator_entry("prune", detail, user, server_project)
+            return Pruned(count, self._append(connection, entry, signer))
 
     def newest_signed(self, event: AuditEvent) -> Anchor:
         """The `Anchor` of a signed event just recorded, for the operator to keep."""
