@@ -17,6 +17,10 @@ export PATH="$PWD/$VENV/bin:$PATH"
 echo "==> Installing jupyterlab-secrets (editable) with its test and development dependencies"
 # The build hook installs the npm packages with jlpm and builds the frontend.
 pip install --quiet --upgrade pip
+# After `jupyter labextension develop` (below), the labextension folder is linked into the
+# environment, and installing writes install.json into it; the next build would then ship that
+# file twice and fail. It is generated (and git-ignored): drop it before building again.
+rm -f jupyterlab_secrets/labextension/install.json
 pip install --quiet -e ".[test,dev]"
 
 echo "==> Building and linking the frontend"
