@@ -1,15 +1,17 @@
 """The audit log's interface: who did what to which secret, and when; never a value.
 
 `AuditLog` is a small interface beside the store's: a store that keeps a log offers one
-(`SecretStore.audit_log`), and a store that keeps its own record elsewhere (OpenBao's audit
-device) offers none. This module holds the interface and its types only, and imports nothing
-else of the package: the store interface hands `AuditEntry` values to it, the SQL store's log
-(``stores/sql_audit.py``) implements it, and the operator's signatures (``audit_keys.py``)
-implement `Signer` and `SignatureCheck`.
+(`SecretStore.audit_log`), and a store that keeps no log of its own offers none. This module
+holds the interface and its types only, and imports nothing else of the package: the store
+interface hands `AuditEntry` values to it, the SQL store's log (``stores/sql_audit.py``) and
+the OpenBao store's (``stores/openbao/audit.py``) implement it, and the operator's signatures
+(``audit_keys.py``) implement `Signer` and `SignatureCheck`.
 
-Servers append events; only an operator, with a key no server holds, signs. A signed event
-(``anchor``, ``prune``) fixes everything recorded before it: changing, removing or reordering
-an earlier event then breaks its signature, whoever holds the database and the master key.
+Servers append events. On SQL only an operator, with a key no server holds, signs: a signed
+event (``anchor``, ``prune``) fixes everything recorded before it, and changing, removing or
+reordering an earlier event then breaks its signature, whoever holds the database and the
+master key. On OpenBao no server can change or delete an event at all (its policies), and
+nothing is signed (`AuditLog.append_only`).
 """
 
 from __future__ import annotations
@@ -180,6 +182,12 @@ class LogDoesNotVerify(Exception):
 
 class AuditLog(ABC):
     """An append-only record of actions on secrets."""
+
+    append_only: str | None = None
+    """None when the operator's signatures vouch for the log (`sign`, `prune`); otherwise
+    the store itself keeps every server from changing or deleting an event (OpenBao's
+    policies), and this says so, and how old events are removed: `sign` and `prune` refuse
+    with it, and the operator's command says it instead of asking for the audit key."""
 
     @abstractmethod
     def append(self, entry: AuditEntry) -> AuditEvent:

@@ -55,6 +55,6 @@ class UnavailableError(SecretsError):
 
 
 class AuditElsewhereError(SecretsError):
-    """The store keeps no audit log of its own: another system records what is done (OpenBao's
-    audit device). The REST API answers 501: the request is sound, this server does not
-    serve that record."""
+    """The store keeps no audit log of its own: another system records what is done. The REST
+    API answers 501: the request is sound, this server does not serve that record. (Both
+    built-in stores keep one.)"""

@@ -162,7 +162,7 @@ class SecretsService:
         )
         """This project, and the communities it belongs to: how the store is asked."""
         self.audit: AuditLog | None = store.audit_log()
-        """Where every action is recorded (None: the store keeps its own record)."""
+        """Where every action is recorded (None: the store keeps no log of its own)."""
         self.listeners: list[Listener] = []
         """Called after each successful write with its `Change`, in the thread that made it
         (the kernels' injector subscribes). A listener that raises is logged and skipped."""
@@ -558,11 +558,11 @@ class SecretsService:
         before: str | None = None,
     ) -> list[AuditEvent]:
         """The audit events of this project's secrets (and of this project's server), newest
-        first; `AuditElsewhereError` when the store keeps its own record instead."""
+        first; `AuditElsewhereError` when the store keeps no log of its own."""
         if self.audit is None:
             raise AuditElsewhereError(
-                "This store keeps no audit log of its own: OpenBao's audit device records "
-                "every read and write of the secrets. Ask its operator for that record."
+                "This store keeps no audit log of its own: another system records what is "
+                "done with the secrets. Ask its operator for that record."
             )
         if secret_id is not None and _SECRET_ID.fullmatch(secret_id) is None:
             raise InvalidInputError("secret_id is not a secret ID.", "secret_id")

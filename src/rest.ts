@@ -972,7 +972,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The store keeps no audit log of its own (OpenBao: its audit device records every access); the message says where to look */
+            /** @description The store keeps no audit log of its own (another system records what is done); the message says where to look */
             501: {
                 headers: {
                     "Cache-Control": components["headers"]["NoStore"];

@@ -3,7 +3,9 @@
 Printing and ``--verify`` need nothing but the store. ``--anchor`` and ``--prune`` are the
 operator's: they sign with the audit key (``SecretsExtension.audit_key_file`` or
 ``JUPYTERLAB_SECRETS_AUDIT_KEY``), which no server holds, and keep the newest signed event in
-the anchor file (``SecretsExtension.audit_anchor_file``), out of the database's reach.
+the anchor file (``SecretsExtension.audit_anchor_file``), out of the database's reach. A log
+that its store keeps append-only (OpenBao's policies) is neither anchored nor pruned here: the
+command says so, and how old events are removed.
 """
 
 from __future__ import annotations
@@ -154,10 +156,13 @@ class AuditApp(SecretsCommand):
         audit = opened.store.audit_log()
         if audit is None:
             raise AuditElsewhereError(
-                "This store keeps no audit log of its own: OpenBao's audit device is the record."
+                "This store keeps no audit log of its own: another system records what is done."
             )
         if self.verify + self.anchor + (self.prune is not None) > 1:
             raise InvalidInputError("Give one of --verify, --anchor and --prune DAYS.")
+        if audit.append_only is not None and (self.anchor or self.prune is not None):
+            # Before the audit key is asked for: there is nothing to sign.
+            raise InvalidInputError(f"{audit.append_only} Nothing was changed.")
         if self.prune is not None:
             self.run_prune(audit, self.prune)
         elif self.anchor:
@@ -200,11 +205,21 @@ class AuditApp(SecretsCommand):
                 signer = read_signer(self.settings)
             except UnavailableError as error:
                 self.log.warning("%s", error.message)
-        anchor = read_anchor(self.anchor_path)
-        result = audit.verify(public_keys(self.settings, signer), anchor)
+        if audit.append_only is not None:
+            result = audit.verify()
+        else:
+            anchor = read_anchor(self.anchor_path)
+            result = audit.verify(public_keys(self.settings, signer), anchor)
         if not result.ok:
             print(f"The audit log does not verify at event {result.bad_event}: {result.reason}.")
             self.exit(1)
+        if audit.append_only is not None:
+            print(
+                f"The audit log verifies: {result.checked} events, each as its server recorded "
+                "it. No server can change or delete one (OpenBao's policies); an operator's "
+                "token can, which only OpenBao's own audit device records."
+            )
+            return
         for line in describe(result, self.anchor_path):
             print(line)
 

@@ -91,9 +91,9 @@ class StoredSecret:
 
 Recorder = Callable[["StoredSecret"], Sequence[AuditEntry]]
 """What a write records, given the secret as the write leaves it (as it was, for a delete). A
-store with an audit log of its own (`SecretStore.audit_log`) appends these in the write's own
-transaction, so that a write and its events are kept, or lost, together; one without (OpenBao,
-whose audit device records every request) ignores it."""
+store with an audit log of its own (`SecretStore.audit_log`) appends these: in the write's own
+transaction where it has one (SQL), so that a write and its events are kept, or lost,
+together; otherwise once the write is made (OpenBao). A store without a log ignores it."""
 
 
 @dataclass(frozen=True)
@@ -226,8 +226,8 @@ class SecretStore(LoggingConfigurable, metaclass=_AbstractConfigurable):
         it is read on every poll."""
 
     def audit_log(self) -> AuditLog | None:
-        """The audit log this store keeps, or None when the store keeps its own record
-        elsewhere (OpenBao's audit device)."""
+        """The audit log this store keeps, or None when it keeps none of its own (another
+        system records what is done)."""
         return None
 
     def ability(self, kind: type[_Ability]) -> _Ability | None:

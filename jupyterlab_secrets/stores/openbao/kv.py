@@ -354,6 +354,7 @@ class Kv:
         self.cluster = Cluster(url, log)
         self.url = str(self.cluster)
         self.mount = mount
+        self.read_concurrency = read_concurrency
         self.log = log or _log
         self._token = token
         self._local = threading.local()
@@ -498,6 +499,11 @@ class Kv:
         if cas is None:
             current, version = self.read(path)
             return version if current == document else None
+        if cas == 0:
+            # The document itself, not its metadata: a token that may only create and read
+            # (an audit event) checks its own write too.
+            written, version = self.read(path, version=1)
+            return 1 if version == 1 and written == document else None
         if self.version_of(path) <= cas:
             return None
         written, _ = self.read(path, version=cas + 1)

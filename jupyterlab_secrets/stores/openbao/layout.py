@@ -16,6 +16,13 @@ document's value or of its versions (``<mount>/data/â€¦``, ``<mount>/metadata/â€
     unsharing); the owning project may only *update* it (a value change reaches the copy).
 ``communities/<c>/projects/<p>/index``
     The metadata of project ``p``'s secrets shared with ``c``, kept alike.
+``audit/<p>/<day>/<event>``
+    One event of the extension's audit log (``audit.py``), recorded by a server of project
+    ``p``: written once (check-and-set 0), then never changed, since ``p``'s policy may
+    create documents there and read them, not update or delete one. ``<event>`` is the
+    event's ID, the UTC time to the microsecond then random digits, so names sort in the
+    order events were recorded; ``<day>`` its first 8 digits (``YYYYMMDD``), so that no
+    listing grows with the whole log.
 ``communities/<c>/changes/<p>~<stamp>``
     Project ``p``'s change marker in ``c``: ``p`` writes a new one (and deletes its older
     ones) with every change it makes under ``communities/<c>/``. ``~`` is in no project
@@ -34,6 +41,7 @@ the prefixes built here, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import time
@@ -184,6 +192,53 @@ def former_marker(community: str) -> str:
     """The change marker of a community that every project rewrote, before each project had
     markers of its own (only the migration still names it)."""
     return f"{community_tree(community)}/marker"
+
+
+# -- the audit log ------------------------------------------------------------------------
+
+AUDIT = "audit"
+"""The folder of every project's audit folder."""
+
+_EVENT = re.compile(r"[0-9]{20}[0-9a-f]{12}")
+_DAY = re.compile(r"[0-9]{8}")
+
+
+def audit_tree(project: str) -> str:
+    """The audit folder of the servers of ``project``: the events they recorded."""
+    return f"{AUDIT}/{check_segment('project', project)}"
+
+
+def event_id(at: dt.datetime) -> str:
+    """A new event's ID: ``at`` in UTC as ``YYYYMMDDHHMMSSffffff``, then 48 random bits in
+    hex; 32 letters and digits, like the SQL log's IDs, sorting in time order."""
+    utc = at.astimezone(dt.timezone.utc)
+    return f"{utc:%Y%m%d%H%M%S%f}{secrets.token_hex(6)}"
+
+
+def is_event_id(name: object) -> bool:
+    """Whether ``name`` can be an event ID of ours."""
+    return isinstance(name, str) and _EVENT.fullmatch(name) is not None
+
+
+def audit_day(project: str, day: str) -> str:
+    """The folder of one day's events of ``project`` (``day``: ``YYYYMMDD``)."""
+    return f"{audit_tree(project)}/{day}"
+
+
+def audit_event(project: str, event: str) -> str:
+    """One event of ``project``'s servers, in the folder of its day."""
+    return f"{audit_day(project, event[:8])}/{event}"
+
+
+def days_listed(keys: Iterable[str]) -> list[str]:
+    """The days a listing of `audit_tree` gives, newest first; other keys are left out."""
+    days = (key.rstrip("/") for key in keys if key.endswith("/"))
+    return sorted((day for day in days if _DAY.fullmatch(day)), reverse=True)
+
+
+def events_listed(keys: Iterable[str]) -> list[str]:
+    """The event IDs a listing of `audit_day` gives, newest first; other keys are left out."""
+    return sorted((key for key in keys if is_event_id(key)), reverse=True)
 
 
 # -- patterns, for policies ----------------------------------------------------------------

@@ -5,7 +5,9 @@ rules exactly:
 
 - a *project* policy: everything on the project's own secrets; on its copies in each of its
   communities only ``update`` (a changed value or name follows into them) and reading their
-  index; and its own change markers there. It neither creates nor deletes a copy.
+  index; and its own change markers there. It neither creates nor deletes a copy. In its
+  audit folder it creates events, reads and lists them, and nothing else: no server changes
+  or deletes an event it or another recorded.
 - a *member* policy: reading what is shared with a community.
 - an *admin* policy per community and project: an admin of community ``c`` who works in
   project ``p`` creates and deletes the copies of ``p``'s secrets in ``c`` (sharing and
@@ -116,6 +118,7 @@ path "auth/token/revoke-accessor" {{
 def project_policy(mount: str, project: str, communities: Iterable[str] = ()) -> str:
     """HCL of `project_policy_name`, for a project in ``communities``."""
     own = layout.project_tree(project)
+    audit = layout.audit_tree(project)
     rules = [
         f"""# Everything on the own secrets of project {project}.
 path "{mount}/{layout.data(own)}/*" {{
@@ -123,6 +126,15 @@ path "{mount}/{layout.data(own)}/*" {{
 }}
 path "{mount}/{layout.metadata(own)}/*" {{
   capabilities = {_ALL}
+}}
+# Its audit events: "create" writes a new one only (writing over one, with or without
+# check-and-set, is an "update"); read and list them. No update, patch or delete, and no
+# metadata but listing, so no server changes, deletes or destroys an event.
+path "{mount}/{layout.data(audit)}/*" {{
+  capabilities = ["create", "read"]
+}}
+path "{mount}/{layout.metadata(audit)}/*" {{
+  capabilities = ["list"]
 }}
 """
     ]

@@ -3,8 +3,9 @@ OpenBao's policies decide.
 
 Each server holds an OpenBao token minted with its user's policies (``policies.py``); what
 the token may not read or write, the server cannot either, whatever its own configuration
-says. OpenBao encrypts the values, keeps their versions (KV v2) and records every read in its
-audit device. The server keeps no value, key or token on disk.
+says. OpenBao encrypts the values, keeps their versions (KV v2) and records every request in
+its audit device; the extension's own audit log is kept on the mount too (``audit.py``). The
+server keeps no value, key or token on disk.
 
 This module holds the operations of the interface; the documents they read and write are laid
 out in ``layout.py``, the indexes packed and changed in ``index.py``, shared copies and share
@@ -30,6 +31,7 @@ from ...errors import (
 )
 from ..base import Recorder, SecretStore, StoredSecret, VersionInfo, View, utc_now
 from . import layout
+from .audit import OpenBaoAuditLog
 from .cache import Indexes, Versioned
 from .index import (
     format_time,
@@ -81,6 +83,8 @@ class OpenBaoSecretStore(SecretStore):
         being read at the server's start (`warm`) waits for that read rather than making
         the same requests again."""
         self.copies = Copies(self.kv, self.indexes, self.keep_versions, self.log)
+        self.audit = OpenBaoAuditLog(self.kv, self.log)
+        """The extension's audit log, on the mount (append-only by the policies)."""
 
     @property
     def client(self) -> hvac.Client:
@@ -104,6 +108,10 @@ class OpenBaoSecretStore(SecretStore):
                 "Give the server a valid token (SecretsExtension.openbao_token_file or "
                 "BAO_TOKEN), then restart it."
             ) from None
+
+    def audit_log(self) -> OpenBaoAuditLog:
+        """The audit log on the mount: every event a document no server can change."""
+        return self.audit
 
     def capabilities(self, paths: Iterable[str]) -> dict[str, list[str]]:
         """This token's capabilities on mount-relative paths (``sys/capabilities-self``)."""
@@ -292,8 +300,20 @@ class OpenBaoSecretStore(SecretStore):
             return None
 
     # -- writes --------------------------------------------------------------------------
-    # (``record`` is ignored: this store keeps no audit log of its own, OpenBao's audit
-    # device records every request.)
+
+    def _record(self, record: Recorder | None, secret: StoredSecret) -> None:
+        """Append a write's audit events once the write is made. No transaction spans OpenBao
+        documents: a write whose events cannot be recorded stays made, and is logged as
+        such (a write refused earlier records nothing)."""
+        if record is None:
+            return
+        try:
+            for entry in record(secret):
+                self.audit.append(entry)
+        except Exception:
+            self.log.exception(
+                "A change of secret %s was made but is missing from the audit log", secret.id
+            )
 
     def create(
         self, view: View, *, name: str, value: str, user: str, record: Recorder | None = None
@@ -336,7 +356,9 @@ class OpenBaoSecretStore(SecretStore):
         except BaseException:
             self.kv.destroy(path)
             raise
-        return stored(secret_id, entry, None)
+        created = stored(secret_id, entry, None)
+        self._record(record, created)
+        return created
 
     def update(
         self,
@@ -405,7 +427,9 @@ class OpenBaoSecretStore(SecretStore):
                 self._restore_entry(view.project, secret_id, entry, before)
                 raise
         self.copies.follow(view.project, secret_id, entry, value)
-        return stored(secret_id, entry, None)
+        updated = stored(secret_id, entry, None)
+        self._record(record, updated)
+        return updated
 
     def _restore_entry(
         self, project: str, secret_id: str, claimed: dict[str, Any], before: dict[str, Any]
@@ -438,6 +462,7 @@ class OpenBaoSecretStore(SecretStore):
             return entry
 
         entry = self._modify_own(view.project, remove)
+        self._record(record, stored(secret_id, entry, None))
         self.values.forget(layout.own_value(view.project, secret_id))
         self.kv.destroy(layout.own_value(view.project, secret_id))
         for community in entry.get("shared_with") or ():
@@ -481,7 +506,9 @@ class OpenBaoSecretStore(SecretStore):
         removed = sorted(set(remove) & current)
         detached = sorted(set(detach))
         if not added and not removed and not detached:
-            return stored(secret_id, entry, None)
+            unchanged = stored(secret_id, entry, None)
+            self._record(record, unchanged)
+            return unchanged
         self._check_admin(project, secret_id, added, removed)
         # The admin's writes first: a refusal there leaves everything as it was.
         copies = {c: self.copies.make(c, project, secret_id, entry) for c in added}
@@ -511,7 +538,9 @@ class OpenBaoSecretStore(SecretStore):
             else:
                 self.copies.set_entry(community, project, secret_id, entry)
             self.copies.bump(community, project)
-        return stored(secret_id, entry, None)
+        shared = stored(secret_id, entry, None)
+        self._record(record, shared)
+        return shared
 
     def _check_admin(
         self, project: str, secret_id: str, added: list[str], removed: list[str], why: str = ""
@@ -560,7 +589,9 @@ class OpenBaoSecretStore(SecretStore):
 
         self._modify_own(view.project, change)
         shown = attached_as(added, entry, view.project) if name else None
-        return stored(secret_id, entry, shown)
+        attached = stored(secret_id, entry, shown)
+        self._record(record, attached)
+        return attached
 
     def import_secret(
         self,
