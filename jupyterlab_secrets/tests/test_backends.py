@@ -206,19 +206,20 @@ def test_the_sql_store_has_the_key_abilities_only(tmp_path: Path) -> None:
         store.close()
 
 
-def test_the_openbao_store_decides_sharing_and_imports_but_keeps_no_keys() -> None:
+def test_the_openbao_store_decides_sharing_imports_and_keeps_a_log_but_no_keys() -> None:
     pytest.importorskip("hvac", reason="the OpenBao store needs hvac (the openbao extra)")
     from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore
 
     # Given the OpenBao store (nothing is asked of OpenBao to know what it can do)
     store = OpenBaoSecretStore(url="http://127.0.0.1:9", token="t", mount="m")
     try:
-        # Then its policy decides sharing, it imports, and it neither checks nor rotates keys
+        # Then its policy decides sharing, it imports, keeps an audit log (on the mount), and
+        # neither checks nor rotates keys
         assert store.ability(SharingPolicy) is store
         assert store.ability(SecretImport) is store
         assert store.ability(KeyCheck) is None
         assert store.ability(KeyRotation) is None
-        assert store.audit_log() is None
+        assert store.audit_log() is not None
     finally:
         store.close()
 

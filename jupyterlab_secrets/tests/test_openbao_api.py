@@ -24,7 +24,7 @@ from jupyterlab_secrets.stores.openbao import (
     project_policy_name,
 )
 
-from .conftest import COMMUNITIES, Api, snapshot
+from .conftest import API, COMMUNITIES, Api, snapshot
 from .openbao_server import OpenBao
 from .test_openapi import assert_described
 
@@ -349,14 +349,47 @@ async def test_a_reveal_is_in_openbaos_audit_log_without_the_value(
     assert "plaintext-4b1e7d" not in log
 
 
-async def test_get_audit_says_openbaos_audit_device_is_the_record(api: Api) -> None:
-    # Given a server on OpenBao where a secret was created
-    await create(api, "audited-elsewhere", "plaintext-6d0a2c")
+async def test_get_audit_lists_every_environment_with_names_only(
+    api: Api, jp_fetch: Any, openbao: OpenBao
+) -> None:
+    # Given a server on OpenBao where a secret was created, then read for kernels three times
+    # (the first read reaches OpenBao, the next two come from the server's memory)
+    created = await create(api, "audited", "plaintext-6d0a2c")
+    for _ in range(3):
+        reply = await api("GET", "environment")
+        assert reply.body == {"environment": {"audited": "plaintext-6d0a2c"}}
     # When its audit log is asked for
     reply = await api("GET", "audit")
-    # Then it answers 501 pointing to OpenBao's audit device, never a 500 and never a value
-    assert reply.status == 501
-    assert "OpenBao's audit device" in reply.message
-    assert "plaintext-6d0a2c" not in str(reply.body)
+    # Then it lists every environment, with the names only, and the creation, newest first
+    assert reply.status == 200, reply.body
+    events = reply.body["events"]
+    assert [(e["action"], e["secret_id"]) for e in events] == [
+        ("environment", None),
+        ("environment", None),
+        ("environment", None),
+        ("create", created["id"]),
+    ]
+    assert [e["detail"] for e in events[:3]] == [{"names": ["audited"]}] * 3
+    assert "plaintext-6d0a2c" not in json.dumps(reply.body)
+    # And a page and one secret's events are answered too
+    for params in ({"limit": "1", "before": events[2]["id"]}, {"secret_id": created["id"]}):
+        answer = await jp_fetch(*API, "audit", params=params, method="GET")
+        assert json.loads(answer.body)["events"] == events[3:]
     # And that answer is the one the OpenAPI description lists
-    assert assert_described("GET", "/audit", 501, reply.headers, json.dumps(reply.body).encode())
+    assert assert_described("GET", "/audit", 200, reply.headers, json.dumps(reply.body).encode())
+    # And the events are documents of proj-a's audit folder, which hold no value
+    kv = openbao.server.client().secrets.kv.v2
+    days = kv.list_secrets(layout.audit_tree("proj-a"), mount_point=openbao.mount)["data"]["keys"]
+    paths = [
+        f"{layout.audit_tree('proj-a')}/{day}{name}"
+        for day in days
+        for name in kv.list_secrets(
+            f"{layout.audit_tree('proj-a')}/{day}", mount_point=openbao.mount
+        )["data"]["keys"]
+    ]
+    assert sorted(path.rsplit("/", 1)[1] for path in paths) == sorted(e["id"] for e in events)
+    documents = [
+        kv.read_secret_version(path, mount_point=openbao.mount, raise_on_deleted_version=True)
+        for path in paths
+    ]
+    assert "plaintext-6d0a2c" not in json.dumps(documents)

@@ -13,7 +13,11 @@ import pytest
 
 from jupyterlab_secrets.crypto import Keyring, encode_key, generate_key
 from jupyterlab_secrets.stores.base import View
-from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore, project_policy_name
+from jupyterlab_secrets.stores.openbao import (
+    OpenBaoSecretStore,
+    project_policy_name,
+    server_policies,
+)
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .conftest import COMMUNITIES, RunCli
@@ -150,3 +154,36 @@ def test_the_commands_leave_the_token_file_for_the_server(
     result = run_cli("list")
     assert result.returncode == 1
     assert "a server removes its token file once it has read it" in result.output
+
+
+def test_the_audit_command_reads_the_log_on_openbao_and_signs_nothing(
+    openbao: OpenBao, configure: Callable[..., None], run_cli: RunCli, tmp_path: Path
+) -> None:
+    # Given the config of proj-a on OpenBao, and a secret set with a server's token
+    configure(openbao_url=openbao.url, openbao_mount=openbao.mount, project="proj-a",
+              communities=COMMUNITIES, audit_key_file=str(tmp_path / "no-such-key"))  # fmt: skip
+    server = {"BAO_TOKEN": openbao.mint(*server_policies("alice", "proj-a", COMMUNITIES))}
+    root = {"BAO_TOKEN": openbao.server.root_token}
+    assert run_cli("set", "audited", stdin="cli-value-5e1a", env=server).returncode == 0
+    # When the log is printed, then it holds the creation, and no value
+    printed = run_cli("audit", env=server)
+    assert printed.returncode == 0, printed.output
+    assert " create audited (" in printed.output
+    assert "cli-value-5e1a" not in printed.output
+    # When the operator anchors or prunes it, then it is refused before any key is asked for,
+    # saying that the log is append-only and how old events are removed
+    for args in (["--anchor"], ["--prune", "30"]):
+        refused = run_cli("audit", *args, env=root)
+        assert refused.returncode == 1, refused.output
+        assert "append-only by OpenBao's policies" in refused.output
+        assert "bao kv metadata delete" in refused.output
+        assert "no-such-key" not in refused.output
+    # When it is verified with the operator's token, then every event is checked
+    verified = run_cli("audit", "--verify", env=root)
+    assert verified.returncode == 0, verified.output
+    assert "The audit log verifies: 1 events" in verified.output
+    assert "No server can change or delete one" in verified.output
+    # And a server's token, which reads its own project's folder only, is told so
+    refused = run_cli("audit", "--verify", env=server)
+    assert refused.returncode == 1
+    assert "operator's token" in refused.output

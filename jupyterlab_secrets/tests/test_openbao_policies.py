@@ -74,6 +74,7 @@ def test_a_servers_policies_are_its_users_in_its_project_only() -> None:
 
 ID = "0123456789abcdef0123456789abcdef"
 STAMP = "00001765000000000000-0a1b2c3d"
+EVENT = "20250101120000000000a1b2c3d4e5f6"
 
 READ, LIST, CREATE, UPDATE, DELETE = "read", "list", "create", "update", "delete"
 ALL = {"create", "read", "update", "patch", "delete", "list"}
@@ -127,6 +128,24 @@ EXPECTED: list[tuple[str, dict[str, set[str]]]] = [
     # The former community marker, which every project could move: nobody now
     ("data/communities/ml-team/marker",
      {"alice": {READ}, "erin": {READ}, "carol": {READ}, "dave": {READ}}),
+    # Audit events: a project's servers create new ones in its own folder, read and list
+    # them; none updates, patches or deletes one, nor touches another project's folder
+    (f"data/audit/proj-a/20250101/{EVENT}",
+     {"alice": {CREATE, READ}, "erin": {CREATE, READ}, "carol": DENY, "dave": DENY}),
+    (f"data/audit/proj-b/20250101/{EVENT}",
+     {"alice": DENY, "erin": DENY, "carol": {CREATE, READ}, "dave": {CREATE, READ}}),
+    ("metadata/audit/proj-a/",
+     {"alice": {LIST}, "erin": {LIST}, "carol": DENY, "dave": DENY}),
+    ("metadata/audit/proj-a/20250101/",
+     {"alice": {LIST}, "erin": {LIST}, "carol": DENY, "dave": DENY}),
+    (f"metadata/audit/proj-a/20250101/{EVENT}",
+     {"alice": {LIST}, "erin": {LIST}, "carol": DENY, "dave": DENY}),
+    *[(f"{kind}/audit/proj-a/20250101/{EVENT}",
+       {"alice": DENY, "erin": DENY, "carol": DENY, "dave": DENY})
+      for kind in ("delete", "undelete", "destroy")],
+    ("metadata/audit/", {"alice": DENY, "erin": DENY, "carol": DENY, "dave": DENY}),
+    (f"data/audit/proj-a.x/20250101/{EVENT}",
+     {"alice": DENY, "erin": DENY, "carol": DENY, "dave": DENY}),
 ]  # fmt: skip
 
 
