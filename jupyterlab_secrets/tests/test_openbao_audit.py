@@ -63,7 +63,9 @@ def every_document(openbao: OpenBao, folder: str = layout.AUDIT) -> dict[str, di
         if key.endswith("/"):
             found.update(every_document(openbao, path))
         else:
-            found[path] = kv.read_secret_version(path, mount_point=openbao.mount)["data"]
+            found[path] = kv.read_secret_version(
+                path, mount_point=openbao.mount, raise_on_deleted_version=True
+            )["data"]
     return found
 
 
@@ -175,7 +177,9 @@ def test_a_servers_token_cannot_change_or_remove_an_event(
     [event] = erin.audit_events("erin")
     path = layout.audit_event("proj-a", event.id)
     root = openbao.server.client()
-    before = root.secrets.kv.v2.read_secret_version(path, mount_point=openbao.mount)["data"]
+    before = root.secrets.kv.v2.read_secret_version(
+        path, mount_point=openbao.mount, raise_on_deleted_version=True
+    )["data"]
     # When a token of proj-a (erin's, or alice's, an admin) tries to write over it, with or
     # without check-and-set, to patch it, to delete, undelete or destroy a version, or to
     # change or delete its metadata (and so its versions)
@@ -218,7 +222,9 @@ def test_a_servers_token_cannot_change_or_remove_an_event(
         # Then OpenBao refuses that too
         assert answer.status_code == 403, (method, api_path, answer.text)
     # And the event is as it was recorded: one version, never deleted, the same fields
-    after = root.secrets.kv.v2.read_secret_version(path, mount_point=openbao.mount)["data"]
+    after = root.secrets.kv.v2.read_secret_version(
+        path, mount_point=openbao.mount, raise_on_deleted_version=True
+    )["data"]
     assert after == before
     metadata = root.secrets.kv.v2.read_secret_metadata(path, mount_point=openbao.mount)["data"]
     assert metadata["current_version"] == 1

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from jupyterlab_secrets.audit import AuditEntry
 from jupyterlab_secrets.errors import UnavailableError
 from jupyterlab_secrets.stores.base import View
 from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore, project_policy_name
@@ -181,6 +182,24 @@ def test_a_write_whose_answer_is_lost_is_done_once(
     finally:
         store.close()
         direct.close()
+
+
+def test_an_audit_event_whose_answer_is_lost_is_recorded_once(
+    openbao: OpenBao, relay: Relay, token: str
+) -> None:
+    # Given a server whose writes reach OpenBao but whose answers may be lost on the way, and
+    # whose token may create audit events but not write over one nor read their metadata
+    store = OpenBaoSecretStore(url=relay.start(), token=token, mount=openbao.mount)
+    try:
+        # When the answer to an event's write is lost
+        relay.lose_answers = 1
+        entry = AuditEntry("alice", "proj-d", "proj-d", "environment", detail={"names": ["x"]})
+        event = store.audit_log().append(entry)
+        # Then it is reported recorded, and is recorded once
+        assert relay.lost == 1
+        assert store.audit_log().events("proj-d") == [event]
+    finally:
+        store.close()
 
 
 def test_a_read_answered_503_is_sent_again(openbao: OpenBao, relay: Relay, token: str) -> None:
