@@ -501,7 +501,7 @@ class SecretsService:
                 return
             raise UnavailableError(
                 "The audit log cannot record this right now, so no value is given out. "
-                "Try again; if it persists, check the database."
+                "Try again; if it persists, the server's log says why."
             ) from None
 
     def _entry(

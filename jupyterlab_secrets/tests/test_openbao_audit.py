@@ -130,7 +130,7 @@ def test_pages_go_on_into_earlier_days(
             "action": "environment",
             "secret_id": None,
             "secret_name": None,
-            "detail": {"names": [f"days-{days}"]},
+            "detail": json.dumps({"names": [f"days-{days}"]}),
         }
         store.kv.write(layout.audit_event("proj-a", event), document, cas=0)
     today = log.append(AuditEntry("alice", "proj-a", "proj-a", "environment", detail={}))
@@ -166,6 +166,20 @@ def test_every_environment_is_recorded_with_names_and_no_value_is_in_any_event(
     text = json.dumps(documents)
     for value in values.values():
         assert value not in text
+
+
+def test_an_environment_of_thousands_of_names_is_recorded(
+    openbao: OpenBao, open_store: Callable[[str], OpenBaoSecretStore]
+) -> None:
+    # Given a server's audit log (OpenBao refuses a request body of more than about a
+    # thousand JSON strings)
+    alice = server(openbao, open_store, "alice", "proj-a")
+    names = [f"secret-{index:04}" for index in range(2500)]
+    # When an environment of 2,500 names is recorded
+    alice.record("alice", "environment", detail={"names": names}, strict=True)
+    # Then it is, and it reads back whole
+    (event,) = alice.audit_events("alice")
+    assert event.detail == {"names": names}
 
 
 def test_a_servers_token_cannot_change_or_remove_an_event(
