@@ -32,7 +32,7 @@ from jupyterlab_secrets.service import SecretsService
 from jupyterlab_secrets.stores.sql import SqlSecretStore
 
 from .kernel_client import connect, kernel_names  # noqa: F401  (fixtures: kernels)
-from .openbao_server import bao_server, openbao  # noqa: F401  (fixtures: a real OpenBao)
+from .openbao_server import bao_server, open_store, openbao  # noqa: F401  (fixtures: a real OpenBao)
 
 API = ("jupyterlab-secrets", "api")
 

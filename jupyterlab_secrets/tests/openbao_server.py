@@ -17,10 +17,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hvac
 import pytest
@@ -188,3 +189,21 @@ def openbao(bao_server: BaoServer) -> OpenBao:
         say=lambda line: None,
     )
     return OpenBao(bao_server, mount)
+
+
+@pytest.fixture
+def open_store(openbao: OpenBao) -> Iterator[Callable[..., Any]]:
+    """Open stores on the test's mount, each with a given token (and store settings, such as
+    ``keep_versions`` or ``read_concurrency``); all are closed at the end."""
+    from jupyterlab_secrets.stores.openbao import OpenBaoSecretStore
+
+    opened: list[OpenBaoSecretStore] = []
+
+    def open_with(token: str, **settings: Any) -> OpenBaoSecretStore:
+        store = OpenBaoSecretStore(url=openbao.url, token=token, mount=openbao.mount, **settings)
+        opened.append(store)
+        return store
+
+    yield open_with
+    for store in opened:
+        store.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,21 +26,6 @@ from jupyterlab_secrets.stores.openbao.audit import OpenBaoAuditLog
 
 from .conftest import COMMUNITIES
 from .openbao_server import OpenBao
-
-
-@pytest.fixture
-def open_store(openbao: OpenBao) -> Iterator[Callable[[str], OpenBaoSecretStore]]:
-    """Stores on the test's mount, one per token; all closed at the end."""
-    opened: list[OpenBaoSecretStore] = []
-
-    def open_with(token: str) -> OpenBaoSecretStore:
-        store = OpenBaoSecretStore(url=openbao.url, token=token, mount=openbao.mount)
-        opened.append(store)
-        return store
-
-    yield open_with
-    for store in opened:
-        store.close()
 
 
 def server(openbao: OpenBao, open_store: Callable[[str], OpenBaoSecretStore], user: str,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -24,21 +24,6 @@ from .conftest import COMMUNITIES
 from .openbao_server import OpenBao
 
 T = TypeVar("T")
-
-
-@pytest.fixture
-def open_store(openbao: OpenBao) -> Iterator[Callable[[str], OpenBaoSecretStore]]:
-    """Open stores (one per server) on the test's mount; all are closed at the end."""
-    opened: list[OpenBaoSecretStore] = []
-
-    def open_with(token: str) -> OpenBaoSecretStore:
-        store = OpenBaoSecretStore(url=openbao.url, token=token, mount=openbao.mount)
-        opened.append(store)
-        return store
-
-    yield open_with
-    for store in opened:
-        store.close()
 
 
 def alice(openbao: OpenBao) -> str:
@@ -128,26 +113,21 @@ def test_a_kernel_that_asks_during_the_warm_up_waits_for_it_instead_of_reading_a
     token = alice(openbao)
     writer = SecretsService(open_store(token), "proj-a", COMMUNITIES)
     created = [writer.create("alice", f"key-{i}", f"value-{i}-90b1").id for i in range(40)]
-    store = OpenBaoSecretStore(
-        url=openbao.url, token=token, mount=openbao.mount, read_concurrency=1
-    )
-    service = SecretsService(store, "proj-a", COMMUNITIES)
-    try:
-        # When a kernel asks for the environment while the warm-up is reading
-        def both() -> dict[str, str]:
-            warming = threading.Thread(target=service.warm)
-            warming.start()
-            try:
-                return service.environment("kernels")
-            finally:
-                warming.join()
+    service = SecretsService(open_store(token, read_concurrency=1), "proj-a", COMMUNITIES)
 
-        environment, reads = value_reads(openbao, both)
-        # Then the kernel gets every value, and each was read from OpenBao once in all
-        assert len(environment) == 40
-        assert sorted(reads) == sorted(f"projects/proj-a/secrets/{i}" for i in created)
-    finally:
-        store.close()
+    # When a kernel asks for the environment while the warm-up is reading
+    def both() -> dict[str, str]:
+        warming = threading.Thread(target=service.warm)
+        warming.start()
+        try:
+            return service.environment("kernels")
+        finally:
+            warming.join()
+
+    environment, reads = value_reads(openbao, both)
+    # Then the kernel gets every value, and each was read from OpenBao once in all
+    assert len(environment) == 40
+    assert sorted(reads) == sorted(f"projects/proj-a/secrets/{i}" for i in created)
 
 
 def test_a_store_that_keeps_no_values_in_memory_has_nothing_to_warm(

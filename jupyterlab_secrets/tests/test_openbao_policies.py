@@ -10,7 +10,7 @@ admin of ml-team working in proj-b (alice on a server of proj-b).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import hvac
@@ -153,21 +153,6 @@ EXPECTED: list[tuple[str, dict[str, set[str]]]] = [
 def tokens(openbao: OpenBao) -> dict[str, str]:
     """A token per role, minted with exactly its policies."""
     return {role: openbao.mint(*policies) for role, policies in ROLES.items()}
-
-
-@pytest.fixture
-def open_store(openbao: OpenBao) -> Iterator[Callable[[str], OpenBaoSecretStore]]:
-    """Stores on the test's mount, one per token; all closed at the end."""
-    opened: list[OpenBaoSecretStore] = []
-
-    def open_with(token: str) -> OpenBaoSecretStore:
-        store = OpenBaoSecretStore(url=openbao.url, token=token, mount=openbao.mount)
-        opened.append(store)
-        return store
-
-    yield open_with
-    for store in opened:
-        store.close()
 
 
 def test_each_role_has_exactly_the_capabilities_of_the_sharing_rules(

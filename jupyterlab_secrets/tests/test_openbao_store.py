@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import hvac.exceptions
 import pytest
@@ -37,23 +37,6 @@ T = TypeVar("T")
 A = View("proj-a", ("data-team", "ml-team"))
 B = View("proj-b", ("ml-team",))
 C = View("proj-c", ("data-team", "other-team"))
-
-
-@pytest.fixture
-def open_store(openbao: OpenBao) -> Iterator:
-    """Open stores on the test's mount with a given token; all are closed at the end."""
-    opened: list[OpenBaoSecretStore] = []
-
-    def open_with(token: str, keep_versions: int = 10, **traits: Any) -> OpenBaoSecretStore:
-        store = OpenBaoSecretStore(
-            url=openbao.url, token=token, mount=openbao.mount, keep_versions=keep_versions, **traits
-        )
-        opened.append(store)
-        return store
-
-    yield open_with
-    for store in opened:
-        store.close()
 
 
 @pytest.fixture
