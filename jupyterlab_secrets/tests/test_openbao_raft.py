@@ -152,6 +152,17 @@ async def test_no_acknowledged_write_is_lost_when_the_leader_dies(
     await asyncio.gather(killer(), *(writer(index) for index in range(WRITERS)))
     assert killed_at, "the leader was never killed"
 
+    # And each secret takes one more edit: a value that reached OpenBao after the edit that
+    # sent it was reported failed and undone must block no later edit
+    for secret in sorted({a[0] for a in acked}):
+        current = await api("GET", "secrets", secret)
+        assert current.status == 200, current.body
+        last = f"after-{secret[:8]}"
+        edit = {"version": current.body["version"], "value": last}
+        reply = await api("PATCH", "secrets", secret, body=edit)
+        assert reply.status == 200, reply.body
+        assert (await api("POST", "secrets", secret, "reveal")).body == {"value": last}
+
     # Then every acknowledged write is there, at the version it was acknowledged with, and
     # no write was applied twice (each sent a value of its own)
     check = OpenBaoSecretStore(url=secrets_config["openbao_url"], token=server_token, mount=MOUNT)

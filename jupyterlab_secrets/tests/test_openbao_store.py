@@ -24,6 +24,7 @@ from jupyterlab_secrets.stores.openbao import (
     OpenBaoSecretStore,
     admin_policy_name,
     configured_policies,
+    layout,
     member_policy_name,
     project_policy_name,
 )
@@ -178,6 +179,26 @@ def test_a_create_that_loses_its_name_leaves_no_value_behind(openbao: OpenBao, o
     values = first.kv.list("projects/proj-a/secrets")
     assert sorted(values) == sorted(s.id for s in first.list(A))
     assert len(values) == 2
+
+
+def test_a_value_that_landed_after_its_edit_was_undone_blocks_no_later_edit(
+    openbao: OpenBao, open_store
+) -> None:
+    # Given a secret at version 2, and a value that reached OpenBao after the edit that sent
+    # it was reported failed and undone (OpenBao answered nothing in time, then applied it)
+    store = open_store(openbao.everything())
+    secret = store.create(A, name="edited", value="v1", user="alice")
+    secret = store.update(A, secret.id, expected_version=1, user="alice", value="v2")
+    path = layout.own_value("proj-a", secret.id)
+    _, kv_version = store.kv.read(path)
+    store.kv.write(path, {"value": "lost-in-flight"}, cas=kv_version)
+    # When the secret is edited again
+    edited = store.update(A, secret.id, expected_version=2, user="alice", value="v3")
+    # Then the edit is made, and every version the history lists can be read
+    assert edited.version == 3
+    assert store.read_values(A, [secret.id]) == {secret.id: "v3"}
+    kept = [store.read_version(A, secret.id, v.version) for v in store.versions(A, secret.id)]
+    assert kept == ["v3", "v2", "v1"]
 
 
 def test_capabilities_are_those_the_policies_grant(openbao: OpenBao, open_store) -> None:

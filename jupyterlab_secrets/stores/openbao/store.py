@@ -412,11 +412,7 @@ class OpenBaoSecretStore(SecretStore):
         entry = self._modify_own(view.project, claim)
         if value is not None:
             try:
-                self.kv.write(
-                    layout.own_value(view.project, secret_id),
-                    {"value": value},
-                    cas=before["kv_version"],
-                )
+                entry = self._write_claimed_value(view.project, secret_id, entry, before, value)
             except CasConflict:
                 self._restore_entry(view.project, secret_id, entry, before)
                 raise StaleVersionError(
@@ -430,6 +426,60 @@ class OpenBaoSecretStore(SecretStore):
         updated = stored(secret_id, entry, None)
         self._record(record, updated)
         return updated
+
+    def _write_claimed_value(
+        self,
+        project: str,
+        secret_id: str,
+        claimed: dict[str, Any],
+        before: dict[str, Any],
+        value: str,
+    ) -> dict[str, Any]:
+        """Write the value of a version this edit claimed in the index, over the KV version
+        the index named before; return the entry as the index now holds it.
+
+        KV may hold newer versions that the index never names: a value that reached OpenBao
+        after the edit that sent it was reported failed and undone (its answer was lost in an
+        outage). Every later edit would then lose its check-and-set for good. Holding the
+        claim, no other edit may write this value, so such versions are passed over: the
+        claim is moved to the version after them, and the value written there. `CasConflict`
+        when KV is behind the index instead (an edit still writing its value)."""
+        path = layout.own_value(project, secret_id)
+        try:
+            self.kv.write(path, {"value": value}, cas=before["kv_version"])
+            return claimed
+        except CasConflict:
+            _, current = self.kv.read(path)
+            if current <= before["kv_version"]:
+                raise
+        moved = dict(claimed)
+        moved["kv_version"] = current + 1
+        moved["history"] = [
+            [h[0], current + 1, *h[2:]] if index == 0 else h
+            for index, h in enumerate(claimed.get("history") or [])
+        ]
+        oldest_kept = moved["kv_version"] - self.keep_versions
+        moved["history"] = [h for h in moved["history"] if h[1] >= oldest_kept]
+
+        def move(document: dict[str, Any]) -> None:
+            secrets = document.get("secrets") or {}
+            if secrets.get(secret_id) != claimed:
+                raise CasConflict(path)
+            secrets[secret_id] = moved
+
+        self._modify_own(project, move)
+        self.log.warning(
+            "Secret %s: KV held %d version(s) its index never named (a change whose answer "
+            "was lost); they are passed over",
+            secret_id,
+            current - before["kv_version"],
+        )
+        try:
+            self.kv.write(path, {"value": value}, cas=current)
+        except BaseException:
+            self._restore_entry(project, secret_id, moved, before)
+            raise
+        return moved
 
     def _restore_entry(
         self, project: str, secret_id: str, claimed: dict[str, Any], before: dict[str, Any]
