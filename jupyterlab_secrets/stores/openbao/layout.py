@@ -10,6 +10,10 @@ document's value or of its versions (``<mount>/data/â€¦``, ``<mount>/metadata/â€
     marker.
 ``projects/<p>/secrets/<id>``
     A secret's value; its KV versions are the value's versions.
+``projects/<p>/snapshot``
+    The current values of the project's own secrets with the KV version of each
+    (``snapshot.py``), so a server's first kernel environment is one read. OpenBao keeps one
+    version of it; readers take an entry only at the KV version the index names.
 ``communities/<c>/projects/<p>/secrets/<id>``
     The copy of project ``p``'s secret shared with community ``c``: what the members of
     ``c`` read. Only an admin of ``c`` working in ``p`` creates or deletes it (sharing and
@@ -110,6 +114,11 @@ def own_values(project: str) -> str:
 def own_value(project: str, secret_id: str) -> str:
     """The value of one of the project's secrets."""
     return f"{own_values(project)}/{secret_id}"
+
+
+def project_snapshot(project: str) -> str:
+    """The snapshot of the project's own values."""
+    return f"{project_tree(project)}/snapshot"
 
 
 # -- communities ---------------------------------------------------------------------------

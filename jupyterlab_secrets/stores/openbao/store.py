@@ -45,6 +45,7 @@ from .layout import check_id
 from .migration import import_secret
 from .policies import admin_policy_name
 from .shares import Copies, attached_as, attachment, next_share
+from .snapshot import Snapshots
 
 
 class OpenBaoSecretStore(SecretStore):
@@ -85,6 +86,8 @@ class OpenBaoSecretStore(SecretStore):
         self.copies = Copies(self.kv, self.indexes, self.keep_versions, self.log)
         self.audit = OpenBaoAuditLog(self.kv, self.log)
         """The extension's audit log, on the mount (append-only by the policies)."""
+        self.snapshots = Snapshots(self.kv, self.log)
+        """The projects' values snapshots (``snapshot.py``): a shortcut for kernels."""
 
     @property
     def client(self) -> hvac.Client:
@@ -199,8 +202,11 @@ class OpenBaoSecretStore(SecretStore):
 
         With ``cached`` (a kernel's environment), a value read before is given from memory
         while the index that names the secret, read with this server's token now, gives it
-        the same KV version; only the others are read from OpenBao. Every value read is kept
-        in memory, never on disk, until its secret leaves the view's listing.
+        the same KV version; only the others are read from OpenBao: own ones from the
+        project's values snapshot (one read) where it holds them at that KV version, the
+        rest one by one. Every value read is kept in memory, never on disk, until its secret
+        leaves the view's listing. Without ``cached`` (reveal, copy) each value document is
+        read itself.
         """
         wanted = [i for i in dict.fromkeys(secret_ids) if layout.is_id(i)]
         if not wanted:
@@ -212,8 +218,34 @@ class OpenBaoSecretStore(SecretStore):
 
     def warm(self, view: View, secret_ids: Iterable[str]) -> int:
         """Read into memory the values of these secrets not kept at their current KV
-        version (`ValueCache`); the server does it at its start."""
-        return len(self.read_values(view, secret_ids, cached=True))
+        version (`ValueCache`); the server does it at its start. A project that has no
+        values snapshot yet (its servers were of an older release) gets one from the
+        values just read, unless another server creates it first."""
+        values = self.read_values(view, secret_ids, cached=True)
+        try:
+            secrets = self._own(view.project).get("secrets") or {}
+        except ForbiddenError:
+            return len(values)
+        known = {}
+        for secret_id, entry in secrets.items():
+            kv_version = entry.get("kv_version")
+            path = layout.own_value(view.project, secret_id)
+            value = self.values.get(path, kv_version) if kv_version else None
+            if value is not None:
+                known[secret_id] = (kv_version, value)
+        if known:
+            self.snapshots.update(
+                view.project, known, lambda: self._own_secrets(view.project), create_only=True
+            )
+        return len(values)
+
+    def _own_secrets(self, project: str) -> Mapping[str, Any]:
+        """The project's secrets as its index holds them now."""
+        return self._own(project).get("secrets") or {}
+
+    def _snapshot(self, project: str, changes: Mapping[str, tuple[int, str] | None]) -> None:
+        """Bring the project's values snapshot up to date after a change; never raises."""
+        self.snapshots.update(project, changes, lambda: self._own_secrets(project))
 
     def _read_values(
         self, view: View, wanted: Sequence[str], *, cached: bool
@@ -230,7 +262,17 @@ class OpenBaoSecretStore(SecretStore):
                 unread[secret_id] = path
             else:
                 values[secret_id] = kept
-        # One audited KV read per value not in memory, ``read_concurrency`` at a time.
+        own = [i for i in unread if i in secrets and secrets[i].get("kv_version")]
+        if cached and own:
+            # One read for every own value the snapshot holds at the index's KV version.
+            snapshot = self.snapshots.read(view.project)
+            for secret_id in own:
+                item = snapshot.get(secret_id)
+                if item is not None and item[0] == secrets[secret_id]["kv_version"]:
+                    path = unread.pop(secret_id)
+                    values[secret_id] = item[1]
+                    self.values.put(path, item[0], item[1])
+        # One audited KV read per value still unread, ``read_concurrency`` at a time.
         documents = self.kv.map(self._read_or_none, unread.values())
         for (secret_id, path), (document, version) in zip(unread.items(), documents, strict=True):
             if document is not None and isinstance(document.get("value"), str):
@@ -358,6 +400,7 @@ class OpenBaoSecretStore(SecretStore):
             raise
         created = stored(secret_id, entry, None)
         self._record(record, created)
+        self._snapshot(project, {secret_id: (kv_version, value)})
         return created
 
     def update(
@@ -425,6 +468,8 @@ class OpenBaoSecretStore(SecretStore):
         self.copies.follow(view.project, secret_id, entry, value)
         updated = stored(secret_id, entry, None)
         self._record(record, updated)
+        if value is not None:
+            self._snapshot(view.project, {secret_id: (entry["kv_version"], value)})
         return updated
 
     def _write_claimed_value(
@@ -514,6 +559,7 @@ class OpenBaoSecretStore(SecretStore):
         entry = self._modify_own(view.project, remove)
         self._record(record, stored(secret_id, entry, None))
         self.values.forget(layout.own_value(view.project, secret_id))
+        self._snapshot(view.project, {secret_id: None})
         self.kv.destroy(layout.own_value(view.project, secret_id))
         for community in entry.get("shared_with") or ():
             try:
