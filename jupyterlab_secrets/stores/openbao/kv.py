@@ -523,6 +523,12 @@ class Kv:
         with self.errors():
             self._kv().update_metadata(path, max_versions=versions, mount_point=self.mount)
 
+    def destroy_versions(self, path: str, versions: Iterable[int]) -> None:
+        """Destroy these versions of a document (their data is deleted; missing ones are
+        passed over)."""
+        with self.errors():
+            self._kv().destroy_secret_versions(path, list(versions), mount_point=self.mount)
+
     def destroy(self, path: str) -> None:
         """Delete a document with every version it kept."""
         with self.errors():

@@ -93,6 +93,11 @@ def metadata(path: str) -> str:
     return f"metadata/{path}"
 
 
+def destroy(path: str) -> str:
+    """The mount-relative API path that destroys versions of a document."""
+    return f"destroy/{path}"
+
+
 # -- a project's own secrets ---------------------------------------------------------------
 
 

@@ -127,6 +127,10 @@ path "{mount}/{layout.data(own)}/*" {{
 path "{mount}/{layout.metadata(own)}/*" {{
   capabilities = {_ALL}
 }}
+# Its values snapshot keeps no earlier version: each one replaced is destroyed.
+path "{mount}/{layout.destroy(layout.project_snapshot(project))}" {{
+  capabilities = ["update"]
+}}
 # Its audit events: "create" writes a new one only (writing over one, with or without
 # check-and-set, is an "update"); read and list them. No update, patch or delete, and no
 # metadata but listing, so no server changes, deletes or destroys an event.

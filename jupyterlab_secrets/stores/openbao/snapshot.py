@@ -6,8 +6,10 @@ request instead of one per value.
 compressed string as an index is (OpenBao refuses a request body of more than about a
 thousand JSON strings). It is only a shortcut: a reader takes an entry only when its KV
 version is the one the project's index (read with the server's token) names, and reads the
-value document otherwise. OpenBao keeps a single version of it (``max_versions`` 1), so a
-deleted or replaced value leaves it with its next write. Values above `MAX_VALUE` bytes stay
+value document otherwise. No earlier version of it is kept: a server that writes it
+destroys the versions before (OpenBao keeps as many versions of a document as the mount's
+setting at least, whatever a document's own ``max_versions``), so a deleted or replaced
+value leaves OpenBao with the snapshot's next write. Values above `MAX_VALUE` bytes stay
 out, and the document stays under `MAX_PACKED` bytes; those values are read one by one.
 """
 
@@ -33,6 +35,10 @@ MAX_PACKED = 512 * 1024
 
 _ATTEMPTS = 5
 """How often a snapshot write that lost its check-and-set to another server is tried."""
+
+_DESTROYED = 64
+"""How many versions before the one written are destroyed: the mount keeps fewer, and each
+write destroys those before it."""
 
 Entries = dict[str, list[Any]]
 """``{secret_id: [kv_version, value]}``."""
@@ -137,12 +143,14 @@ class Snapshots:
                     entries.pop(largest)
                     document = pack(entries)
                 if version == 0:
-                    # Before the first version: OpenBao keeps no earlier one, ever.
+                    # Where the mount keeps fewer versions, KV prunes the earlier one itself.
                     self.kv.keep(path, 1)
                 try:
-                    self.kv.write(path, document, cas=version)
+                    written = self.kv.write(path, document, cas=version)
                 except CasConflict:
                     continue
+                if written > 1:
+                    self._destroy_before(project, written)
                 return True
             self.log.warning(
                 "The values snapshot of project %s was not brought up to date: other servers "
@@ -157,3 +165,17 @@ class Snapshots:
                 getattr(error, "message", None) or type(error).__name__,
             )
         return False
+
+    def _destroy_before(self, project: str, written: int) -> None:
+        """Destroy the versions of the snapshot before ``written``, which may hold values
+        since replaced or deleted."""
+        path = layout.project_snapshot(project)
+        try:
+            self.kv.destroy_versions(path, range(max(1, written - _DESTROYED), written))
+        except Exception as error:
+            self.log.warning(
+                "Earlier versions of the values snapshot of project %s could not be destroyed "
+                "(%s); run openbao-setup to update the project's policy",
+                project,
+                getattr(error, "message", None) or type(error).__name__,
+            )

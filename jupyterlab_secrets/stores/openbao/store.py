@@ -263,8 +263,9 @@ class OpenBaoSecretStore(SecretStore):
             else:
                 values[secret_id] = kept
         own = [i for i in unread if i in secrets and secrets[i].get("kv_version")]
-        if cached and own:
-            # One read for every own value the snapshot holds at the index's KV version.
+        if cached and len(own) > 1:
+            # One read for every own value the snapshot holds at the index's KV version (a
+            # single value is read by itself: as many requests, and a smaller answer).
             snapshot = self.snapshots.read(view.project)
             for secret_id in own:
                 item = snapshot.get(secret_id)
