@@ -53,6 +53,13 @@ def value_reads(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[str]]:
     return result, reads
 
 
+def older_release(store: OpenBaoSecretStore) -> OpenBaoSecretStore:
+    """A store that writes as a server of a release before the values snapshot: its values
+    and indexes, never the snapshot (so values are read one by one)."""
+    store.snapshots.update = lambda *args, **kwargs: False  # type: ignore[method-assign]
+    return store
+
+
 def kept(store: OpenBaoSecretStore, under: str) -> list[Any]:
     """The values the store keeps in memory under a folder of the mount."""
     folder = under.rstrip("/") + "/"
@@ -62,9 +69,10 @@ def kept(store: OpenBaoSecretStore, under: str) -> list[Any]:
 def test_the_environment_reads_each_value_once_per_version(
     openbao: OpenBao, open_store: Callable[[str], OpenBaoSecretStore]
 ) -> None:
-    # Given alice's server with 12 secrets, and bob's server of the same project
+    # Given alice's server with 12 secrets (of a project without a values snapshot), and
+    # bob's server of the same project
     token = alice(openbao)
-    store, other = open_store(token), open_store(token)
+    store, other = older_release(open_store(token)), open_store(token)
     service = SecretsService(store, "proj-a", COMMUNITIES)
     created = {
         service.create("alice", f"key-{index}", f"value-{index}-7c2e").id: f"key-{index}"
@@ -90,9 +98,10 @@ def test_the_environment_reads_each_value_once_per_version(
 def test_warming_reads_each_value_once_and_the_kernels_then_read_none(
     openbao: OpenBao, open_store: Callable[[str], OpenBaoSecretStore]
 ) -> None:
-    # Given a project with 8 secrets, and a server of it that has read nothing yet
+    # Given a project with 8 secrets and no values snapshot, and a server of it that has
+    # read nothing yet
     token = alice(openbao)
-    writer = SecretsService(open_store(token), "proj-a", COMMUNITIES)
+    writer = SecretsService(older_release(open_store(token)), "proj-a", COMMUNITIES)
     created = [writer.create("alice", f"key-{i}", f"value-{i}-3d9a").id for i in range(8)]
     service = SecretsService(open_store(token), "proj-a", COMMUNITIES)
     # When the server warms up, as it does at its start
@@ -109,9 +118,10 @@ def test_warming_reads_each_value_once_and_the_kernels_then_read_none(
 def test_a_kernel_that_asks_during_the_warm_up_waits_for_it_instead_of_reading_again(
     openbao: OpenBao, open_store: Callable[[str], OpenBaoSecretStore]
 ) -> None:
-    # Given a project with 40 secrets, and a server that reads one value at a time
+    # Given a project with 40 secrets and no values snapshot, and a server that reads one
+    # value at a time
     token = alice(openbao)
-    writer = SecretsService(open_store(token), "proj-a", COMMUNITIES)
+    writer = SecretsService(older_release(open_store(token)), "proj-a", COMMUNITIES)
     created = [writer.create("alice", f"key-{i}", f"value-{i}-90b1").id for i in range(40)]
     service = SecretsService(open_store(token, read_concurrency=1), "proj-a", COMMUNITIES)
 

@@ -88,6 +88,18 @@ EXPECTED: list[tuple[str, dict[str, set[str]]]] = [
     (f"metadata/projects/proj-a/secrets/{ID}",
      {"alice": ALL, "erin": ALL, "carol": DENY, "dave": DENY}),
     ("data/projects/proj-a/index", {"alice": ALL, "erin": ALL, "carol": DENY, "dave": DENY}),
+    # Its values snapshot: its members only (members and admins of its communities read
+    # shared copies, never the snapshot); they destroy its earlier versions, and nothing
+    # else's
+    ("data/projects/proj-a/snapshot", {"alice": ALL, "erin": ALL, "carol": DENY, "dave": DENY}),
+    ("metadata/projects/proj-a/snapshot",
+     {"alice": ALL, "erin": ALL, "carol": DENY, "dave": DENY}),
+    ("destroy/projects/proj-a/snapshot",
+     {"alice": {UPDATE}, "erin": {UPDATE}, "carol": DENY, "dave": DENY}),
+    ("destroy/projects/proj-b/snapshot",
+     {"alice": DENY, "erin": DENY, "carol": {UPDATE}, "dave": {UPDATE}}),
+    (f"destroy/projects/proj-a/secrets/{ID}",
+     {"alice": DENY, "erin": DENY, "carol": DENY, "dave": DENY}),
     (f"data/projects/proj-b/secrets/{ID}",
      {"alice": DENY, "erin": DENY, "carol": ALL, "dave": ALL}),
     # proj-a's copies in ml-team: the admin working in proj-a creates them; a member who is not

@@ -26,6 +26,7 @@ from jupyterlab_secrets.stores.openbao.snapshot import MAX_VALUE, pack, unpack
 
 from .conftest import COMMUNITIES
 from .openbao_server import OpenBao
+from .test_openbao_cache import older_release
 
 T = TypeVar("T")
 
@@ -54,12 +55,6 @@ def reads(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[str], int]:
         and entry["request"]["path"].startswith(prefix)
     ]
     return result, [p for p in paths if "/secrets/" in p], paths.count(SNAPSHOT)
-
-
-def older_release(store: OpenBaoSecretStore) -> OpenBaoSecretStore:
-    """A store that writes as a server of an older release: never the snapshot."""
-    store.snapshots.update = lambda *args, **kwargs: False  # type: ignore[method-assign]
-    return store
 
 
 def every_version(openbao: OpenBao) -> list[str]:
