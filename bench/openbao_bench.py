@@ -5,8 +5,8 @@ policies, never the root token).
 
 **The environment** (what ``GET environment`` answers and every kernel gets), at 10, 100 and
 1,000 secrets, through the service as a server calls it: on SQLite; on OpenBao *cold* (a
-server that read nothing yet: every value is one audited KV read, ``read_concurrency`` at a
-time), *warm* (values kept in memory while their KV version is unchanged: one metadata read
+server that read nothing yet: the index and the project's values snapshot, one audited KV
+read each; a value the snapshot lacks is one more, ``read_concurrency`` at a time), *warm* (values kept in memory while their KV version is unchanged: one metadata read
 of the index) and *after a change* (another server changed one value: the index and that
 value are read). p50 / p95 in ms, with 0 and 5 ms added to each round trip to OpenBao
 (``--latency-ms``): a relay on loopback holds each chunk the store sends for that long.
@@ -59,6 +59,7 @@ from jupyterlab_secrets.stores.openbao import (  # noqa: E402
     project_policy_name,
 )
 from jupyterlab_secrets.stores.openbao.index import read_index  # noqa: E402
+from jupyterlab_secrets.stores.openbao.snapshot import pack, unpack  # noqa: E402
 from jupyterlab_secrets.stores.sql import SqlSecretStore  # noqa: E402
 from jupyterlab_secrets.tests.openbao_server import bao_binary, running_bao  # noqa: E402
 
@@ -68,7 +69,8 @@ COMMUNITIES = {"team": {"admins": ["bench"], "projects": ["bench", "other"]}}
 
 def fill(store: OpenBaoSecretStore, rows: int, project: str = VIEW.project) -> list[str]:
     """Add secrets up to ``rows`` to ``project``: their values in parallel, then one index
-    document (as the SQL benchmark inserts rows directly); return every ID."""
+    document and the values snapshot, as servers of this release leave them (as the SQL
+    benchmark inserts rows directly); return every ID."""
     index, version = read_index(store.kv, layout.project_index(project))
     index.setdefault("secrets", {})
     missing = rows - len(index["secrets"])
@@ -93,6 +95,11 @@ def fill(store: OpenBaoSecretStore, rows: int, project: str = VIEW.project) -> l
             "history": [[1, kv, now, "bench"]],
         }
     store.kv.write(layout.project_index(project), pack_index(index), version)
+    snapshot_path = layout.project_snapshot(project)
+    stored, snapshot_version = store.kv.read(snapshot_path)
+    entries = unpack(stored)
+    entries.update({i: [kv, "v" * 32] for i, kv in zip(new_ids, kv_versions, strict=True)})
+    store.kv.write(snapshot_path, pack(entries), snapshot_version)
     return list(index["secrets"])
 
 
