@@ -155,24 +155,31 @@ def test_a_value_the_snapshot_lacks_at_its_version_is_read_by_itself(
     )
 
 
-def test_a_project_without_a_snapshot_is_read_one_by_one_and_warming_creates_it(
+def test_a_project_without_a_snapshot_is_read_one_by_one_and_warming_fills_it(
     openbao: OpenBao, open_store: Callable[[str], OpenBaoSecretStore]
 ) -> None:
     # Given a project whose 5 secrets were written by servers of an older release
     token = alice(openbao)
     older = SecretsService(older_release(open_store(token)), "proj-a", COMMUNITIES)
-    created = fill(older, 5, "d3a8")
+    created = list(fill(older, 5, "d3a8"))
     assert every_version(openbao) == []
+    # And one value since changed by a server of this release, the snapshot's only entry
+    change(SecretsService(open_store(token), "proj-a", COMMUNITIES), created[0], "new-0e4b")
     # When a server of this release starts (and warms up)
     first = SecretsService(open_store(token), "proj-a", COMMUNITIES)
-    warmed, values, _ = reads(openbao, first.warm)
-    # Then it read each value by itself, and wrote the snapshot
+    warmed, values, snapshots = reads(openbao, first.warm)
+    # Then it took the changed value from the snapshot, read each other by itself, and
+    # added those to the snapshot
     assert warmed == 5
-    assert sorted(values) == sorted(f"projects/proj-a/secrets/{i}" for i in created)
+    assert snapshots >= 1
+    assert sorted(values) == sorted(f"projects/proj-a/secrets/{i}" for i in created[1:])
     # And the next server to start reads the snapshot alone
     second = SecretsService(open_store(token), "proj-a", COMMUNITIES)
     environment, values, snapshots = reads(openbao, lambda: second.environment("kernels"))
-    assert environment == {f"key-{i}": f"value-{i}-d3a8" for i in range(5)}
+    assert environment == {
+        "key-0": "new-0e4b",
+        **{f"key-{i}": f"value-{i}-d3a8" for i in range(1, 5)},
+    }
     assert (values, snapshots) == ([], 1)
 
 

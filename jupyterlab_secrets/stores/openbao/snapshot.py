@@ -105,22 +105,19 @@ class Snapshots:
         project: str,
         changes: Mapping[str, tuple[int, str] | None],
         current: Callable[[], Mapping[str, Any]],
-        *,
-        create_only: bool = False,
     ) -> bool:
         """Set (``(kv_version, value)``) or remove (None) entries of the project's snapshot,
         with check-and-set, again a few times while other servers write first. Entries the
         project's index (``current()``: its secrets, read after the snapshot) no longer
         names at their KV version are dropped on the way, so no deleted or replaced value
-        stays. ``create_only`` writes only a snapshot that does not exist yet. Never raises:
-        a snapshot not written is logged (without any value) and readers fall back."""
+        stays; a snapshot that would not change is not written. Never raises: a snapshot not
+        written is logged (without any value) and readers fall back."""
         path = layout.project_snapshot(project)
         try:
             for _ in range(_ATTEMPTS):
                 stored, version = self.kv.read(path)
-                if create_only and version:
-                    return False
                 entries = unpack(stored)
+                before = dict(entries)
                 # Read after the snapshot: a delete that removed a secret from the index
                 # before this read is seen here; one after it writes the snapshot after us.
                 secrets = current()
@@ -136,6 +133,8 @@ class Snapshots:
                     for key, item in entries.items()
                     if (secrets.get(key) or {}).get("kv_version") == item[0]
                 }
+                if version and entries == before:
+                    return True
                 document = pack(entries)
                 while len(document["snapshot"]) > MAX_PACKED and entries:
                     # Too big: leave out the largest values (they are read one by one).

@@ -9,7 +9,8 @@ server keeps no value, key or token on disk.
 
 This module holds the operations of the interface; the documents they read and write are laid
 out in ``layout.py``, the indexes packed and changed in ``index.py``, shared copies and share
-epochs kept in ``shares.py``, and every request goes through ``kv.py``.
+epochs kept in ``shares.py``, the values snapshot (a kernel environment in one read) in
+``snapshot.py``, and every request goes through ``kv.py``.
 """
 
 from __future__ import annotations
@@ -218,9 +219,9 @@ class OpenBaoSecretStore(SecretStore):
 
     def warm(self, view: View, secret_ids: Iterable[str]) -> int:
         """Read into memory the values of these secrets not kept at their current KV
-        version (`ValueCache`); the server does it at its start. A project that has no
-        values snapshot yet (its servers were of an older release) gets one from the
-        values just read, unless another server creates it first."""
+        version (`ValueCache`); the server does it at its start. The project's values
+        snapshot gets those it lacks at their current KV version (written by servers of an
+        earlier release), or is written now if the project has none."""
         values = self.read_values(view, secret_ids, cached=True)
         try:
             secrets = self._own(view.project).get("secrets") or {}
@@ -234,9 +235,7 @@ class OpenBaoSecretStore(SecretStore):
             if value is not None:
                 known[secret_id] = (kv_version, value)
         if known:
-            self.snapshots.update(
-                view.project, known, lambda: self._own_secrets(view.project), create_only=True
-            )
+            self._snapshot(view.project, known)
         return len(values)
 
     def _own_secrets(self, project: str) -> Mapping[str, Any]:
