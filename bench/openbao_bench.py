@@ -4,12 +4,13 @@ file audit device, set up by ``openbao-setup``; the servers hold a token of thei
 policies, never the root token).
 
 **The environment** (what ``GET environment`` answers and every kernel gets), at 10, 100 and
-1,000 secrets, through the service as a server calls it: on SQLite; on OpenBao *cold* (a
-server that read nothing yet: the index and the project's values snapshot, one audited KV
-read each; a value the snapshot lacks is one more, ``read_concurrency`` at a time), *warm* (values kept in memory while their KV version is unchanged: one metadata read
-of the index) and *after a change* (another server changed one value: the index and that
-value are read). p50 / p95 in ms, with 0 and 5 ms added to each round trip to OpenBao
-(``--latency-ms``): a relay on loopback holds each chunk the store sends for that long.
+1,000 secrets, through the service as a server calls it: on SQLite; on OpenBao *cold* (a server
+that read nothing yet: the index and the project's values snapshot, one audited KV read each; a
+value the snapshot lacks is one more, ``read_concurrency`` at a time), *warm* (values kept in
+memory while their KV version is unchanged: one metadata read of the index) and *after a change*
+(another server changed one value: the index and that value are read). p50 / p95 in ms, with 0
+and 5 ms added to each round trip to OpenBao (``--latency-ms``): a relay on loopback holds each
+chunk the store sends for that long.
 
 **Kernels** (``--kernels``, at the largest size, no added latency): a jupyter server on each
 store; ``GET environment`` warm and after a change; the first cell of a kernel started

@@ -227,7 +227,7 @@ class OpenBaoSecretStore(SecretStore):
             secrets = self._own(view.project).get("secrets") or {}
         except ForbiddenError:
             return len(values)
-        known = {}
+        known: dict[str, tuple[int, str] | None] = {}
         for secret_id, entry in secrets.items():
             kv_version = entry.get("kv_version")
             path = layout.own_value(view.project, secret_id)
