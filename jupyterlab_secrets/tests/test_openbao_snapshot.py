@@ -6,7 +6,7 @@ a change."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import hvac.exceptions
@@ -33,6 +33,31 @@ T = TypeVar("T")
 SNAPSHOT = "projects/proj-a/snapshot"
 
 
+_opened: list[OpenBaoSecretStore] = []
+
+
+@pytest.fixture
+def open_store(open_store: Callable[..., OpenBaoSecretStore]) -> Iterator[Callable[..., Any]]:
+    """The shared fixture, remembering the stores it opens: a store brings the snapshot up
+    to date after a change has answered, so what a test looks at waits for that first
+    (`settled`)."""
+    _opened.clear()
+
+    def open_with(token: str, **settings: Any) -> OpenBaoSecretStore:
+        store = open_store(token, **settings)
+        _opened.append(store)
+        return store
+
+    yield open_with
+    _opened.clear()
+
+
+def settled() -> None:
+    """Wait for the snapshot updates of every store the test opened."""
+    for store in _opened:
+        store.snapshots.settle()
+
+
 def alice(openbao: OpenBao) -> str:
     return openbao.mint(*server_policies("alice", "proj-a", COMMUNITIES))
 
@@ -40,6 +65,7 @@ def alice(openbao: OpenBao) -> str:
 def reads(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[str], int]:
     """``call()``'s result, the value documents OpenBao's audit device saw read meanwhile,
     and how many times it saw the snapshot read."""
+    settled()
     log = openbao.server.audit_log
     start = log.stat().st_size
     result = call()
@@ -60,6 +86,7 @@ def reads(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[str], int]:
 def every_version(openbao: OpenBao) -> list[str]:
     """The unpacked text of every version of proj-a's snapshot OpenBao holds, read as an
     operator with the root token."""
+    settled()
     kv = openbao.server.client().secrets.kv.v2
     try:
         meta = kv.read_secret_metadata(SNAPSHOT, mount_point=openbao.mount)["data"]
@@ -265,6 +292,7 @@ def test_a_snapshot_write_that_keeps_conflicting_never_fails_a_change(
     store = open_store(alice(openbao))
     service = SecretsService(store, "proj-a", COMMUNITIES)
     first = service.create("alice", "first", "first-3e7a")
+    settled()
     write = store.kv.write
 
     def conflicting(path: str, document: Any, cas: int | None) -> int:

@@ -88,6 +88,7 @@ def test_change_marker_costs_the_same_for_many_secrets(
     after_one = everything.change_marker(A)
     for index in range(30):
         everything.create(A, name=f"many-{index}", value="x", user="alice")
+    everything.snapshots.settle()  # the values snapshot is written after each create answers
     after_many, requests = audited(openbao, lambda: everything.change_marker(A))
     assert len(requests) == counted == 1 + len(A.communities)
     assert len({before, after_one, after_many}) == 3
@@ -115,6 +116,7 @@ def test_values_read_at_once_are_each_audited_and_keyed_by_id(openbao: OpenBao, 
     at_once, one_by_one = open_store(token), open_store(token, read_concurrency=1)
     assert at_once.read_concurrency > 1
     wanted = [*ids, shared.id, "0" * 32, "not-an-id"]
+    everything.snapshots.settle()  # its snapshot writes, made after each create answered
     # When every value is read at once
     read, requests = audited(openbao, lambda: at_once.read_values(A, wanted))
     # Then each is keyed by its ID, the refused one left out as one at a time leaves it out

@@ -16,10 +16,12 @@ out, and the document stays under `MAX_PACKED` bytes; those values are read one 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import zlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import layout
@@ -85,9 +87,37 @@ class Snapshots:
     def __init__(self, kv: Kv, log: logging.Logger) -> None:
         self.kv = kv
         self.log = log
+        self._later = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openbao-snapshot")
+        """Where a change's snapshot update runs, one after another in the order asked, so
+        that the change is not held up by it."""
+
+    def update_later(
+        self,
+        project: str,
+        changes: Mapping[str, tuple[int, str] | None],
+        current: Callable[[], Mapping[str, Any]],
+    ) -> None:
+        """`update`, after the updates asked for before it, in this store's snapshot thread:
+        a change answers without waiting for it (readers check each entry's KV version, so
+        a snapshot behind the index only costs them reads)."""
+        try:
+            self._later.submit(self.update, project, changes, current)
+        except RuntimeError:  # closed: the store is stopping, readers fall back
+            pass
+
+    def settle(self) -> None:
+        """Wait until the updates asked for so far are done (written, or given up)."""
+        with contextlib.suppress(RuntimeError):
+            self._later.submit(lambda: None).result()
+
+    def close(self) -> None:
+        """Finish the updates asked for, then stop."""
+        self._later.shutdown(wait=True)
 
     def read(self, project: str) -> Entries:
-        """The project's snapshot; none when there is none, or it cannot be read."""
+        """The project's snapshot, after this store's own pending updates; none when there
+        is none, or it cannot be read."""
+        self.settle()
         try:
             stored, _ = self.kv.read(layout.project_snapshot(project))
         except Exception as error:

@@ -96,7 +96,9 @@ class OpenBaoSecretStore(SecretStore):
         return self.kv.client
 
     def close(self) -> None:
-        """Release the connections; forget what was read."""
+        """Finish the snapshot updates asked for; release the connections; forget what was
+        read."""
+        self.snapshots.close()
         self.values.clear()
         self.indexes.kept.clear()
         self.kv.close()
@@ -235,7 +237,7 @@ class OpenBaoSecretStore(SecretStore):
             if value is not None:
                 known[secret_id] = (kv_version, value)
         if known:
-            self._snapshot(view.project, known)
+            self.snapshots.update(view.project, known, lambda: self._own_secrets(view.project))
         return len(values)
 
     def _own_secrets(self, project: str) -> Mapping[str, Any]:
@@ -243,8 +245,9 @@ class OpenBaoSecretStore(SecretStore):
         return self._own(project).get("secrets") or {}
 
     def _snapshot(self, project: str, changes: Mapping[str, tuple[int, str] | None]) -> None:
-        """Bring the project's values snapshot up to date after a change; never raises."""
-        self.snapshots.update(project, changes, lambda: self._own_secrets(project))
+        """Bring the project's values snapshot up to date after a change, in the background
+        (the change answers first); never raises."""
+        self.snapshots.update_later(project, changes, lambda: self._own_secrets(project))
 
     def _read_values(
         self, view: View, wanted: Sequence[str], *, cached: bool
