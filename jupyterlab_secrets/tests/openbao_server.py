@@ -9,6 +9,7 @@ policies of `COMMUNITIES` written by `openbao_setup`, and mints tokens with
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -21,10 +22,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import hvac
 import pytest
+
+T = TypeVar("T")
 
 
 def bao_binary() -> str | None:
@@ -207,3 +210,29 @@ def open_store(openbao: OpenBao) -> Iterator[Callable[..., Any]]:
     yield open_with
     for store in opened:
         store.close()
+
+
+def answered(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[tuple[str, str]]]:
+    """``call()``'s result and the (operation, path) of each request OpenBao answered and
+    audited meanwhile, from whichever thread asked."""
+    log = openbao.server.audit_log
+    start = log.stat().st_size
+    result = call()
+    with log.open("rb") as file:
+        file.seek(start)
+        entries = [json.loads(line) for line in file.read().splitlines() if line.strip()]
+    return result, [
+        (entry["request"]["operation"], entry["request"]["path"])
+        for entry in entries
+        if entry["type"] == "response"
+    ]
+
+
+def documents_read(openbao: OpenBao, requests: list[tuple[str, str]]) -> list[str]:
+    """The documents read among ``requests``, by their path under the mount, in order."""
+    prefix = f"{openbao.mount}/data/"
+    return [
+        path[len(prefix) :]
+        for operation, path in requests
+        if operation == "read" and path.startswith(prefix)
+    ]

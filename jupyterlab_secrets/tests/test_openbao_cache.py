@@ -4,7 +4,6 @@ still reads OpenBao, and the memory never outlives the token's rights."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -21,7 +20,7 @@ from jupyterlab_secrets.stores.openbao import (
 )
 
 from .conftest import COMMUNITIES
-from .openbao_server import OpenBao
+from .openbao_server import OpenBao, answered, documents_read
 
 T = TypeVar("T")
 
@@ -35,22 +34,8 @@ def alice(openbao: OpenBao) -> str:
 def value_reads(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[str]]:
     """``call()``'s result and the value documents OpenBao's audit device saw read meanwhile
     (their paths under the mount), in order."""
-    log = openbao.server.audit_log
-    start = log.stat().st_size
-    result = call()
-    with log.open("rb") as file:
-        file.seek(start)
-        entries = [json.loads(line) for line in file.read().splitlines() if line.strip()]
-    prefix = f"{openbao.mount}/data/"
-    reads = [
-        entry["request"]["path"][len(prefix) :]
-        for entry in entries
-        if entry["type"] == "response"
-        and entry["request"]["operation"] == "read"
-        and entry["request"]["path"].startswith(prefix)
-        and "/secrets/" in entry["request"]["path"]
-    ]
-    return result, reads
+    result, requests = answered(openbao, call)
+    return result, [path for path in documents_read(openbao, requests) if "/secrets/" in path]
 
 
 def older_release(store: OpenBaoSecretStore) -> OpenBaoSecretStore:

@@ -25,7 +25,7 @@ from jupyterlab_secrets.stores.openbao.kv import CasConflict
 from jupyterlab_secrets.stores.openbao.snapshot import MAX_VALUE, pack, unpack
 
 from .conftest import COMMUNITIES
-from .openbao_server import OpenBao
+from .openbao_server import OpenBao, answered, documents_read
 from .test_openbao_cache import older_release
 
 T = TypeVar("T")
@@ -66,20 +66,8 @@ def reads(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[str], int]:
     """``call()``'s result, the value documents OpenBao's audit device saw read meanwhile,
     and how many times it saw the snapshot read."""
     settled()
-    log = openbao.server.audit_log
-    start = log.stat().st_size
-    result = call()
-    with log.open("rb") as file:
-        file.seek(start)
-        entries = [json.loads(line) for line in file.read().splitlines() if line.strip()]
-    prefix = f"{openbao.mount}/data/"
-    paths = [
-        entry["request"]["path"][len(prefix) :]
-        for entry in entries
-        if entry["type"] == "response"
-        and entry["request"]["operation"] == "read"
-        and entry["request"]["path"].startswith(prefix)
-    ]
+    result, requests = answered(openbao, call)
+    paths = documents_read(openbao, requests)
     return result, [p for p in paths if "/secrets/" in p], paths.count(SNAPSHOT)
 
 

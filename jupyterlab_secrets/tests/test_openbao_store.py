@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import hvac.exceptions
 import pytest
@@ -31,9 +29,7 @@ from jupyterlab_secrets.stores.openbao import (
 from jupyterlab_secrets.stores.openbao.index import modify
 
 from .conftest import COMMUNITIES
-from .openbao_server import OpenBao
-
-T = TypeVar("T")
+from .openbao_server import OpenBao, answered
 
 A = View("proj-a", ("data-team", "ml-team"))
 B = View("proj-b", ("ml-team",))
@@ -63,33 +59,17 @@ def snapshot(store: OpenBaoSecretStore, view: View) -> tuple:
 # -- the store on its own ----------------------------------------------------------------
 
 
-def audited(openbao: OpenBao, call: Callable[[], T]) -> tuple[T, list[tuple[str, str]]]:
-    """``call()``'s result and the (operation, path) of each request OpenBao answered and
-    audited meanwhile, from whichever thread of the store."""
-    log = openbao.server.audit_log
-    start = log.stat().st_size
-    result = call()
-    with log.open("rb") as file:
-        file.seek(start)
-        entries = [json.loads(line) for line in file.read().splitlines() if line.strip()]
-    return result, [
-        (entry["request"]["operation"], entry["request"]["path"])
-        for entry in entries
-        if entry["type"] == "response"
-    ]
-
-
 def test_change_marker_costs_the_same_for_many_secrets(
     openbao: OpenBao, everything: OpenBaoSecretStore
 ) -> None:
-    before, requests = audited(openbao, lambda: everything.change_marker(A))
+    before, requests = answered(openbao, lambda: everything.change_marker(A))
     counted = len(requests)
     everything.create(A, name="one", value="1", user="alice")
     after_one = everything.change_marker(A)
     for index in range(30):
         everything.create(A, name=f"many-{index}", value="x", user="alice")
     everything.snapshots.settle()  # the values snapshot is written after each create answers
-    after_many, requests = audited(openbao, lambda: everything.change_marker(A))
+    after_many, requests = answered(openbao, lambda: everything.change_marker(A))
     assert len(requests) == counted == 1 + len(A.communities)
     assert len({before, after_one, after_many}) == 3
 
@@ -118,7 +98,7 @@ def test_values_read_at_once_are_each_audited_and_keyed_by_id(openbao: OpenBao, 
     wanted = [*ids, shared.id, "0" * 32, "not-an-id"]
     everything.snapshots.settle()  # its snapshot writes, made after each create answered
     # When every value is read at once
-    read, requests = audited(openbao, lambda: at_once.read_values(A, wanted))
+    read, requests = answered(openbao, lambda: at_once.read_values(A, wanted))
     # Then each is keyed by its ID, the refused one left out as one at a time leaves it out
     expected = {key: value for key, value in ids.items() if key != refused}
     expected[shared.id] = "shared-value-5a1f"
