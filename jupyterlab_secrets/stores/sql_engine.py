@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,24 @@ READ_ONLY = "jupyterlab_secrets_read_only"
 """The execution option of a connection whose transactions only read (see `read_snapshot`)."""
 
 
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (it stays so, in the file). Switching a new database
+    needs it alone for a moment, and SQLite then answers "database is locked" at once to a
+    connection that waits, whatever the busy timeout: servers that open a new database
+    together try again, within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Durable, concurrent-safe SQLite: WAL, full sync, a busy timeout, FKs, deleted content
     overwritten, and ``BEGIN IMMEDIATE`` so a transaction never has to upgrade a read lock to a
@@ -29,7 +49,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             # A deleted or replaced ciphertext is overwritten with zeros, not left in a free

@@ -343,6 +343,23 @@ def test_servers_starting_at_once_upgrade_once(db_url: str, keyring: Keyring, st
                 result.close()
 
 
+def test_a_new_sqlite_database_opened_by_servers_at_once_opens_for_each(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    # Given new SQLite databases, each opened by eight servers at the same moment (switching
+    # a new database to WAL needs it alone, and SQLite refuses the others at once)
+    for attempt in range(12):
+        url = f"sqlite:///{tmp_path / str(attempt) / 'secrets.db'}"
+        results = run_concurrently(8, lambda i, url=url: SqlSecretStore(url, keyring))
+        try:
+            # Then every server opens it
+            assert all(isinstance(r, SqlSecretStore) for r in results), (attempt, results)
+        finally:
+            for result in results:
+                if isinstance(result, SqlSecretStore):
+                    result.close()
+
+
 def test_a_database_of_a_newer_release_is_refused_untouched(db_url: str, keyring: Keyring) -> None:
     # Given a database that a newer release upgraded beyond this release's head
     SqlSecretStore(db_url, keyring).close()
