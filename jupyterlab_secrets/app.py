@@ -64,7 +64,6 @@ class SecretsExtension(SecretsSettings, ExtensionApp):
             threading.Thread(
                 target=self._warm, args=(self.service,), name="secrets-warm", daemon=True
             ).start()
-        if self.kernel_secrets is not None:
             self.install_connection(self.kernel_secrets)
         if self.redactor is None:
             # Off, or impossible here: the panel must not promise hidden values.

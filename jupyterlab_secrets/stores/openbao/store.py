@@ -35,6 +35,7 @@ from . import layout
 from .audit import OpenBaoAuditLog
 from .cache import Indexes, Versioned
 from .index import (
+    drop_unkept,
     format_time,
     modify,
     parse_time,
@@ -506,8 +507,7 @@ class OpenBaoSecretStore(SecretStore):
             [h[0], current + 1, *h[2:]] if index == 0 else h
             for index, h in enumerate(claimed.get("history") or [])
         ]
-        oldest_kept = moved["kv_version"] - self.keep_versions
-        moved["history"] = [h for h in moved["history"] if h[1] >= oldest_kept]
+        drop_unkept(moved, self.keep_versions)
 
         def move(document: dict[str, Any]) -> None:
             secrets = document.get("secrets") or {}
